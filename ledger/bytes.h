@@ -1,0 +1,33 @@
+// Small helpers for bytes: hex and base64 text, big-endian integers, checked money sums.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ledger/status.h"
+
+namespace g60 {
+
+std::string HexEncode(std::string_view bytes);
+Result<std::string> HexDecode(std::string_view hex);
+
+// Standard base64 with padding (RFC 4648 section 4), as used by C2SP notes and
+// protobuf's JSON mapping of bytes.
+std::string Base64Encode(std::string_view bytes);
+Result<std::string> Base64Decode(std::string_view text);
+
+void PutU32BE(std::string& out, uint32_t v);
+void PutU64BE(std::string& out, uint64_t v);
+uint32_t GetU32BE(const unsigned char* p);
+uint64_t GetU64BE(const unsigned char* p);
+
+// Money is int64 fen; a sum that would overflow is an error, never a wrap.
+std::optional<int64_t> CheckedAdd(int64_t a, int64_t b);
+std::optional<int64_t> CheckedSub(int64_t a, int64_t b);
+
+// "12,345.67 CNY" for people; fen in, exact.
+std::string FormatFen(int64_t fen);
+
+}  // namespace g60

@@ -1,0 +1,166 @@
+#include "ledger/lmdb.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+namespace g60::lmdb {
+
+Error ToError(int rc, std::string_view what) {
+  std::string m = std::string(what) + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_NOTFOUND:
+      return Error::NotFound(m);
+    case MDB_MAP_FULL:
+      return Error::ResourceExhausted(
+          m + " (the LMDB map is full: raise ledger.map_size_mib in the configuration, or "
+              "--map-size-mib, and start again; nothing was lost)");
+    case ENOSPC:
+      return Error::ResourceExhausted(m + " (the disk is full: free space and start again; "
+                                          "the last committed batch is intact)");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Error::DataLoss(m);
+    case MDB_READERS_FULL:
+    case MDB_MAP_RESIZED:
+    case EAGAIN:
+      return Error::Unavailable(m);
+    case EACCES:
+    case ENOENT:
+    case EROFS:
+      return Error::FailedPrecondition(m);
+    default:
+      return Error::Internal(m);
+  }
+}
+
+Result<Env> Env::Open(const std::string& dir, const EnvOptions& options) {
+  std::error_code ec;
+  if (!options.read_only) std::filesystem::create_directories(dir, ec);
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Fail(Error::NotFound("ledger directory " + dir + " does not exist"));
+  }
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0) return Fail(ToError(rc, "mdb_env_create"));
+  Env env(raw);
+  if (int rc = mdb_env_set_maxdbs(raw, options.max_dbs); rc != 0) {
+    return Fail(ToError(rc, "mdb_env_set_maxdbs"));
+  }
+  if (int rc = mdb_env_set_mapsize(raw, options.map_size_bytes); rc != 0) {
+    return Fail(ToError(rc, "mdb_env_set_mapsize"));
+  }
+  if (int rc = mdb_env_set_maxreaders(raw, 256); rc != 0) {
+    return Fail(ToError(rc, "mdb_env_set_maxreaders"));
+  }
+  // MDB_NOTLS: read transactions are not tied to a thread (we hand them to workers).
+  unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0u);
+  if (int rc = mdb_env_open(raw, dir.c_str(), flags, 0640); rc != 0) {
+    return Fail(ToError(rc, "opening LMDB environment in " + dir));
+  }
+  return env;
+}
+
+Env& Env::operator=(Env&& other) noexcept {
+  if (this != &other) {
+    if (env_) mdb_env_close(env_);
+    env_ = std::exchange(other.env_, nullptr);
+  }
+  return *this;
+}
+
+Env::~Env() {
+  if (env_) mdb_env_close(env_);
+}
+
+size_t Env::map_size() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+Result<Txn> Txn::Begin(const Env& env, bool read_only) {
+  MDB_txn* raw = nullptr;
+  if (int rc = mdb_txn_begin(env.get(), nullptr, read_only ? MDB_RDONLY : 0, &raw); rc != 0) {
+    return Fail(ToError(rc, "mdb_txn_begin"));
+  }
+  return Txn(raw);
+}
+
+Txn& Txn::operator=(Txn&& other) noexcept {
+  if (this != &other) {
+    Abort();
+    txn_ = std::exchange(other.txn_, nullptr);
+  }
+  return *this;
+}
+
+Status Txn::Commit() {
+  MDB_txn* raw = std::exchange(txn_, nullptr);
+  G60_ASSERT(raw != nullptr);
+  if (int rc = mdb_txn_commit(raw); rc != 0) return Fail(ToError(rc, "committing transaction"));
+  return {};
+}
+
+void Txn::Abort() {
+  if (MDB_txn* raw = std::exchange(txn_, nullptr)) mdb_txn_abort(raw);
+}
+
+Result<MDB_dbi> Txn::OpenDb(const char* name, bool create) {
+  MDB_dbi dbi;
+  if (int rc = mdb_dbi_open(get(), name, create ? MDB_CREATE : 0, &dbi); rc != 0) {
+    return Fail(ToError(rc, std::string("opening table ") + name));
+  }
+  return dbi;
+}
+
+Result<std::optional<std::string_view>> Txn::Get(MDB_dbi dbi, std::string_view key) const {
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(get(), dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string_view>{};
+  if (rc != 0) return Fail(ToError(rc, "mdb_get"));
+  return std::optional<std::string_view>{View(v)};
+}
+
+Status Txn::Put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
+  MDB_val k = Val(key), v = Val(value);
+  if (int rc = mdb_put(get(), dbi, &k, &v, flags); rc != 0) return Fail(ToError(rc, "mdb_put"));
+  return {};
+}
+
+Status Txn::Del(MDB_dbi dbi, std::string_view key) {
+  MDB_val k = Val(key);
+  if (int rc = mdb_del(get(), dbi, &k, nullptr); rc != 0) return Fail(ToError(rc, "mdb_del"));
+  return {};
+}
+
+Result<Cursor> Cursor::Open(const Txn& txn, MDB_dbi dbi) {
+  MDB_cursor* raw = nullptr;
+  if (int rc = mdb_cursor_open(txn.get(), dbi, &raw); rc != 0) {
+    return Fail(ToError(rc, "mdb_cursor_open"));
+  }
+  return Cursor(raw);
+}
+
+Cursor::~Cursor() {
+  if (cur_) mdb_cursor_close(cur_);
+}
+
+Result<bool> Cursor::Move(MDB_cursor_op op) {
+  int rc = mdb_cursor_get(cur_, &key_, &value_, op);
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc != 0) return Fail(ToError(rc, "mdb_cursor_get"));
+  return true;
+}
+
+Result<bool> Cursor::Seek(std::string_view key) {
+  key_ = Val(key);
+  return Move(MDB_SET_RANGE);
+}
+Result<bool> Cursor::First() { return Move(MDB_FIRST); }
+Result<bool> Cursor::Last() { return Move(MDB_LAST); }
+Result<bool> Cursor::Next() { return Move(MDB_NEXT); }
+
+}  // namespace g60::lmdb

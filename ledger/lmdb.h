@@ -1,0 +1,110 @@
+// A thin RAII layer over LMDB (liblmdb). LMDB's error codes become g60::Error here and
+// nowhere else. Lifetimes follow lmdb.h: a committed or aborted transaction handle is
+// freed and must not be used again, so Txn is move-only, aborts in its destructor
+// unless committed, and gives up its handle before it looks at the commit's result.
+#pragma once
+
+#include <lmdb.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ledger/status.h"
+
+namespace g60::lmdb {
+
+// Translates an LMDB return code (or errno value) into an Error naming `what`.
+Error ToError(int rc, std::string_view what);
+
+inline std::string_view View(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+inline MDB_val Val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+struct EnvOptions {
+  size_t map_size_bytes = size_t{4} << 30;  // 4 GiB; grown by the operator if it fills
+  unsigned max_dbs = 16;
+  bool read_only = false;
+};
+
+class Env {
+ public:
+  // Opens (creating if allowed) the environment in directory `dir`.
+  static Result<Env> Open(const std::string& dir, const EnvOptions& options);
+  Env(Env&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
+  Env& operator=(Env&& other) noexcept;
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  ~Env();
+
+  MDB_env* get() const { return env_; }
+  // Current map size in bytes.
+  size_t map_size() const;
+
+ private:
+  explicit Env(MDB_env* env) : env_(env) {}
+  MDB_env* env_ = nullptr;
+};
+
+class Txn {
+ public:
+  static Result<Txn> Begin(const Env& env, bool read_only);
+  Txn(Txn&& other) noexcept : txn_(std::exchange(other.txn_, nullptr)) {}
+  Txn& operator=(Txn&& other) noexcept;
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  ~Txn() { Abort(); }
+
+  // Commits; the handle is released whether or not the commit succeeds.
+  Status Commit();
+  void Abort();
+
+  MDB_txn* get() const {
+    G60_ASSERT(txn_ != nullptr);
+    return txn_;
+  }
+
+  // Opens (creating in a write transaction) a named database.
+  Result<MDB_dbi> OpenDb(const char* name, bool create);
+
+  // Returns the value for key, std::nullopt when absent. The view is valid until the
+  // transaction ends or the next write in it.
+  Result<std::optional<std::string_view>> Get(MDB_dbi dbi, std::string_view key) const;
+  // Stores key/value; flags as mdb_put (e.g. MDB_NOOVERWRITE, MDB_APPEND).
+  Status Put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+  Status Del(MDB_dbi dbi, std::string_view key);
+
+ private:
+  explicit Txn(MDB_txn* txn) : txn_(txn) {}
+  MDB_txn* txn_ = nullptr;
+};
+
+// A cursor bound to a transaction; closed in its destructor.
+class Cursor {
+ public:
+  static Result<Cursor> Open(const Txn& txn, MDB_dbi dbi);
+  Cursor(Cursor&& other) noexcept : cur_(std::exchange(other.cur_, nullptr)) {}
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  ~Cursor();
+
+  // Positions at the first key >= `key`; false when there is none.
+  Result<bool> Seek(std::string_view key);
+  Result<bool> First();
+  Result<bool> Last();
+  Result<bool> Next();
+  std::string_view key() const { return View(key_); }
+  std::string_view value() const { return View(value_); }
+
+ private:
+  explicit Cursor(MDB_cursor* cur) : cur_(cur) {}
+  Result<bool> Move(MDB_cursor_op op);
+  MDB_cursor* cur_ = nullptr;
+  MDB_val key_{0, nullptr};
+  MDB_val value_{0, nullptr};
+};
+
+}  // namespace g60::lmdb

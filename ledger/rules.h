@@ -1,0 +1,84 @@
+// The rules engine: a pure function of (state, record, pre-checked message) to a
+// decision (verdict, reason, detail, effects). It reads state only through StateView
+// and changes nothing itself; the store applies the effects in the same LMDB
+// transaction as the entry. No clock, no randomness: replaying the same records over
+// the same trust anchors gives the same decisions.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/event_view.h"
+#include "ledger/status.h"
+
+namespace g60 {
+
+// One Kafka record, as delivered.
+struct Record {
+  std::string topic;
+  uint32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string key;
+  std::string value;
+};
+
+enum class SignatureCheck { kUnchecked, kValid, kInvalid };
+
+// The state-free part of processing a record: decoding, field rules, and the
+// signature check when the signer's public key is already known. Safe to run on any
+// thread.
+struct Prechecked {
+  DecodedMessage decoded;
+  SignatureCheck signature = SignatureCheck::kUnchecked;
+};
+
+// Looks up a public key by key id; empty when unknown. Must be thread-safe.
+using PublicKeyLookup = std::function<std::string(std::string_view key_id)>;
+Prechecked Precheck(std::string_view value, const PublicKeyLookup& lookup);
+
+// Read access to one partition's state as of the record being decided.
+class StateView {
+ public:
+  virtual ~StateView() = default;
+  // Trust anchors appear as admin keys that are always valid and never revoked.
+  virtual Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) = 0;
+  // The chain index of the entry that first claimed this event id, if any.
+  virtual Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) = 0;
+  virtual Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) = 0;
+  virtual Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view id) = 0;
+  virtual Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) = 0;
+};
+
+// Trust anchors' KeyState carries this granted_at_seq (they are granted by configuration).
+inline constexpr uint64_t kAnchorGrantSeq = UINT64_MAX;
+
+// A change of state; applied in order after the decision.
+struct Effect {
+  enum class Kind { kClaimEventId, kPutKey, kPutApplication, kPutApproval, kPutPayment };
+  Kind kind;
+  std::string id;     // event id or key id
+  std::string value;  // serialised state message (empty for kClaimEventId)
+};
+
+struct Decision {
+  ledger::v1::Verdict verdict = ledger::v1::VERDICT_REJECTED;
+  Reason reason = Reason::REASON_NONE;
+  std::string detail;
+  std::string programme;
+  int64_t amount_fen = 0;
+  std::vector<Effect> effects;
+};
+
+// Decides one record. `sequence` is the chain index its entry will get. An Error is an
+// operating failure (state could not be read), never a verdict.
+Result<Decision> Decide(StateView& state, const Record& record, const Prechecked& pre,
+                        uint64_t sequence);
+
+// Which role may sign an event of this type; for approvals, the approver of `level`.
+v1::Role RequiredRole(EventType type, v1::Level level);
+
+}  // namespace g60

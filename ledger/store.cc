@@ -1,0 +1,366 @@
+#include "ledger/store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "ledger/bytes.h"
+#include "ledger/entry.h"
+
+namespace g60 {
+
+namespace {
+
+constexpr std::string_view kFormat = "g60ledger/1";
+constexpr size_t kHeadValueSize = 8 + 32 + 8;
+
+std::string PartitionPrefix(uint32_t partition) {
+  std::string k;
+  PutU32BE(k, partition);
+  return k;
+}
+
+Status LockWriter(const std::string& dir, int* fd_out) {
+  std::string path = dir + "/writer.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return Fail(Error::FailedPrecondition(fmt::format("cannot open {}: {}", path, std::strerror(errno))));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {0};
+    ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    return Fail(Error::FailedPrecondition(fmt::format(
+        "another process (pid {}) is writing to the ledger in {}: one writer per ledger",
+        n > 0 ? std::string(holder, static_cast<size_t>(n)) : "unknown", dir)));
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The lock is held; the pid is only a courtesy for the error above.
+  }
+  *fd_out = fd;
+  return {};
+}
+
+}  // namespace
+
+std::string PartitionKey(uint32_t partition, std::string_view id) {
+  std::string k = PartitionPrefix(partition);
+  k.append(id);
+  return k;
+}
+
+std::string EncodeHead(const PartitionHead& head) {
+  std::string v;
+  v.reserve(kHeadValueSize);
+  PutU64BE(v, head.size);
+  v.append(AsBytes(head.head_hash));
+  PutU64BE(v, static_cast<uint64_t>(head.next_offset));
+  return v;
+}
+
+Result<PartitionHead> DecodeHead(uint32_t partition, std::string_view value) {
+  if (value.size() != kHeadValueSize) {
+    return Fail(Error::DataLoss(fmt::format("head record of partition {} is {} bytes, not {}",
+                                            partition, value.size(), kHeadValueSize)));
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  PartitionHead h;
+  h.partition = partition;
+  h.size = GetU64BE(p);
+  std::copy(p + 8, p + 40, h.head_hash.begin());
+  h.next_offset = static_cast<int64_t>(GetU64BE(p + 40));
+  return h;
+}
+
+// ---- TxnStateView
+
+template <typename Msg>
+Result<std::optional<Msg>> TxnStateView::Load(MDB_dbi dbi, std::string_view id, const char* what) {
+  auto v = txn_.Get(dbi, PartitionKey(partition_, id));
+  if (!v) return Fail(v.error());
+  if (!*v) return std::optional<Msg>{};
+  Msg m;
+  if (!m.ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
+    return Fail(Error::DataLoss(fmt::format("{} state of {} in partition {} does not parse", what,
+                                            id, partition_)));
+  }
+  return std::optional<Msg>{std::move(m)};
+}
+
+Result<std::optional<ledger::v1::KeyState>> TxnStateView::Key(std::string_view key_id) {
+  for (const auto& anchor : anchors_) {
+    if (KeyIdOf(anchor) == key_id) {
+      ledger::v1::KeyState ks;
+      ks.set_public_key(anchor);
+      ks.set_role(v1::ROLE_ADMIN);
+      ks.set_granted_at_seq(kAnchorGrantSeq);
+      return std::optional<ledger::v1::KeyState>{std::move(ks)};
+    }
+  }
+  return Load<ledger::v1::KeyState>(t_.keys, key_id, "key");
+}
+
+Result<std::optional<uint64_t>> TxnStateView::EventClaimedAt(std::string_view event_id) {
+  auto v = txn_.Get(t_.event_ids, PartitionKey(partition_, event_id));
+  if (!v) return Fail(v.error());
+  if (!*v) return std::optional<uint64_t>{};
+  if ((*v)->size() != 8) return Fail(Error::DataLoss("event id record is not 8 bytes"));
+  return std::optional<uint64_t>{GetU64BE(reinterpret_cast<const unsigned char*>((*v)->data()))};
+}
+
+Result<std::optional<ledger::v1::ApplicationState>> TxnStateView::Application(std::string_view id) {
+  return Load<ledger::v1::ApplicationState>(t_.applications, id, "application");
+}
+Result<std::optional<ledger::v1::ApprovalState>> TxnStateView::Approval(std::string_view id) {
+  return Load<ledger::v1::ApprovalState>(t_.approvals, id, "approval");
+}
+Result<std::optional<ledger::v1::PaymentState>> TxnStateView::Payment(std::string_view id) {
+  return Load<ledger::v1::PaymentState>(t_.payments, id, "payment");
+}
+
+// ---- Ledger
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
+  CryptoInit();
+  int lock_fd = -1;
+  if (options.writer) G60_TRY(LockWriter(options.dir, &lock_fd));
+  lmdb::EnvOptions env_options;
+  env_options.map_size_bytes = options.map_size_bytes;
+  env_options.read_only = !options.writer;
+  auto env = lmdb::Env::Open(options.dir, env_options);
+  if (!env) {
+    if (lock_fd >= 0) ::close(lock_fd);
+    return Fail(env.error().Context("opening ledger " + options.dir));
+  }
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(*env), options.dir));
+  ledger->lock_fd_ = lock_fd;
+  G60_TRY(ledger->Init(options));
+  return ledger;
+}
+
+Ledger::~Ledger() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Status Ledger::Init(const LedgerOptions& options) {
+  bool write = options.writer;
+  auto txn = lmdb::Txn::Begin(env_, !write);
+  if (!txn) return Fail(txn.error());
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } tables[] = {{"meta", &tables_.meta},         {"entries", &tables_.entries},
+                {"heads", &tables_.heads},       {"event_ids", &tables_.event_ids},
+                {"keys", &tables_.keys},         {"pubkeys", &tables_.pubkeys},
+                {"applications", &tables_.applications}, {"approvals", &tables_.approvals},
+                {"payments", &tables_.payments}};
+  for (auto& t : tables) {
+    auto dbi = txn->OpenDb(t.name, write);
+    if (!dbi) {
+      return Fail(dbi.error().Context(fmt::format(
+          "{} is not a g60ledger ledger (or was never written)", options.dir)));
+    }
+    *t.dbi = *dbi;
+  }
+  anchors_ = options.trust_anchors;
+  std::sort(anchors_.begin(), anchors_.end());
+  anchors_.erase(std::unique(anchors_.begin(), anchors_.end()), anchors_.end());
+  std::string anchor_blob;
+  for (const auto& a : anchors_) {
+    if (a.size() != kPublicKeySize) {
+      return Fail(Error::InvalidArgument("a trust anchor is not a 32-byte Ed25519 public key"));
+    }
+    anchor_blob += a;
+  }
+  if (write) {
+    auto format = txn->Get(tables_.meta, "format");
+    if (!format) return Fail(format.error());
+    if (!*format) {
+      G60_TRY(txn->Put(tables_.meta, "format", kFormat));
+      G60_TRY(txn->Put(tables_.meta, "anchors", anchor_blob));
+    } else if (**format != kFormat) {
+      return Fail(Error::FailedPrecondition(
+          fmt::format("{} holds ledger format {}, this build writes {}", options.dir,
+                      std::string(**format), kFormat)));
+    } else {
+      auto stored = txn->Get(tables_.meta, "anchors");
+      if (!stored) return Fail(stored.error());
+      if (!*stored || **stored != anchor_blob) {
+        return Fail(Error::FailedPrecondition(fmt::format(
+            "the trust anchors in the configuration differ from those {} was created with; "
+            "a ledger's decisions depend on its anchors, so it keeps them for life",
+            options.dir)));
+      }
+    }
+  }
+  // Public keys ever granted, for the parallel signature pre-check.
+  auto cur = lmdb::Cursor::Open(*txn, tables_.pubkeys);
+  if (!cur) return Fail(cur.error());
+  for (auto ok = cur->First(); ; ok = cur->Next()) {
+    if (!ok) return Fail(ok.error());
+    if (!*ok) break;
+    public_keys_.emplace(std::string(cur->key()), std::string(cur->value()));
+  }
+  for (const auto& a : anchors_) public_keys_.emplace(KeyIdOf(a), a);
+  if (write) return txn->Commit();
+  return {};
+}
+
+std::string Ledger::PublicKeyOf(std::string_view key_id) const {
+  std::shared_lock lock(keys_mu_);
+  auto it = public_keys_.find(std::string(key_id));
+  return it == public_keys_.end() ? std::string() : it->second;
+}
+
+Result<Batch> Ledger::BeginBatch() {
+  G60_ASSERT(lock_fd_ >= 0);  // only a writer appends
+  auto txn = lmdb::Txn::Begin(env_, false);
+  if (!txn) return Fail(txn.error());
+  return Batch(*this, std::move(*txn));
+}
+
+Result<std::optional<PartitionHead>> Ledger::Head(uint32_t partition) const {
+  auto txn = lmdb::Txn::Begin(env_, true);
+  if (!txn) return Fail(txn.error());
+  auto v = txn->Get(tables_.heads, PartitionPrefix(partition));
+  if (!v) return Fail(v.error());
+  if (!*v) return std::optional<PartitionHead>{};
+  auto h = DecodeHead(partition, **v);
+  if (!h) return Fail(h.error());
+  return std::optional<PartitionHead>{*h};
+}
+
+Result<std::vector<PartitionHead>> Ledger::Heads() const {
+  auto txn = lmdb::Txn::Begin(env_, true);
+  if (!txn) return Fail(txn.error());
+  auto cur = lmdb::Cursor::Open(*txn, tables_.heads);
+  if (!cur) return Fail(cur.error());
+  std::vector<PartitionHead> out;
+  for (auto ok = cur->First(); ; ok = cur->Next()) {
+    if (!ok) return Fail(ok.error());
+    if (!*ok) break;
+    if (cur->key().size() != 4) return Fail(Error::DataLoss("heads table key is not 4 bytes"));
+    auto h = DecodeHead(GetU32BE(reinterpret_cast<const unsigned char*>(cur->key().data())),
+                        cur->value());
+    if (!h) return Fail(h.error());
+    out.push_back(*h);
+  }
+  return out;
+}
+
+// ---- Batch
+
+Result<PartitionHead*> Batch::Head(uint32_t partition) {
+  auto it = heads_.find(partition);
+  if (it != heads_.end()) return &it->second;
+  auto v = txn_.Get(ledger_->tables_.heads, PartitionPrefix(partition));
+  if (!v) return Fail(v.error());
+  PartitionHead h;
+  h.partition = partition;
+  if (*v) {
+    auto decoded = DecodeHead(partition, **v);
+    if (!decoded) return Fail(decoded.error());
+    h = *decoded;
+  }
+  return &heads_.emplace(partition, h).first->second;
+}
+
+Status Batch::ApplyEffects(uint32_t partition, const std::vector<Effect>& effects) {
+  const Tables& t = ledger_->tables_;
+  for (const Effect& e : effects) {
+    std::string key = PartitionKey(partition, e.id);
+    switch (e.kind) {
+      case Effect::Kind::kClaimEventId: {
+        std::string seq;
+        PutU64BE(seq, heads_.at(partition).size);
+        G60_TRY(txn_.Put(t.event_ids, key, seq, MDB_NOOVERWRITE));
+        break;
+      }
+      case Effect::Kind::kPutKey: {
+        G60_TRY(txn_.Put(t.keys, key, e.value));
+        ledger::v1::KeyState ks;
+        G60_ASSERT(ks.ParseFromString(e.value));
+        G60_TRY(txn_.Put(t.pubkeys, e.id, ks.public_key()));
+        new_keys_.emplace_back(e.id, ks.public_key());
+        break;
+      }
+      case Effect::Kind::kPutApplication: G60_TRY(txn_.Put(t.applications, key, e.value)); break;
+      case Effect::Kind::kPutApproval: G60_TRY(txn_.Put(t.approvals, key, e.value)); break;
+      case Effect::Kind::kPutPayment: G60_TRY(txn_.Put(t.payments, key, e.value)); break;
+    }
+  }
+  return {};
+}
+
+Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre) {
+  auto head_or = Head(record.partition);
+  if (!head_or) return Fail(head_or.error());
+  PartitionHead& head = **head_or;
+  AppendOutcome out;
+  if (record.offset < head.next_offset) return out;  // consumed before: a redelivery
+
+  TxnStateView state(txn_, ledger_->tables_, record.partition, ledger_->anchors_);
+  auto decision = Decide(state, record, pre, head.size);
+  if (!decision) return Fail(decision.error());
+
+  ledger::v1::EntryBody body;
+  auto* src = body.mutable_source();
+  src->set_topic(record.topic);
+  src->set_partition(static_cast<int32_t>(record.partition));
+  src->set_offset(record.offset);
+  src->set_timestamp_ms(record.timestamp_ms);
+  src->set_key(record.key);
+  body.set_value(record.value);
+  body.set_verdict(decision->verdict);
+  body.set_reason(decision->reason);
+  body.set_detail(decision->detail);
+  const auto& d = pre.decoded;
+  if (d.reason != Reason::REASON_MALFORMED_MESSAGE && d.reason != Reason::REASON_MALFORMED_EVENT) {
+    body.set_event_id(d.event.event_id());
+    body.set_applicant_id(d.event.applicant_id());
+    body.set_event_type(d.type);
+    body.set_key_id(d.signed_event.key_id());
+  }
+  body.set_programme(decision->programme.empty() ? d.event.programme() : decision->programme);
+  body.set_amount_fen(decision->amount_fen);
+  std::string body_bytes;
+  G60_ASSERT(body.SerializeToString(&body_bytes));
+  if (body_bytes.size() > kEntryBodyMaxBytes) {
+    return Fail(Error::InvalidArgument(fmt::format(
+        "record at {}/{} makes a {}-byte entry body, above the {}-byte limit", record.partition,
+        record.offset, body_bytes.size(), kEntryBodyMaxBytes)));
+  }
+  std::string entry = EncodeEntry(record.partition, head.size, head.head_hash, body_bytes);
+  G60_TRY(txn_.Put(ledger_->tables_.entries, EntryKey(record.partition, head.size), entry,
+                   MDB_NOOVERWRITE));
+  // A rejection's only possible effect is claiming the event id of an authentic event.
+  G60_TRY(ApplyEffects(record.partition, decision->effects));
+  out.appended = true;
+  out.sequence = head.size;
+  out.entry_hash = EntryHash(entry);
+  out.verdict = decision->verdict;
+  out.reason = decision->reason;
+  head.size += 1;
+  head.head_hash = out.entry_hash;
+  head.next_offset = record.offset + 1;
+  ++appended_;
+  return out;
+}
+
+Status Batch::Commit() {
+  for (const auto& [partition, head] : heads_) {
+    G60_TRY(txn_.Put(ledger_->tables_.heads, PartitionPrefix(partition), EncodeHead(head)));
+  }
+  G60_TRY(txn_.Commit());
+  std::unique_lock lock(ledger_->keys_mu_);
+  for (auto& [id, pk] : new_keys_) ledger_->public_keys_.emplace(std::move(id), std::move(pk));
+  return {};
+}
+
+}  // namespace g60

@@ -1,0 +1,148 @@
+// The ledger store: one LMDB environment holding, per Kafka partition, a hash chain of
+// entries, the consumed offset, and the business state the rules engine keeps. Every
+// append happens in a Batch, one LMDB write transaction: entries, state, heads and
+// offsets commit together or not at all (DESIGN.md invariant 1).
+//
+// Thread safety: a Ledger may be shared by threads; at most one Batch exists at a time
+// (LMDB allows one writer). Readers use their own read transactions and never block
+// the writer. Across processes, only the holder of the writer lock may write.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ledger/crypto.h"
+#include "ledger/lmdb.h"
+#include "ledger/rules.h"
+#include "ledger/status.h"
+
+namespace g60 {
+
+struct LedgerOptions {
+  std::string dir;
+  size_t map_size_bytes = size_t{4} << 30;
+  // A writer takes the directory's exclusive writer lock; readers only read.
+  bool writer = false;
+  // Raw 32-byte Ed25519 public keys trusted as admins in every partition. A writable
+  // ledger records them at creation and refuses to open with a different set, since
+  // its decisions depend on them.
+  std::vector<std::string> trust_anchors;
+};
+
+struct PartitionHead {
+  uint32_t partition = 0;
+  uint64_t size = 0;      // entries in the chain
+  Hash head_hash{};       // entry hash of the last entry (zeros when empty)
+  int64_t next_offset = 0;  // the Kafka offset to consume next
+};
+
+// LMDB named databases ("tables"); docs/formats.md lists their keys and values.
+struct Tables {
+  MDB_dbi meta, entries, heads, event_ids, keys, pubkeys, applications, approvals, payments;
+};
+
+// Table key of per-partition state: partition u32 BE || id.
+std::string PartitionKey(uint32_t partition, std::string_view id);
+
+struct AppendOutcome {
+  bool appended = false;  // false: the record's offset was already consumed (redelivery)
+  uint64_t sequence = 0;
+  Hash entry_hash{};
+  ledger::v1::Verdict verdict = ledger::v1::VERDICT_UNSPECIFIED;
+  Reason reason = Reason::REASON_NONE;
+};
+
+class Ledger;
+
+// One write transaction. Destroying it without Commit() rolls everything back.
+class Batch {
+ public:
+  Batch(Batch&&) = default;
+  ~Batch() = default;
+
+  // Decides the record and appends its entry. A record below the partition's next
+  // offset was recorded before and is skipped (appended = false).
+  Result<AppendOutcome> Append(const Record& record, const Prechecked& pre);
+  // Writes the heads and commits durably.
+  Status Commit();
+  size_t appended() const { return appended_; }
+
+ private:
+  friend class Ledger;
+  Batch(Ledger& ledger, lmdb::Txn txn) : ledger_(&ledger), txn_(std::move(txn)) {}
+  Result<PartitionHead*> Head(uint32_t partition);
+  Status ApplyEffects(uint32_t partition, const std::vector<Effect>& effects);
+
+  Ledger* ledger_;
+  lmdb::Txn txn_;
+  std::map<uint32_t, PartitionHead> heads_;  // touched in this batch
+  std::vector<std::pair<std::string, std::string>> new_keys_;  // key id -> public key
+  size_t appended_ = 0;
+};
+
+class Ledger {
+ public:
+  static Result<std::unique_ptr<Ledger>> Open(const LedgerOptions& options);
+  ~Ledger();
+
+  Result<Batch> BeginBatch();
+
+  // Heads of every partition, in partition order.
+  Result<std::vector<PartitionHead>> Heads() const;
+  Result<std::optional<PartitionHead>> Head(uint32_t partition) const;
+
+  // Public key of a key id ever granted in any partition, or an anchor; "" if unknown.
+  // Thread-safe; used by the parallel signature pre-check.
+  std::string PublicKeyOf(std::string_view key_id) const;
+
+  const lmdb::Env& env() const { return env_; }
+  const Tables& tables() const { return tables_; }
+  const std::vector<std::string>& trust_anchors() const { return anchors_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  friend class Batch;
+  Ledger(lmdb::Env env, std::string dir) : env_(std::move(env)), dir_(std::move(dir)) {}
+  Status Init(const LedgerOptions& options);
+
+  lmdb::Env env_;
+  std::string dir_;
+  Tables tables_{};
+  std::vector<std::string> anchors_;
+  int lock_fd_ = -1;
+  mutable std::shared_mutex keys_mu_;
+  std::unordered_map<std::string, std::string> public_keys_;  // key id -> public key
+};
+
+// Reads a partition head record from the heads table value.
+Result<PartitionHead> DecodeHead(uint32_t partition, std::string_view value);
+std::string EncodeHead(const PartitionHead& head);
+
+// StateView over a transaction, for one partition; used by Batch and by replays.
+class TxnStateView final : public StateView {
+ public:
+  TxnStateView(const lmdb::Txn& txn, const Tables& tables, uint32_t partition,
+               const std::vector<std::string>& anchors)
+      : txn_(txn), t_(tables), partition_(partition), anchors_(anchors) {}
+  Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) override;
+  Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) override;
+  Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) override;
+  Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view id) override;
+  Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) override;
+
+ private:
+  template <typename Msg>
+  Result<std::optional<Msg>> Load(MDB_dbi dbi, std::string_view id, const char* what);
+  const lmdb::Txn& txn_;
+  const Tables& t_;
+  uint32_t partition_;
+  const std::vector<std::string>& anchors_;
+};
+
+}  // namespace g60
