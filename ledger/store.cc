@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "ledger/bytes.h"
 #include "ledger/entry.h"
@@ -129,7 +130,15 @@ Result<std::optional<ledger::v1::PaymentState>> TxnStateView::Payment(std::strin
 Result<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   CryptoInit();
   int lock_fd = -1;
-  if (options.writer) G60_TRY(LockWriter(options.dir, &lock_fd));
+  if (options.writer) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.dir, ec);
+    if (ec) {
+      return Fail(Error::FailedPrecondition(
+          fmt::format("cannot create ledger directory {}: {}", options.dir, ec.message())));
+    }
+    G60_TRY(LockWriter(options.dir, &lock_fd));
+  }
   lmdb::EnvOptions env_options;
   env_options.map_size_bytes = options.map_size_bytes;
   env_options.read_only = !options.writer;
@@ -208,8 +217,9 @@ Status Ledger::Init(const LedgerOptions& options) {
     public_keys_.emplace(std::string(cur->key()), std::string(cur->value()));
   }
   for (const auto& a : anchors_) public_keys_.emplace(KeyIdOf(a), a);
-  if (write) return txn->Commit();
-  return {};
+  // Committing (even a read-only transaction) keeps the table handles open: LMDB
+  // closes handles opened in a transaction that aborts.
+  return txn->Commit();
 }
 
 std::string Ledger::PublicKeyOf(std::string_view key_id) const {
@@ -239,7 +249,11 @@ Result<std::optional<PartitionHead>> Ledger::Head(uint32_t partition) const {
 Result<std::vector<PartitionHead>> Ledger::Heads() const {
   auto txn = lmdb::Txn::Begin(env_, true);
   if (!txn) return Fail(txn.error());
-  auto cur = lmdb::Cursor::Open(*txn, tables_.heads);
+  return ReadHeads(*txn, tables_);
+}
+
+Result<std::vector<PartitionHead>> ReadHeads(const lmdb::Txn& txn, const Tables& tables) {
+  auto cur = lmdb::Cursor::Open(txn, tables.heads);
   if (!cur) return Fail(cur.error());
   std::vector<PartitionHead> out;
   for (auto ok = cur->First(); ; ok = cur->Next()) {

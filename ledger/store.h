@@ -120,6 +120,9 @@ class Ledger {
   std::unordered_map<std::string, std::string> public_keys_;  // key id -> public key
 };
 
+// Heads of every partition as seen by `txn`, in partition order.
+Result<std::vector<PartitionHead>> ReadHeads(const lmdb::Txn& txn, const Tables& tables);
+
 // Reads a partition head record from the heads table value.
 Result<PartitionHead> DecodeHead(uint32_t partition, std::string_view value);
 std::string EncodeHead(const PartitionHead& head);

@@ -1,1 +1,512 @@
-int main(){}
+// g60ledger: the one command-line entry point. Each verb parses its flags here and calls
+// into the component that owns the job (ledger/, producers/, consumers/, ops/).
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "consumers/ingest.h"
+#include "ledger/bytes.h"
+#include "ledger/config.h"
+#include "ledger/store.h"
+#include "ledger/summary.h"
+#include "ledger/verify.h"
+#include "ops/broker.h"
+#include "ops/demo_stream.h"
+#include "producers/keyfile.h"
+#include "producers/ndjson.h"
+#include "producers/producer.h"
+#include "producers/signer.h"
+
+namespace g60 {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Exit codes: 0 ok, 1 the job found a problem (verify failed, events failed), 2 usage
+// or configuration error, 3 an operating error (broker, disk, lock).
+constexpr int kExitProblem = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitOperating = 3;
+
+int Report(const Error& e) {
+  std::fprintf(stderr, "g60ledger: %s\n", e.ToString().c_str());
+  return e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound ? kExitUsage
+                                                                                     : kExitOperating;
+}
+
+// Flags shared by the verbs that read a ledger or talk to Kafka; --config supplies
+// defaults, explicit flags win.
+struct Common {
+  std::string config_path;
+  std::string ledger_dir;
+  std::string bootstrap;
+  std::string topic;
+  std::vector<std::string> anchor_files;
+  uint64_t map_size_mib = 0;
+
+  void AddLedger(CLI::App* app) {
+    app->add_option("--config", config_path, "ledger configuration file (TOML)");
+    app->add_option("--ledger", ledger_dir, "ledger directory (LMDB)");
+  }
+  void AddKafka(CLI::App* app) {
+    if (!app->get_option_no_throw("--config")) {
+      app->add_option("--config", config_path, "ledger configuration file (TOML)");
+    }
+    app->add_option("--bootstrap", bootstrap, "Kafka bootstrap servers HOST:PORT,...");
+    app->add_option("--topic", topic, "Kafka topic (default g60.events)");
+  }
+  void AddAnchors(CLI::App* app) {
+    app->add_option("--anchor", anchor_files,
+                    "trust anchor public key file (repeatable; adds to [trust] anchors)")
+        ->allow_extra_args(false);
+  }
+
+  Result<Config> Load() const {
+    Config c;
+    if (!config_path.empty()) {
+      auto loaded = LoadConfig(config_path);
+      if (!loaded) return Fail(loaded.error());
+      c = *loaded;
+      // A relative ledger dir in the file is relative to the file.
+      if (!c.ledger_dir.empty() && std::filesystem::path(c.ledger_dir).is_relative()) {
+        c.ledger_dir = (std::filesystem::path(config_path).parent_path() / c.ledger_dir).string();
+      }
+    }
+    if (!ledger_dir.empty()) c.ledger_dir = ledger_dir;
+    if (!bootstrap.empty()) c.bootstrap = bootstrap;
+    if (!topic.empty()) c.topic = topic;
+    if (map_size_mib) c.map_size_mib = map_size_mib;
+    for (const auto& f : anchor_files) {
+      auto k = ReadPublicKeyFile(f);
+      if (!k) return Fail(k.error());
+      c.trust_anchors.push_back(k->public_key);
+    }
+    return c;
+  }
+
+  Result<std::unique_ptr<Ledger>> OpenLedger(const Config& c, bool writer) const {
+    if (c.ledger_dir.empty()) {
+      return Fail(Error::InvalidArgument("no ledger directory (--ledger or [ledger] dir)"));
+    }
+    LedgerOptions o;
+    o.dir = c.ledger_dir;
+    o.writer = writer;
+    o.map_size_bytes = static_cast<size_t>(c.map_size_mib) << 20;
+    o.trust_anchors = c.trust_anchors;
+    return Ledger::Open(o);
+  }
+};
+
+// ---- keygen
+
+int RunKeygen(const std::string& role_name, const std::string& out) {
+  v1::Role role = RoleFromName(role_name);
+  if (role == v1::ROLE_UNSPECIFIED) {
+    std::fprintf(stderr,
+                 "g60ledger: unknown role '%s' (admin, applicant-portal, district-approver, "
+                 "municipal-approver, treasury)\n",
+                 role_name.c_str());
+    return kExitUsage;
+  }
+  auto k = GenerateKeyFile(out, role);
+  if (!k) return Report(k.error());
+  std::printf("key_id %s\nrole %s\npublic_key %s\nsecret key written to %s (mode 0600), public key to %s.pub\n",
+              k->key_id.c_str(), RoleName(role), Base64Encode(k->public_key).c_str(), out.c_str(),
+              out.c_str());
+  return 0;
+}
+
+// ---- broker
+
+int RunBroker(int brokers, int partitions, const std::string& bootstrap_file) {
+  BrokerOptions o;
+  o.brokers = brokers;
+  o.replication = std::min(3, brokers);
+  o.topics = {{"g60.events", partitions}, {"g60.checkpoints", 1}};
+  auto b = DevBroker::Start(o);
+  if (!b) return Report(b.error());
+  std::string bs = (*b)->bootstrap();
+  std::printf("development broker (librdkafka mock cluster, in memory, about 5 MiB kept per "
+              "partition; not for production)\nbootstrap %s\ntopics g60.events (%d partitions), "
+              "g60.checkpoints (1 partition)\n",
+              bs.c_str(), partitions);
+  std::fflush(stdout);
+  if (!bootstrap_file.empty()) {
+    std::string tmp = bootstrap_file + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << bs << "\n";
+    }
+    std::filesystem::rename(tmp, bootstrap_file);  // readers never see half a file
+  }
+  InstallSignalHandlers();
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (!bootstrap_file.empty()) std::filesystem::remove(bootstrap_file);
+  std::printf("development broker stopped\n");
+  return 0;
+}
+
+// ---- produce
+
+struct ProduceArgs {
+  std::vector<std::string> key_files;
+  std::vector<std::string> inputs;
+  bool signed_input = false;
+  int progress_every = 10000;
+};
+
+int RunProduce(const Common& common, const ProduceArgs& args) {
+  auto cfg = common.Load();
+  if (!cfg) return Report(cfg.error());
+  std::vector<KeyFile> keys;
+  for (const auto& f : args.key_files) {
+    auto k = ReadSecretKeyFile(f);
+    if (!k) return Report(k.error());
+    keys.push_back(*k);
+  }
+  if (!args.signed_input && keys.empty()) {
+    std::fprintf(stderr, "g60ledger: produce needs --key FILE to sign with (or --signed input)\n");
+    return kExitUsage;
+  }
+  Signer signer(keys);
+  ProducerOptions po;
+  po.bootstrap = cfg->bootstrap;
+  po.topic = cfg->topic;
+  auto producer = Producer::Create(po);
+  if (!producer) return Report(producer.error());
+
+  uint64_t lines = 0, sent = 0;
+  std::vector<std::string> bad_lines;
+  auto handle = [&](const std::string& origin, uint64_t line_no, const std::string& line) -> Status {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return {};
+    ++lines;
+    std::string where = fmt::format("{}:{}", origin, line_no);
+    std::string value;
+    v1::Event event;
+    if (args.signed_input) {
+      auto se = ParseSignedEventJson(line);
+      if (!se) {
+        bad_lines.push_back(fmt::format("{}: {}", where, se.error().message()));
+        return {};
+      }
+      if (!event.ParseFromString(se->event())) {
+        bad_lines.push_back(fmt::format("{}: the signed bytes are not an Event", where));
+        return {};
+      }
+      G60_ASSERT(se->SerializeToString(&value));
+    } else {
+      auto e = ParseEventJson(line);
+      if (!e) {
+        bad_lines.push_back(fmt::format("{}: {}", where, e.error().message()));
+        return {};
+      }
+      event = std::move(*e);
+      auto v = signer.Sign(event);
+      if (!v) {
+        bad_lines.push_back(fmt::format("{}: event {}: {}", where, event.event_id(), v.error().message()));
+        return {};
+      }
+      value = std::move(*v);
+    }
+    std::string label = fmt::format("event {} ({})", event.event_id(), where);
+    bool control = event.has_key_grant() || event.has_key_revoke();
+    if (control) {
+      G60_TRY((*producer)->SendToAll(value, label));
+    } else {
+      if (event.applicant_id().empty()) {
+        bad_lines.push_back(fmt::format("{}: event {} has no applicant_id (the Kafka key)", where,
+                                        event.event_id()));
+        return {};
+      }
+      G60_TRY((*producer)->Send(event.applicant_id(), value, label));
+    }
+    ++sent;
+    if (args.progress_every > 0 && sent % static_cast<uint64_t>(args.progress_every) == 0) {
+      std::fprintf(stderr, "produce: %llu events sent\n", static_cast<unsigned long long>(sent));
+    }
+    return {};
+  };
+
+  std::vector<std::string> inputs = args.inputs;
+  if (inputs.empty()) inputs.push_back("-");
+  for (const auto& input : inputs) {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (input != "-") {
+      file.open(input);
+      if (!file) return Report(Error::NotFound("cannot read " + input));
+      in = &file;
+    }
+    std::string line;
+    uint64_t line_no = 0;
+    while (std::getline(*in, line)) {
+      if (auto s = handle(input == "-" ? "stdin" : input, ++line_no, line); !s) return Report(s.error());
+    }
+  }
+  auto summary = (*producer)->Flush();
+  if (!summary) return Report(summary.error());
+  std::printf("produce: %llu line(s) read, %llu event(s) sent, %llu message(s) delivered, %zu bad "
+              "line(s), %zu delivery failure(s)\n",
+              static_cast<unsigned long long>(lines), static_cast<unsigned long long>(sent),
+              static_cast<unsigned long long>(summary->delivered), bad_lines.size(),
+              summary->failures.size());
+  for (const auto& b : bad_lines) std::fprintf(stderr, "failed: %s\n", b.c_str());
+  for (const auto& f : summary->failures) {
+    std::fprintf(stderr, "failed: %s: delivery error: %s\n", f.label.c_str(), f.error.c_str());
+  }
+  return bad_lines.empty() && summary->failures.empty() ? 0 : kExitProblem;
+}
+
+// ---- ingest
+
+int RunIngestVerb(const Common& common, bool until_caught_up) {
+  auto cfg = common.Load();
+  if (!cfg) return Report(cfg.error());
+  auto ledger = common.OpenLedger(*cfg, true);
+  if (!ledger) return Report(ledger.error());
+  IngestOptions o;
+  o.bootstrap = cfg->bootstrap;
+  o.topic = cfg->topic;
+  o.group_id = cfg->group_id;
+  o.until_caught_up = until_caught_up;
+  o.batch_max_messages = cfg->batch_max_messages;
+  o.batch_max_ms = cfg->batch_max_ms;
+  o.verify_threads = cfg->verify_threads;
+  InstallSignalHandlers();
+  auto stats = RunIngest(**ledger, o, g_stop);
+  if (!stats) return Report(stats.error());
+  std::printf("ingest: %llu record(s) consumed, %llu entr(ies) appended (%llu accepted, %llu "
+              "rejected), %llu redelivery(ies) skipped, %llu batch(es)\n",
+              static_cast<unsigned long long>(stats->consumed),
+              static_cast<unsigned long long>(stats->appended),
+              static_cast<unsigned long long>(stats->accepted),
+              static_cast<unsigned long long>(stats->rejected),
+              static_cast<unsigned long long>(stats->skipped),
+              static_cast<unsigned long long>(stats->batches));
+  for (const auto& [reason, n] : stats->rejected_by_reason) {
+    std::printf("  rejected %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
+  }
+  return 0;
+}
+
+// ---- verify, heads, summary
+
+int RunVerify(const Common& common) {
+  auto cfg = common.Load();
+  if (!cfg) return Report(cfg.error());
+  auto ledger = common.OpenLedger(*cfg, false);
+  if (!ledger) return Report(ledger.error());
+  VerifyOptions o;
+  o.trust_anchors = cfg->trust_anchors;
+  o.threads = cfg->verify_threads;
+  bool tty = ::isatty(STDERR_FILENO);
+  if (tty) o.progress = [](uint64_t n) { std::fprintf(stderr, "\rverify: %llu entries", static_cast<unsigned long long>(n)); };
+  auto report = VerifyLedger(**ledger, o);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!report) return Report(report.error());
+  if (!report->ok()) {
+    std::printf("verify: FAILED at %s\n", report->first_problem->ToString().c_str());
+    return kExitProblem;
+  }
+  std::printf("verify: OK: %llu entries in %zu partition(s), %llu signatures checked\n",
+              static_cast<unsigned long long>(report->entries), report->heads.size(),
+              static_cast<unsigned long long>(report->signatures));
+  return 0;
+}
+
+void PrintHeads(const std::vector<PartitionHead>& heads) {
+  for (const auto& h : heads) {
+    std::printf("partition %u size %llu next_offset %lld head %s\n", h.partition,
+                static_cast<unsigned long long>(h.size), static_cast<long long>(h.next_offset),
+                HexEncode(AsBytes(h.head_hash)).c_str());
+  }
+}
+
+int RunHeads(const Common& common) {
+  auto cfg = common.Load();
+  if (!cfg) return Report(cfg.error());
+  auto ledger = common.OpenLedger(*cfg, false);
+  if (!ledger) return Report(ledger.error());
+  auto heads = (*ledger)->Heads();
+  if (!heads) return Report(heads.error());
+  PrintHeads(*heads);
+  return 0;
+}
+
+int RunSummary(const Common& common) {
+  auto cfg = common.Load();
+  if (!cfg) return Report(cfg.error());
+  auto ledger = common.OpenLedger(*cfg, false);
+  if (!ledger) return Report(ledger.error());
+  auto s = Summarize(**ledger);
+  if (!s) return Report(s.error());
+  std::printf("entries   %llu (accepted %llu, rejected %llu)\n",
+              static_cast<unsigned long long>(s->entries),
+              static_cast<unsigned long long>(s->accepted),
+              static_cast<unsigned long long>(s->rejected));
+  std::printf("by type  ");
+  for (const auto& [t, n] : s->entries_by_type) std::printf(" %s=%llu", t.c_str(), static_cast<unsigned long long>(n));
+  std::printf("\nrejected by reason:\n");
+  for (const auto& [r, n] : s->rejected_by_reason) {
+    std::printf("  %-22s %llu\n", r.c_str(), static_cast<unsigned long long>(n));
+  }
+  std::printf("amounts (accepted entries):\n  %-12s %6s %6s %22s %22s %22s\n", "programme", "apps",
+              "apprv", "approved", "paid", "clawed back");
+  auto row = [](const std::string& name, const ProgrammeTotals& t) {
+    std::printf("  %-12s %6llu %6llu %22s %22s %22s\n", name.c_str(),
+                static_cast<unsigned long long>(t.applications),
+                static_cast<unsigned long long>(t.approvals), FormatFen(t.approved_fen).c_str(),
+                FormatFen(t.paid_fen).c_str(), FormatFen(t.clawed_back_fen).c_str());
+  };
+  for (const auto& [p, t] : s->programmes) row(p, t);
+  row("TOTAL", s->total);
+  std::printf("heads:\n");
+  PrintHeads(s->heads);
+  return 0;
+}
+
+// ---- demo-stream
+
+int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int applicants,
+                  uint64_t seed) {
+  DemoKeys keys;
+  struct {
+    DemoSigner signer;
+    KeyFile* key;
+  } wanted[] = {{DemoSigner::kAdmin, &keys.admin},         {DemoSigner::kPortal, &keys.portal},
+                {DemoSigner::kDistrict, &keys.district},   {DemoSigner::kMunicipal, &keys.municipal},
+                {DemoSigner::kTreasury, &keys.treasury},   {DemoSigner::kTreasury2, &keys.treasury2},
+                {DemoSigner::kRogue, &keys.rogue}};
+  for (auto& w : wanted) {
+    auto k = ReadSecretKeyFile(fmt::format("{}/{}.key", keys_dir, DemoSignerName(w.signer)));
+    if (!k) return Report(k.error());
+    *w.key = *k;
+  }
+  DemoStreamOptions o;
+  o.applicants = applicants;
+  o.seed = seed;
+  auto steps = GenerateDemoStream(o, keys);
+  std::filesystem::create_directories(out_dir);
+  std::ofstream expected(out_dir + "/expected.tsv");
+  expected << "step\tevent_id\texpected_reason\n";
+  size_t total = 0;
+  for (const auto& step : steps) {
+    // Forged events cannot be signed by `produce`; they are written pre-signed.
+    bool presigned = step.signer == DemoSigner::kForged;
+    std::string path = fmt::format("{}/{}.{}ndjson", out_dir, step.name, presigned ? "signed." : "");
+    std::ofstream f(path);
+    for (const auto& pe : step.events) {
+      if (presigned) {
+        v1::SignedEvent se;
+        G60_ASSERT(se.ParseFromString(SignDemoEvent(step, pe.event, keys)));
+        f << ToJsonLine(se) << "\n";
+      } else {
+        f << ToJsonLine(pe.event) << "\n";
+      }
+      expected << step.name << "\t" << pe.event.event_id() << "\t" << ReasonName(pe.expected) << "\n";
+    }
+    total += step.events.size();
+    std::printf("%s: %zu event(s)\n", path.c_str(), step.events.size());
+  }
+  std::printf("demo-stream: %zu events in %zu files, expected verdicts in %s/expected.tsv\n", total,
+              steps.size(), out_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace g60
+
+int main(int argc, char** argv) {
+  using namespace g60;
+  auto logger = spdlog::stderr_color_mt("g60ledger");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"g60ledger: a signed, hash-chained audit ledger for G60 subsidy disbursement"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "g60ledger 0.1.0");
+
+  Common common;
+  std::string role, out;
+  auto* keygen = app.add_subcommand("keygen", "create an Ed25519 signing key (secret file 0600, FILE.pub)");
+  keygen->add_option("--role", role, "role the key is meant for")->required();
+  keygen->add_option("--out", out, "secret key file to create")->required();
+
+  int brokers = 3, partitions = 8;
+  std::string bootstrap_file;
+  auto* broker = app.add_subcommand("broker", "run the development broker (in-memory mock Kafka cluster)");
+  broker->add_option("--brokers", brokers, "number of brokers")->check(CLI::Range(1, 9));
+  broker->add_option("--partitions", partitions, "partitions of g60.events")->check(CLI::Range(1, 256));
+  broker->add_option("--bootstrap-file", bootstrap_file, "write the bootstrap address to this file");
+
+  ProduceArgs pargs;
+  auto* produce = app.add_subcommand("produce", "sign NDJSON events and produce them to Kafka");
+  common.AddKafka(produce);
+  produce->add_option("--key", pargs.key_files, "secret key file to sign with (repeatable: chosen by role)")
+      ->allow_extra_args(false);
+  produce->add_flag("--signed", pargs.signed_input, "input lines are SignedEvent JSON, sent as they are");
+  produce->add_option("--progress-every", pargs.progress_every, "print progress every N events (0: never)");
+  produce->add_option("inputs", pargs.inputs, "NDJSON files ('-' or none: standard input)");
+
+  bool until_caught_up = false;
+  auto* ingest = app.add_subcommand("ingest", "consume g60.events into the ledger (runs until stopped)");
+  common.AddLedger(ingest);
+  common.AddKafka(ingest);
+  common.AddAnchors(ingest);
+  ingest->add_flag("--until-caught-up", until_caught_up, "stop once every partition is consumed to its end");
+  ingest->add_option("--map-size-mib", common.map_size_mib, "LMDB map size (grow it when the map is full)");
+
+  auto* verify = app.add_subcommand("verify", "re-check every entry, hash link and signature");
+  common.AddLedger(verify);
+  common.AddAnchors(verify);
+
+  auto* heads = app.add_subcommand("heads", "print each partition's chain size and head hash");
+  common.AddLedger(heads);
+
+  auto* summary = app.add_subcommand("summary", "print entries, verdicts, amounts and heads");
+  common.AddLedger(summary);
+
+  std::string keys_dir, out_dir;
+  int applicants = 300;
+  uint64_t seed = 1;
+  auto* demo = app.add_subcommand("demo-stream", "write the demo's event stream as NDJSON files");
+  demo->add_option("--keys", keys_dir, "directory with admin.key, portal.key, ... rogue.key")->required();
+  demo->add_option("--out", out_dir, "output directory")->required();
+  demo->add_option("--applicants", applicants, "number of applicants")->check(CLI::Range(1, 1000000));
+  demo->add_option("--seed", seed, "stream seed");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+  if (*keygen) return RunKeygen(role, out);
+  if (*broker) return RunBroker(brokers, partitions, bootstrap_file);
+  if (*produce) return RunProduce(common, pargs);
+  if (*ingest) return RunIngestVerb(common, until_caught_up);
+  if (*verify) return RunVerify(common);
+  if (*heads) return RunHeads(common);
+  if (*summary) return RunSummary(common);
+  if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed);
+  return kExitUsage;
+}

@@ -1,1 +1,152 @@
-// placeholder
+#include "producers/producer.h"
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
+#include <thread>
+
+namespace g60 {
+
+// Collects delivery reports. Called from Producer::poll/flush on the caller's thread.
+class Producer::Reports : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    auto* label = static_cast<std::string*>(message.msg_opaque());
+    if (message.err() == RdKafka::ERR_NO_ERROR) {
+      ++summary.delivered;
+    } else {
+      summary.failures.push_back({label ? *label : std::string("?"), message.errstr()});
+    }
+    delete label;
+    --in_flight;
+  }
+  DeliverySummary summary;
+  int64_t in_flight = 0;
+};
+
+namespace {
+Status Set(RdKafka::Conf& conf, const std::string& name, const std::string& value) {
+  std::string err;
+  if (conf.set(name, value, err) != RdKafka::Conf::CONF_OK) {
+    return Fail(Error::InvalidArgument(fmt::format("Kafka setting {}={}: {}", name, value, err)));
+  }
+  return {};
+}
+}  // namespace
+
+Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
+  if (options.bootstrap.empty()) {
+    return Fail(Error::InvalidArgument("no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap)"));
+  }
+  std::unique_ptr<Producer> p(new Producer());
+  p->options_ = options;
+  p->reports_ = std::make_unique<Reports>();
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  G60_TRY(Set(*conf, "bootstrap.servers", options.bootstrap));
+  G60_TRY(Set(*conf, "enable.idempotence", "true"));
+  G60_TRY(Set(*conf, "acks", "all"));
+  G60_TRY(Set(*conf, "partitioner", "murmur2_random"));
+  G60_TRY(Set(*conf, "delivery.timeout.ms", std::to_string(options.delivery_timeout_ms)));
+  G60_TRY(Set(*conf, "linger.ms", "5"));
+  G60_TRY(Set(*conf, "client.id", "g60ledger-producer"));
+  for (const auto& [k, v] : options.kafka) G60_TRY(Set(*conf, k, v));
+  std::string err;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->reports_.get()), err) !=
+      RdKafka::Conf::CONF_OK) {
+    return Fail(Error::Internal("setting the delivery report callback: " + err));
+  }
+  p->producer_.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!p->producer_) return Fail(Error::InvalidArgument("creating the Kafka producer: " + err));
+  std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
+  p->topic_.reset(RdKafka::Topic::create(p->producer_.get(), options.topic, tconf.get(), err));
+  if (!p->topic_) return Fail(Error::InvalidArgument("topic " + options.topic + ": " + err));
+  return p;
+}
+
+Producer::~Producer() {
+  if (producer_) {
+    // Serve what is left so no callback outlives reports_; bounded, like librdkafka's examples.
+    producer_->flush(5000);
+    topic_.reset();
+    producer_.reset();
+  }
+}
+
+Result<int32_t> Producer::PartitionCount() {
+  if (partitions_ > 0) return partitions_;
+  RdKafka::Metadata* raw = nullptr;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    RdKafka::ErrorCode rc = producer_->metadata(false, topic_.get(), &raw, 5000);
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    if (rc == RdKafka::ERR_NO_ERROR && md->topics()->size() == 1) {
+      const auto* t = (*md->topics())[0];
+      if (t->err() == RdKafka::ERR_NO_ERROR && !t->partitions()->empty()) {
+        partitions_ = static_cast<int32_t>(t->partitions()->size());
+        return partitions_;
+      }
+      rc = t->err();
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}",
+                                                 options_.topic, options_.bootstrap,
+                                                 RdKafka::err2str(rc))));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+Status Producer::Enqueue(int32_t partition, std::string_view key, std::string_view value,
+                         std::string label) {
+  auto* opaque = new std::string(std::move(label));
+  while (true) {
+    RdKafka::ErrorCode rc = producer_->produce(
+        topic_.get(), partition, RdKafka::Producer::RK_MSG_COPY,
+        const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
+        key.size(), opaque);
+    if (rc == RdKafka::ERR_NO_ERROR) {
+      ++reports_->in_flight;
+      producer_->poll(0);
+      return {};
+    }
+    if (rc == RdKafka::ERR__QUEUE_FULL) {
+      producer_->poll(100);  // serve delivery reports until there is room
+      continue;
+    }
+    std::string label_copy = *opaque;
+    delete opaque;
+    return Fail(Error::InvalidArgument(
+        fmt::format("cannot produce {}: {}", label_copy, RdKafka::err2str(rc))));
+  }
+}
+
+Status Producer::Send(std::string_view key, std::string_view value, std::string label) {
+  return Enqueue(RdKafka::Topic::PARTITION_UA, key, value, std::move(label));
+}
+
+Status Producer::SendToAll(std::string_view value, const std::string& label) {
+  auto n = PartitionCount();
+  if (!n) return Fail(n.error());
+  for (int32_t p = 0; p < *n; ++p) {
+    G60_TRY(Enqueue(p, {}, value, fmt::format("{} (partition {})", label, p)));
+  }
+  return {};
+}
+
+Result<DeliverySummary> Producer::Flush() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.flush_timeout_ms);
+  while (reports_->in_flight > 0) {
+    producer_->flush(1000);
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(Error::Unavailable(fmt::format(
+          "{} message(s) still undelivered after {} ms", reports_->in_flight,
+          options_.flush_timeout_ms)));
+    }
+  }
+  DeliverySummary out = std::move(reports_->summary);
+  reports_->summary = {};
+  return out;
+}
+
+}  // namespace g60

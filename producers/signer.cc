@@ -1,1 +1,40 @@
-// placeholder
+#include "producers/signer.h"
+
+#include <fmt/format.h>
+
+#include "ledger/crypto.h"
+#include "ledger/event_view.h"
+#include "ledger/rules.h"
+
+namespace g60 {
+
+v1::SignedEvent SignEventBytes(std::string event_bytes, const KeyFile& key) {
+  v1::SignedEvent se;
+  se.set_signature(SignDetached(key.secret_key, kEventSignaturePrefix, event_bytes));
+  se.set_key_id(key.key_id);
+  se.set_event(std::move(event_bytes));
+  return se;
+}
+
+std::string SignEvent(const v1::Event& event, const KeyFile& key) {
+  std::string bytes;
+  G60_ASSERT(event.SerializeToString(&bytes));
+  std::string out;
+  G60_ASSERT(SignEventBytes(std::move(bytes), key).SerializeToString(&out));
+  return out;
+}
+
+Result<std::string> Signer::Sign(const v1::Event& event) const {
+  G60_ASSERT(!keys_.empty());
+  if (keys_.size() == 1) return SignEvent(event, keys_.front());
+  EventType type = TypeOf(event);
+  v1::Role needed = RequiredRole(
+      type, type == EventType::EVENT_TYPE_APPROVAL ? event.approval().level() : v1::LEVEL_UNSPECIFIED);
+  for (const KeyFile& k : keys_) {
+    if (k.role == needed) return SignEvent(event, k);
+  }
+  return Fail(Error::InvalidArgument(fmt::format(
+      "no --key with role {} to sign this {} event", RoleName(needed), EventTypeName(type))));
+}
+
+}  // namespace g60

@@ -1,0 +1,49 @@
+// The ingest daemon: Kafka consumer -> decode and verify (all cores) -> rules and append
+// (one writer, in partition order) -> one LMDB transaction per batch, holding the
+// entries, the state and the consumed offsets together.
+//
+// Exactly-once comes from the ledger, not from Kafka: on every assignment the consumer
+// seeks each partition to the next offset stored in the ledger, and a record below it
+// is skipped. Kafka's committed offsets are written after each batch for monitoring
+// only. Offsets are never reset automatically: if the broker no longer has the offset
+// the ledger needs (retention, the development broker's size limit), ingest stops with
+// an error rather than skip data.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "ledger/store.h"
+
+namespace g60 {
+
+struct IngestOptions {
+  std::string bootstrap;
+  std::string topic = "g60.events";
+  std::string group_id = "g60ledger-ingest";
+  bool until_caught_up = false;        // stop once every assigned partition is at its end
+  uint32_t batch_max_messages = 2000;  // entries per LMDB transaction, at most
+  uint32_t batch_max_ms = 100;         // how long a batch may wait to fill
+  uint32_t verify_threads = 0;         // 0 = one per core
+  std::map<std::string, std::string> kafka;  // more librdkafka consumer properties
+};
+
+struct IngestStats {
+  uint64_t consumed = 0;  // records received from Kafka
+  uint64_t appended = 0;  // entries written
+  uint64_t skipped = 0;   // redeliveries below the stored offset
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  uint64_t batches = 0;
+  std::map<std::string, uint64_t> rejected_by_reason;
+};
+
+// Runs until `stop` becomes true (then commits what it has and returns), until caught
+// up when asked, or until an error it cannot recover from.
+Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
+                              const std::atomic<bool>& stop);
+
+}  // namespace g60
