@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "ledger/bytes.h"
@@ -87,8 +88,9 @@ class Verifier {
         continue;
       }
       const PartitionHead& r = it->second;
+      if (broken_.contains(p)) continue;  // the chain's own break is the first problem
       if (r.size != h.size || r.head_hash != h.head_hash) {
-        Report({p, r.size == 0 ? 0 : r.size - 1,
+        Report({p, r.size,
                 fmt::format("head record says {} entries ending in {}, the chain has {} ending in "
                             "{} (entries removed or appended outside the ledger)",
                             h.size, HexEncode(AsBytes(h.head_hash)), r.size,
@@ -141,6 +143,7 @@ class Verifier {
             !why.empty()) {
           Report({p, seq, why});
           broken = true;  // later links of this partition cannot be trusted
+          broken_.insert(p);
         }
       }
       ++entries_;
@@ -251,6 +254,7 @@ class Verifier {
   const lmdb::Txn& txn_;
   unsigned threads_;
   std::map<uint32_t, PartitionHead> recomputed_;
+  std::set<uint32_t> broken_;  // partitions whose chain broke
   std::vector<SigJob> sig_jobs_;
   uint64_t entries_ = 0;
   uint64_t signatures_ = 0;

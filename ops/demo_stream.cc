@@ -112,9 +112,7 @@ const char* DemoSignerName(DemoSigner s) {
 
 DemoKeys DemoKeys::FromSeed(uint64_t seed) {
   auto make = [seed](int n, v1::Role role) {
-    std::string s = fmt::format("g60ledger-demo-key-{:016x}-{:02d}", seed, n);
-    s.resize(32, '.');
-    KeyPair kp = KeyPairFromSeed(s);
+    KeyPair kp = KeyPairFromSeed(AsBytes(Sha256(fmt::format("g60ledger-demo-key/{}/{}", seed, n))));
     return KeyFile{role, KeyIdOf(kp.public_key), kp.public_key, kp.secret_key};
   };
   return DemoKeys{make(0, v1::ROLE_ADMIN),           make(1, v1::ROLE_APPLICANT_PORTAL),

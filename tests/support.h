@@ -1,0 +1,160 @@
+// Helpers shared by the tests: temporary directories, keys, signed records.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "ledger/rules.h"
+#include "ledger/store.h"
+#include "ops/demo_stream.h"
+#include "producers/signer.h"
+
+namespace g60::testing {
+
+// A fresh directory under /tmp, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "g60test-XXXXXX").string();
+    G60_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline const DemoKeys& Keys() {
+  static const DemoKeys keys = DemoKeys::FromSeed(7);
+  return keys;
+}
+
+inline Record MakeRecord(uint32_t partition, int64_t offset, std::string key, std::string value,
+                         int64_t timestamp_ms = 1767225600000) {
+  return Record{"g60.events", partition, offset, timestamp_ms, std::move(key), std::move(value)};
+}
+
+inline v1::Event GrantEvent(const std::string& id, const KeyFile& k, v1::Role role) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_occurred_at_ms(1767225600000);
+  e.mutable_key_grant()->set_public_key(k.public_key);
+  e.mutable_key_grant()->set_role(role);
+  return e;
+}
+
+inline v1::Event ApplicationEvent(const std::string& id, const std::string& applicant,
+                                  int64_t base_fen, int64_t requested_fen,
+                                  const std::string& programme = "G60-07b") {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_applicant_id(applicant);
+  e.set_programme(programme);
+  e.set_project_id("proj-" + id);
+  e.set_occurred_at_ms(1767225600000);
+  e.mutable_application()->set_declared_base_fen(base_fen);
+  e.mutable_application()->set_requested_fen(requested_fen);
+  return e;
+}
+
+inline v1::Event ApprovalEvent(const std::string& id, const std::string& applicant,
+                               const std::string& application_id,
+                               std::initializer_list<int64_t> stages,
+                               v1::Level level = v1::LEVEL_DISTRICT) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_applicant_id(applicant);
+  e.set_occurred_at_ms(1767225600000);
+  auto* a = e.mutable_approval();
+  a->set_application_event_id(application_id);
+  a->set_level(level);
+  int64_t total = 0;
+  uint32_t n = 0;
+  for (int64_t s : stages) {
+    auto* st = a->add_stages();
+    st->set_number(++n);
+    st->set_amount_fen(s);
+    total += s;
+  }
+  a->set_approved_fen(total);
+  return e;
+}
+
+inline v1::Event PaymentEvent(const std::string& id, const std::string& applicant,
+                              const std::string& approval_id, uint32_t stage, int64_t amount) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_applicant_id(applicant);
+  e.set_occurred_at_ms(1767225600000);
+  auto* p = e.mutable_stage_payment();
+  p->set_approval_event_id(approval_id);
+  p->set_stage(stage);
+  p->set_amount_fen(amount);
+  p->set_source(v1::FUNDING_SOURCE_DISTRICT_SPECIAL_FUND);
+  return e;
+}
+
+inline v1::Event ClawbackEvent(const std::string& id, const std::string& applicant,
+                               std::initializer_list<std::string> payments, int64_t amount) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_applicant_id(applicant);
+  e.set_occurred_at_ms(1767225600000);
+  auto* c = e.mutable_clawback();
+  for (const auto& p : payments) c->add_payment_event_ids(p);
+  c->set_amount_fen(amount);
+  c->set_reason("test");
+  return e;
+}
+
+// A writable ledger in `dir` trusting the test admin key.
+inline std::unique_ptr<Ledger> OpenTestLedger(const std::string& dir, size_t map_size = size_t{64} << 20) {
+  LedgerOptions o;
+  o.dir = dir;
+  o.writer = true;
+  o.map_size_bytes = map_size;
+  o.trust_anchors = {Keys().admin.public_key};
+  auto l = Ledger::Open(o);
+  G60_ASSERT(l.has_value());
+  return std::move(*l);
+}
+
+// Appends records to a ledger in one batch; returns the outcomes.
+inline std::vector<AppendOutcome> AppendAll(Ledger& ledger, const std::vector<Record>& records) {
+  auto batch = ledger.BeginBatch();
+  G60_ASSERT(batch.has_value());
+  std::vector<AppendOutcome> out;
+  PublicKeyLookup lookup = [&](std::string_view id) { return ledger.PublicKeyOf(id); };
+  for (const auto& r : records) {
+    auto o = batch->Append(r, Precheck(r.value, lookup));
+    G60_ASSERT(o.has_value());
+    out.push_back(*o);
+  }
+  G60_ASSERT(batch->Commit().has_value());
+  return out;
+}
+
+// Standard set-up records: grants of portal, district, municipal and treasury keys.
+inline std::vector<Record> GrantRecords(uint32_t partition, int64_t first_offset = 0) {
+  const auto& k = Keys();
+  std::vector<Record> out;
+  int64_t off = first_offset;
+  for (auto [key, role] : {std::pair{&k.portal, v1::ROLE_APPLICANT_PORTAL},
+                           std::pair{&k.district, v1::ROLE_DISTRICT_APPROVER},
+                           std::pair{&k.municipal, v1::ROLE_MUNICIPAL_APPROVER},
+                           std::pair{&k.treasury, v1::ROLE_TREASURY}}) {
+    out.push_back(MakeRecord(partition, off++, "",
+                             SignEvent(GrantEvent("grant-" + key->key_id, *key, role), k.admin)));
+  }
+  return out;
+}
+
+}  // namespace g60::testing

@@ -1,0 +1,28 @@
+#include <catch2/catch.hpp>
+
+#include "ledger/bytes.h"
+
+using namespace g60;
+
+TEST_CASE("hex and base64 round-trip and reject bad text", "[bytes]") {
+  std::string raw("\x00\x01\xfe\xff", 4);
+  CHECK(HexEncode(raw) == "0001feff");
+  CHECK(*HexDecode("0001FEff") == raw);
+  CHECK_FALSE(HexDecode("abc").has_value());
+  CHECK_FALSE(HexDecode("zz").has_value());
+  CHECK(Base64Encode("hello") == "aGVsbG8=");
+  CHECK(*Base64Decode("aGVsbG8=") == "hello");
+  CHECK_FALSE(Base64Decode("aGVsbG8").has_value());   // unpadded
+  CHECK_FALSE(Base64Decode("aGVs!G8=").has_value());  // bad character
+}
+
+TEST_CASE("money sums never wrap", "[bytes][money]") {
+  CHECK(CheckedAdd(INT64_MAX - 1, 1) == INT64_MAX);
+  CHECK_FALSE(CheckedAdd(INT64_MAX, 1).has_value());
+  CHECK_FALSE(CheckedSub(INT64_MIN, 1).has_value());
+  CHECK(FormatFen(0) == "0.00 CNY");
+  CHECK(FormatFen(5) == "0.05 CNY");
+  CHECK(FormatFen(123456789) == "1,234,567.89 CNY");
+  CHECK(FormatFen(-100) == "-1.00 CNY");
+  CHECK(FormatFen(INT64_MIN) == "-92,233,720,368,547,758.08 CNY");
+}
