@@ -73,7 +73,23 @@ Result<Config> ParseConfig(std::string_view text, const std::string& origin) {
     G60_TRY(ReadInt(*t, "map_size_mib", c.map_size_mib, 1, int64_t{1} << 30, origin + " [ledger]"));
   }
   if (auto* t = root["kafka"].as_table()) {
-    G60_TRY(CheckKeys(*t, "kafka", {"bootstrap", "topic", "group_id"}, origin));
+    G60_TRY(CheckKeys(*t, "kafka", {"bootstrap", "topic", "group_id", "consumer", "producer"}, origin));
+    for (auto [name, out] : {std::pair{"consumer", &c.consumer_properties},
+                             std::pair{"producer", &c.producer_properties}}) {
+      const toml::node* n = t->get(name);
+      if (!n) continue;
+      const toml::table* props = n->as_table();
+      if (!props) return Fail(Error::InvalidArgument(fmt::format("{}: [kafka.{}] must be a table", origin, name)));
+      for (const auto& [k, v] : *props) {
+        auto value = v.value<std::string>();
+        if (!value) {
+          return Fail(Error::InvalidArgument(fmt::format(
+              "{}: [kafka.{}] {} must be a string (librdkafka takes every property as text)",
+              origin, name, k.str())));
+        }
+        (*out)[std::string(k.str())] = *value;
+      }
+    }
     G60_TRY(ReadString(*t, "bootstrap", c.bootstrap, origin + " [kafka]"));
     G60_TRY(ReadString(*t, "topic", c.topic, origin + " [kafka]"));
     G60_TRY(ReadString(*t, "group_id", c.group_id, origin + " [kafka]"));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct Config {
   std::string bootstrap;            // bootstrap: "host:port,host:port"
   std::string topic = "g60.events"; // topic
   std::string group_id = "g60ledger-ingest";  // group_id
+  // [kafka.consumer] / [kafka.producer]: more librdkafka properties, passed through
+  // as they are (security.protocol, sasl.*, session.timeout.ms, ...).
+  std::map<std::string, std::string> consumer_properties;
+  std::map<std::string, std::string> producer_properties;
   // [trust]
   std::vector<std::string> trust_anchors;  // anchors: base64 Ed25519 public keys (decoded here)
   // [ingest]

@@ -192,6 +192,7 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
   ProducerOptions po;
   po.bootstrap = cfg->bootstrap;
   po.topic = cfg->topic;
+  po.kafka = cfg->producer_properties;
   auto producer = Producer::Create(po);
   if (!producer) return Report(producer.error());
 
@@ -292,6 +293,7 @@ int RunIngestVerb(const Common& common, bool until_caught_up) {
   o.batch_max_messages = cfg->batch_max_messages;
   o.batch_max_ms = cfg->batch_max_ms;
   o.verify_threads = cfg->verify_threads;
+  o.kafka = cfg->consumer_properties;
   InstallSignalHandlers();
   auto stats = RunIngest(**ledger, o, g_stop);
   if (!stats) return Report(stats.error());

@@ -1,0 +1,305 @@
+// End to end through a real Kafka protocol: the development broker (librdkafka's mock
+// cluster) in this process, the real producer, the real ingest, then verify.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "consumers/ingest.h"
+#include "ledger/entry.h"
+#include "ledger/verify.h"
+#include "ops/broker.h"
+#include "process.h"
+#include "producers/producer.h"
+#include "support.h"
+
+using namespace g60;
+using namespace g60::testing;
+
+namespace {
+
+constexpr int kPartitions = 8;
+
+std::unique_ptr<DevBroker> StartBroker() {
+  BrokerOptions o;
+  o.topics = {{"g60.events", kPartitions}};
+  auto b = DevBroker::Start(o);
+  REQUIRE(b.has_value());
+  return std::move(*b);
+}
+
+std::unique_ptr<Producer> MakeProducer(const std::string& bootstrap) {
+  ProducerOptions o;
+  o.bootstrap = bootstrap;
+  auto p = Producer::Create(o);
+  REQUIRE(p.has_value());
+  return std::move(*p);
+}
+
+// What the ledger must decide for each event id, in the order sent (a duplicate is
+// sent twice: accepted, then DUPLICATE_EVENT).
+using Expectations = std::map<std::string, std::deque<Reason>>;
+
+// Produces the demo stream; returns the number of Kafka messages and the expectations.
+uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& steps, Expectations& expect) {
+  uint64_t messages = 0;
+  for (const auto& step : steps) {
+    for (const auto& pe : step.events) {
+      std::string value = SignDemoEvent(step, pe.event, Keys());
+      if (step.control) {
+        REQUIRE(producer.SendToAll(value, pe.event.event_id()).has_value());
+        messages += kPartitions;
+        for (int p = 0; p < kPartitions; ++p) expect[pe.event.event_id()].push_back(pe.expected);
+      } else {
+        REQUIRE(producer.Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
+        ++messages;
+        expect[pe.event.event_id()].push_back(pe.expected);
+      }
+    }
+    auto summary = producer.Flush();
+    REQUIRE(summary.has_value());
+    REQUIRE(summary->failures.empty());
+  }
+  return messages;
+}
+
+struct Census {
+  uint64_t entries = 0;
+  std::map<std::string, std::deque<Reason>> seen;  // event id -> reasons in chain order
+  std::map<Reason, uint64_t> by_reason;
+};
+
+Census ReadAll(const Ledger& ledger) {
+  Census c;
+  auto txn = lmdb::Txn::Begin(ledger.env(), true);
+  auto cur = lmdb::Cursor::Open(*txn, ledger.tables().entries);
+  for (auto ok = cur->First(); *ok; ok = cur->Next()) {
+    auto e = DecodeEntry(cur->value());
+    REQUIRE(e.has_value());
+    ++c.entries;
+    ++c.by_reason[e->body.reason()];
+    if (!e->body.event_id().empty()) c.seen[e->body.event_id()].push_back(e->body.reason());
+  }
+  return c;
+}
+
+std::unique_ptr<Ledger> OpenReader(const std::string& dir) {
+  LedgerOptions o;
+  o.dir = dir;
+  o.trust_anchors = {Keys().admin.public_key};
+  auto l = Ledger::Open(o);
+  REQUIRE(l.has_value());
+  return std::move(*l);
+}
+
+void RequireVerified(const Ledger& ledger) {
+  VerifyOptions vo;
+  vo.trust_anchors = {Keys().admin.public_key};
+  auto r = VerifyLedger(ledger, vo);
+  REQUIRE(r.has_value());
+  INFO((r->first_problem ? r->first_problem->ToString() : std::string()));
+  REQUIRE(r->ok());
+}
+
+// Every partition's offsets are 0..n-1 with one entry each.
+void RequireOneEntryPerMessage(const Ledger& ledger, uint64_t messages) {
+  auto heads = ledger.Heads();
+  REQUIRE(heads.has_value());
+  uint64_t total = 0;
+  for (const auto& h : *heads) {
+    CHECK(h.next_offset == static_cast<int64_t>(h.size));
+    total += h.size;
+  }
+  CHECK(total == messages);
+}
+
+}  // namespace
+
+TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as planned, verified",
+          "[integration][kafka]") {
+  auto broker = StartBroker();
+  auto producer = MakeProducer(broker->bootstrap());
+  DemoStreamOptions so;
+  so.applicants = 2300;
+  so.seed = 11;
+  auto steps = GenerateDemoStream(so, Keys());
+  Expectations expect;
+  uint64_t messages = ProduceStream(*producer, steps, expect);
+
+  // Bad values from a client that does not sign: truncated, random, empty.
+  std::string good = SignEvent(ApplicationEvent("app-t", "91310117TRUNCATED0", 1, 1), Keys().portal);
+  std::vector<std::string> bad = {good.substr(0, good.size() - 7), std::string("\x8f\x13\xfe\x00\x42", 5), ""};
+  for (size_t i = 0; i < bad.size(); ++i) {
+    REQUIRE(producer->Send("91310117TRUNCATED0", bad[i], "bad").has_value());
+  }
+  // A signed event whose Kafka key is not its applicant.
+  std::string misrouted = SignEvent(ApplicationEvent("app-misrouted", "91310117REALAPPL00", 1, 1), Keys().portal);
+  REQUIRE(producer->Send("91310117SOMEONEELS", misrouted, "misrouted").has_value());
+  REQUIRE(producer->Flush()->failures.empty());
+  messages += bad.size() + 1;
+  REQUIRE(messages >= 10000);
+
+  TempDir dir;
+  {
+    auto ledger = OpenTestLedger(dir.path(), size_t{512} << 20);
+    IngestOptions io;
+    io.bootstrap = broker->bootstrap();
+    io.until_caught_up = true;
+    io.group_id = "it-10k";
+    std::atomic<bool> stop{false};
+    auto stats = RunIngest(*ledger, io, stop);
+    REQUIRE(stats.has_value());
+    CHECK(stats->consumed == messages);
+    CHECK(stats->appended == messages);
+    CHECK(stats->skipped == 0);
+  }
+  auto ledger = OpenReader(dir.path());
+  RequireOneEntryPerMessage(*ledger, messages);
+  RequireVerified(*ledger);
+
+  Census c = ReadAll(*ledger);
+  CHECK(c.entries == messages);
+  CHECK(c.by_reason[Reason::REASON_MALFORMED_MESSAGE] == 3);
+  CHECK(c.seen["app-misrouted"] == std::deque<Reason>{Reason::REASON_KAFKA_KEY_MISMATCH});
+  uint64_t compared = 0;
+  for (const auto& [id, reasons] : expect) {
+    INFO("event " << id);
+    CHECK(c.seen[id] == reasons);
+    compared += reasons.size();
+  }
+  CHECK(compared == messages - 4);
+  // Every kind of event and every planned rejection occurred.
+  for (Reason r : {Reason::REASON_NONE, Reason::REASON_BAD_SIGNATURE, Reason::REASON_UNKNOWN_KEY,
+                   Reason::REASON_KEY_REVOKED, Reason::REASON_ROLE_NOT_ALLOWED,
+                   Reason::REASON_DUPLICATE_EVENT, Reason::REASON_EXCEEDS_APPROVAL,
+                   Reason::REASON_EXCEEDS_PAID, Reason::REASON_NO_APPROVAL,
+                   Reason::REASON_EXCEEDS_REQUESTED}) {
+    INFO(ReasonName(r));
+    CHECK(c.by_reason[r] > 0);
+  }
+}
+
+TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identical to a clean run",
+          "[integration][kafka][restart]") {
+  auto broker = StartBroker();
+  TempDir dir;
+  // The admin's public key file for the child's --anchor.
+  KeyFile admin_pub = Keys().admin;
+  admin_pub.secret_key = std::string(64, '\0');
+  REQUIRE(WriteKeyFile(dir / "admin.key", admin_pub).has_value());
+  {
+    std::ofstream cfg(dir / "ingest.toml");
+    cfg << "[kafka]\nbootstrap = \"" << broker->bootstrap() << "\"\ngroup_id = \"it-restart\"\n"
+        << "[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n"
+        << "[ingest]\nbatch_max_messages = 200\nbatch_max_ms = 20\n";
+  }
+  DemoStreamOptions so;
+  so.applicants = 1200;
+  so.seed = 12;
+  auto steps = GenerateDemoStream(so, Keys());
+
+  // Produce in the background while the ingest is killed and restarted.
+  std::atomic<uint64_t> messages{0};
+  std::atomic<bool> produced{false};
+  std::thread feeder([&] {
+    auto producer = MakeProducer(broker->bootstrap());
+    Expectations unused;
+    messages = ProduceStream(*producer, steps, unused);
+    produced = true;
+  });
+  std::vector<std::string> args = {G60LEDGER_BIN, "ingest", "--config", dir / "ingest.toml",
+                                   "--ledger", dir / "ledger", "--anchor", dir / "admin.key.pub"};
+  int kills = 0;
+  auto entries = [&]() -> uint64_t {
+    LedgerOptions o;
+    o.dir = dir / "ledger";
+    auto l = Ledger::Open(o);
+    if (!l) return 0;
+    auto heads = (*l)->Heads();
+    uint64_t n = 0;
+    if (heads) {
+      for (const auto& h : *heads) n += h.size;
+    }
+    return n;
+  };
+  uint64_t last = 0;
+  while (kills < 3) {
+    Child ingest(args, dir / "ingest.log");
+    // Kill once the ledger has grown since the last kill (it is mid-stream).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (entries() <= last + 100 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ingest.Kill(SIGKILL);
+    CHECK(ingest.Wait() == 128 + SIGKILL);
+    last = entries();
+    ++kills;
+  }
+  feeder.join();
+  REQUIRE(produced);
+  auto final_run = Run({G60LEDGER_BIN, "ingest", "--config", dir / "ingest.toml", "--ledger",
+                        dir / "ledger", "--anchor", dir / "admin.key.pub", "--until-caught-up"},
+                       dir / "final.log");
+  INFO(final_run.output);
+  REQUIRE(final_run.status == 0);
+
+  auto ledger = OpenReader(dir / "ledger");
+  RequireOneEntryPerMessage(*ledger, messages);
+  RequireVerified(*ledger);
+
+  // A replica that never crashed reaches the very same chains.
+  TempDir clean;
+  {
+    auto replica = OpenTestLedger(clean.path(), size_t{256} << 20);
+    IngestOptions io;
+    io.bootstrap = broker->bootstrap();
+    io.until_caught_up = true;
+    io.group_id = "it-restart-replica";
+    std::atomic<bool> stop{false};
+    REQUIRE(RunIngest(*replica, io, stop).has_value());
+  }
+  auto replica = OpenReader(clean.path());
+  auto a = ledger->Heads();
+  auto b = replica->Heads();
+  REQUIRE(a->size() == b->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    CHECK((*a)[i].size == (*b)[i].size);
+    CHECK((*a)[i].head_hash == (*b)[i].head_hash);
+  }
+}
+
+TEST_CASE("produce names every bad NDJSON line and still sends the good ones", "[integration][kafka][cli]") {
+  auto broker = StartBroker();
+  TempDir dir;
+  KeyFile portal = Keys().portal;
+  REQUIRE(WriteKeyFile(dir / "portal.key", portal).has_value());
+  {
+    std::ofstream in(dir / "events.ndjson");
+    in << R"({"eventId":"app-1","applicantId":"91310117MA1J000001","programme":"G60-07b","projectId":"p1","occurredAtMs":"1767225600000","application":{"declaredBaseFen":"1000","requestedFen":"300"}})"
+       << "\n"
+       << "{not json\n"
+       << R"({"eventId":"app-2","applicantId":"91310117MA1J000001","colour":"blue"})" << "\n"
+       << "\n"
+       << R"({"eventId":"app-3","programme":"G60-07b","application":{"requestedFen":"5"}})" << "\n";
+  }
+  auto r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key", dir / "portal.key",
+                dir / "events.ndjson"},
+               dir / "produce.log");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("4 line(s) read, 1 event(s) sent, 1 message(s) delivered, 3 bad line(s)"));
+  CHECK_THAT(r.output, Catch::Contains("events.ndjson:2: not a g60.v1.Event in JSON"));
+  CHECK_THAT(r.output, Catch::Contains("events.ndjson:3:") && Catch::Contains("colour"));
+  CHECK_THAT(r.output, Catch::Contains("events.ndjson:5: event app-3 has no applicant_id"));
+
+  // A signing key that others can read is refused before anything is sent.
+  std::filesystem::permissions(dir / "portal.key", std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key", dir / "portal.key",
+           dir / "events.ndjson"},
+          dir / "produce2.log");
+  CHECK(r.status == 3);
+  CHECK_THAT(r.output, Catch::Contains("readable by others"));
+}
