@@ -89,7 +89,9 @@ class Rebalancer : public RdKafka::RebalanceCb {
 void PrecheckAll(const Ledger& ledger, const std::vector<Record>& records,
                  std::vector<Prechecked>& out, unsigned threads) {
   out.resize(records.size());
-  PublicKeyLookup lookup = [&ledger](std::string_view key_id) { return ledger.PublicKeyOf(key_id); };
+  PublicKeyLookup lookup = [&ledger](std::string_view key_id) {
+    return ledger.PublicKeyOf(key_id);
+  };
   std::atomic<size_t> next{0};
   constexpr size_t kChunk = 64;
   auto work = [&] {
@@ -97,14 +99,17 @@ void PrecheckAll(const Ledger& ledger, const std::vector<Record>& records,
       size_t begin = next.fetch_add(kChunk);
       if (begin >= records.size()) return;
       size_t end = std::min(records.size(), begin + kChunk);
-      for (size_t i = begin; i < end; ++i) out[i] = Precheck(records[i].value, lookup);
+      for (size_t i = begin; i < end; ++i)
+        out[i] = Precheck(records[i].value, lookup);
     }
   };
   std::vector<std::thread> pool;
   unsigned extra = records.size() > kChunk ? threads - 1 : 0;
-  for (unsigned t = 0; t < extra; ++t) pool.emplace_back(work);
+  for (unsigned t = 0; t < extra; ++t)
+    pool.emplace_back(work);
   work();
-  for (auto& t : pool) t.join();
+  for (auto& t : pool)
+    t.join();
 }
 
 }  // namespace
@@ -112,7 +117,8 @@ void PrecheckAll(const Ledger& ledger, const std::vector<Record>& records,
 Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
                               const std::atomic<bool>& stop) {
   if (options.bootstrap.empty()) {
-    return Fail(Error::InvalidArgument("no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap)"));
+    return Fail(
+        Error::InvalidArgument("no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap)"));
   }
   unsigned threads = options.verify_threads ? options.verify_threads
                                             : std::max(1u, std::thread::hardware_concurrency());
@@ -127,7 +133,8 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   G60_TRY(Set(*conf, "enable.partition.eof", "true"));
   G60_TRY(Set(*conf, "isolation.level", "read_committed"));
   G60_TRY(Set(*conf, "partition.assignment.strategy", "cooperative-sticky"));
-  for (const auto& [k, v] : options.kafka) G60_TRY(Set(*conf, k, v));
+  for (const auto& [k, v] : options.kafka)
+    G60_TRY(Set(*conf, k, v));
   std::string err;
   if (conf->set("rebalance_cb", &rebalancer, err) != RdKafka::Conf::CONF_OK) {
     return Fail(Error::Internal("setting the rebalance callback: " + err));
@@ -157,8 +164,8 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
     for (size_t i = 0; i < records.size(); ++i) {
       auto outcome = batch->Append(records[i], prechecked[i]);
       if (!outcome) {
-        return Fail(outcome.error().Context(fmt::format(
-            "appending the record at {}/{}", records[i].partition, records[i].offset)));
+        return Fail(outcome.error().Context(
+            fmt::format("appending the record at {}/{}", records[i].partition, records[i].offset)));
       }
       if (!outcome->appended) {
         ++stats.skipped;
@@ -177,7 +184,8 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
     ++stats.batches;
     // Monitoring only: tell Kafka how far we are (the ledger holds the real offsets).
     std::vector<RdKafka::TopicPartition*> offsets;
-    for (auto [p, o] : next_offsets) offsets.push_back(RdKafka::TopicPartition::create(options.topic, p, o));
+    for (auto [p, o] : next_offsets)
+      offsets.push_back(RdKafka::TopicPartition::create(options.topic, p, o));
     if (!offsets.empty()) consumer->commitAsync(offsets);
     RdKafka::TopicPartition::destroy(offsets);
     records.clear();
@@ -191,12 +199,13 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
       failure = *rebalancer.error;
       break;
     }
-    int wait_ms = records.empty() ? 100
-                                  : static_cast<int>(std::max<int64_t>(
-                                        0, options.batch_max_ms -
-                                               std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                   Clock::now() - batch_started)
-                                                   .count()));
+    int wait_ms =
+        records.empty()
+            ? 100
+            : static_cast<int>(std::max<int64_t>(
+                  0, options.batch_max_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                Clock::now() - batch_started)
+                                                .count()));
     std::unique_ptr<RdKafka::Message> msg(consumer->consume(wait_ms));
     bool flush = false;
     switch (msg->err()) {
@@ -259,8 +268,10 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   // them is what failed.
   if (!commit_failed) {
     if (auto s = commit_batch(); !s) {
-      if (!failure) failure = s.error();
-      else spdlog::error("committing the last batch: {}", s.error().ToString());
+      if (!failure)
+        failure = s.error();
+      else
+        spdlog::error("committing the last batch: {}", s.error().ToString());
     }
   }
   consumer->close();

@@ -24,10 +24,10 @@ struct IngestOptions {
   std::string bootstrap;
   std::string topic = "g60.events";
   std::string group_id = "g60ledger-ingest";
-  bool until_caught_up = false;        // stop once every assigned partition is at its end
-  uint32_t batch_max_messages = 2000;  // entries per LMDB transaction, at most
-  uint32_t batch_max_ms = 100;         // how long a batch may wait to fill
-  uint32_t verify_threads = 0;         // 0 = one per core
+  bool until_caught_up = false;              // stop once every assigned partition is at its end
+  uint32_t batch_max_messages = 2000;        // entries per LMDB transaction, at most
+  uint32_t batch_max_ms = 100;               // how long a batch may wait to fill
+  uint32_t verify_threads = 0;               // 0 = one per core
   std::map<std::string, std::string> kafka;  // more librdkafka consumer properties
 };
 

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <set>
 #include <toml++/toml.h>
+#include <set>
 
 #include "ledger/bytes.h"
 #include "ledger/crypto.h"
@@ -13,8 +13,8 @@ namespace g60 {
 Result<std::string> DecodePublicKey(std::string_view base64, std::string_view what) {
   auto raw = Base64Decode(base64);
   if (!raw || raw->size() != kPublicKeySize) {
-    return Fail(Error::InvalidArgument(
-        fmt::format("{} is not a base64 32-byte Ed25519 public key", what)));
+    return Fail(
+        Error::InvalidArgument(fmt::format("{} is not a base64 32-byte Ed25519 public key", what)));
   }
   return *raw;
 }
@@ -46,7 +46,8 @@ Status ReadInt(const toml::table& t, const char* key, T& out, int64_t min, int64
   return {};
 }
 
-Status ReadString(const toml::table& t, const char* key, std::string& out, const std::string& where) {
+Status ReadString(const toml::table& t, const char* key, std::string& out,
+                  const std::string& where) {
   const toml::node* n = t.get(key);
   if (!n) return {};
   auto v = n->value<std::string>();
@@ -73,13 +74,16 @@ Result<Config> ParseConfig(std::string_view text, const std::string& origin) {
     G60_TRY(ReadInt(*t, "map_size_mib", c.map_size_mib, 1, int64_t{1} << 30, origin + " [ledger]"));
   }
   if (auto* t = root["kafka"].as_table()) {
-    G60_TRY(CheckKeys(*t, "kafka", {"bootstrap", "topic", "group_id", "consumer", "producer"}, origin));
+    G60_TRY(
+        CheckKeys(*t, "kafka", {"bootstrap", "topic", "group_id", "consumer", "producer"}, origin));
     for (auto [name, out] : {std::pair{"consumer", &c.consumer_properties},
                              std::pair{"producer", &c.producer_properties}}) {
       const toml::node* n = t->get(name);
       if (!n) continue;
       const toml::table* props = n->as_table();
-      if (!props) return Fail(Error::InvalidArgument(fmt::format("{}: [kafka.{}] must be a table", origin, name)));
+      if (!props)
+        return Fail(
+            Error::InvalidArgument(fmt::format("{}: [kafka.{}] must be a table", origin, name)));
       for (const auto& [k, v] : *props) {
         auto value = v.value<std::string>();
         if (!value) {
@@ -109,8 +113,10 @@ Result<Config> ParseConfig(std::string_view text, const std::string& origin) {
     }
   }
   if (auto* t = root["ingest"].as_table()) {
-    G60_TRY(CheckKeys(*t, "ingest", {"batch_max_messages", "batch_max_ms", "verify_threads"}, origin));
-    G60_TRY(ReadInt(*t, "batch_max_messages", c.batch_max_messages, 1, 100000, origin + " [ingest]"));
+    G60_TRY(
+        CheckKeys(*t, "ingest", {"batch_max_messages", "batch_max_ms", "verify_threads"}, origin));
+    G60_TRY(
+        ReadInt(*t, "batch_max_messages", c.batch_max_messages, 1, 100000, origin + " [ingest]"));
     G60_TRY(ReadInt(*t, "batch_max_ms", c.batch_max_ms, 1, 60000, origin + " [ingest]"));
     G60_TRY(ReadInt(*t, "verify_threads", c.verify_threads, 0, 256, origin + " [ingest]"));
   }
@@ -124,7 +130,8 @@ Result<Config> LoadConfig(const std::string& path) {
   std::string text;
   char buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+    text.append(buf, n);
   std::fclose(f);
   return ParseConfig(text, path);
 }

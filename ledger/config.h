@@ -13,11 +13,11 @@ namespace g60 {
 
 struct Config {
   // [ledger]
-  std::string ledger_dir;           // dir
-  uint64_t map_size_mib = 4096;     // map_size_mib: LMDB map size; grow it when full
+  std::string ledger_dir;        // dir
+  uint64_t map_size_mib = 4096;  // map_size_mib: LMDB map size; grow it when full
   // [kafka]
-  std::string bootstrap;            // bootstrap: "host:port,host:port"
-  std::string topic = "g60.events"; // topic
+  std::string bootstrap;                      // bootstrap: "host:port,host:port"
+  std::string topic = "g60.events";           // topic
   std::string group_id = "g60ledger-ingest";  // group_id
   // [kafka.consumer] / [kafka.producer]: more librdkafka properties, passed through
   // as they are (security.protocol, sasl.*, session.timeout.ms, ...).

@@ -25,14 +25,14 @@ std::string EncodeEntry(uint32_t partition, uint64_t sequence, const Hash& prev_
 
 Result<EntryHeader> DecodeEntryHeader(std::string_view bytes) {
   if (bytes.size() < kEntryHeaderSize) {
-    return Fail(Error::DataLoss(
-        fmt::format("entry is {} bytes, shorter than its {}-byte header", bytes.size(),
-                    kEntryHeaderSize)));
+    return Fail(Error::DataLoss(fmt::format("entry is {} bytes, shorter than its {}-byte header",
+                                            bytes.size(), kEntryHeaderSize)));
   }
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.substr(0, 4) != kEntryMagic) return Fail(Error::DataLoss("entry magic is not G60E"));
   if (p[4] != kEntryVersion) {
-    return Fail(Error::DataLoss(fmt::format("entry format version {} is not {}", p[4], kEntryVersion)));
+    return Fail(
+        Error::DataLoss(fmt::format("entry format version {} is not {}", p[4], kEntryVersion)));
   }
   if (p[5] != 0 || p[6] != 0 || p[7] != 0) {
     return Fail(Error::DataLoss("entry reserved bytes are not zero"));

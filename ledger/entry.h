@@ -24,9 +24,9 @@
 #include <string>
 #include <string_view>
 
-#include "schemas/ledger.pb.h"
 #include "ledger/crypto.h"
 #include "ledger/status.h"
+#include "schemas/ledger.pb.h"
 
 namespace g60 {
 

@@ -22,7 +22,8 @@ bool PrintableId(std::string_view s) {
 
 // Returns an empty string when the payload's fields follow their rules, else why not.
 std::string CheckFields(const v1::Event& e, EventType type) {
-  bool control = type == EventType::EVENT_TYPE_KEY_GRANT || type == EventType::EVENT_TYPE_KEY_REVOKE;
+  bool control =
+      type == EventType::EVENT_TYPE_KEY_GRANT || type == EventType::EVENT_TYPE_KEY_REVOKE;
   if (!ValidEventId(e.event_id())) return "event_id must be 1..128 printable ASCII characters";
   if (e.occurred_at_ms() <= 0) return "occurred_at_ms must be > 0";
   if (control) {
@@ -55,7 +56,8 @@ std::string CheckFields(const v1::Event& e, EventType type) {
                              i + 1, s.number());
         }
         if (s.amount_fen() <= 0) return fmt::format("stage {} amount must be > 0", s.number());
-        if (__builtin_add_overflow(sum, s.amount_fen(), &sum)) return "stage amounts overflow int64";
+        if (__builtin_add_overflow(sum, s.amount_fen(), &sum))
+          return "stage amounts overflow int64";
       }
       if (sum != a.approved_fen()) {
         return fmt::format("stages sum to {} fen, approved_fen is {}", sum, a.approved_fen());
@@ -107,17 +109,26 @@ std::string CheckFields(const v1::Event& e, EventType type) {
 
 }  // namespace
 
-bool ValidEventId(std::string_view id) { return PrintableId(id); }
+bool ValidEventId(std::string_view id) {
+  return PrintableId(id);
+}
 
 EventType TypeOf(const v1::Event& event) {
   switch (event.payload_case()) {
-    case v1::Event::kApplication: return EventType::EVENT_TYPE_APPLICATION;
-    case v1::Event::kApproval: return EventType::EVENT_TYPE_APPROVAL;
-    case v1::Event::kStagePayment: return EventType::EVENT_TYPE_STAGE_PAYMENT;
-    case v1::Event::kClawback: return EventType::EVENT_TYPE_CLAWBACK;
-    case v1::Event::kKeyGrant: return EventType::EVENT_TYPE_KEY_GRANT;
-    case v1::Event::kKeyRevoke: return EventType::EVENT_TYPE_KEY_REVOKE;
-    case v1::Event::PAYLOAD_NOT_SET: break;
+    case v1::Event::kApplication:
+      return EventType::EVENT_TYPE_APPLICATION;
+    case v1::Event::kApproval:
+      return EventType::EVENT_TYPE_APPROVAL;
+    case v1::Event::kStagePayment:
+      return EventType::EVENT_TYPE_STAGE_PAYMENT;
+    case v1::Event::kClawback:
+      return EventType::EVENT_TYPE_CLAWBACK;
+    case v1::Event::kKeyGrant:
+      return EventType::EVENT_TYPE_KEY_GRANT;
+    case v1::Event::kKeyRevoke:
+      return EventType::EVENT_TYPE_KEY_REVOKE;
+    case v1::Event::PAYLOAD_NOT_SET:
+      break;
   }
   return EventType::EVENT_TYPE_UNSPECIFIED;
 }
@@ -154,13 +165,20 @@ DecodedMessage DecodeMessage(std::string_view value) {
 
 const char* EventTypeName(EventType type) {
   switch (type) {
-    case EventType::EVENT_TYPE_APPLICATION: return "application";
-    case EventType::EVENT_TYPE_APPROVAL: return "approval";
-    case EventType::EVENT_TYPE_STAGE_PAYMENT: return "stage-payment";
-    case EventType::EVENT_TYPE_CLAWBACK: return "clawback";
-    case EventType::EVENT_TYPE_KEY_GRANT: return "key-grant";
-    case EventType::EVENT_TYPE_KEY_REVOKE: return "key-revoke";
-    default: return "undecodable";
+    case EventType::EVENT_TYPE_APPLICATION:
+      return "application";
+    case EventType::EVENT_TYPE_APPROVAL:
+      return "approval";
+    case EventType::EVENT_TYPE_STAGE_PAYMENT:
+      return "stage-payment";
+    case EventType::EVENT_TYPE_CLAWBACK:
+      return "clawback";
+    case EventType::EVENT_TYPE_KEY_GRANT:
+      return "key-grant";
+    case EventType::EVENT_TYPE_KEY_REVOKE:
+      return "key-revoke";
+    default:
+      return "undecodable";
   }
 }
 
@@ -172,12 +190,18 @@ const char* ReasonName(Reason reason) {
 
 const char* RoleName(v1::Role role) {
   switch (role) {
-    case v1::ROLE_ADMIN: return "admin";
-    case v1::ROLE_APPLICANT_PORTAL: return "applicant-portal";
-    case v1::ROLE_DISTRICT_APPROVER: return "district-approver";
-    case v1::ROLE_MUNICIPAL_APPROVER: return "municipal-approver";
-    case v1::ROLE_TREASURY: return "treasury";
-    default: return "unspecified";
+    case v1::ROLE_ADMIN:
+      return "admin";
+    case v1::ROLE_APPLICANT_PORTAL:
+      return "applicant-portal";
+    case v1::ROLE_DISTRICT_APPROVER:
+      return "district-approver";
+    case v1::ROLE_MUNICIPAL_APPROVER:
+      return "municipal-approver";
+    case v1::ROLE_TREASURY:
+      return "treasury";
+    default:
+      return "unspecified";
   }
 }
 

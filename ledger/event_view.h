@@ -16,7 +16,7 @@ using ledger::v1::Reason;
 
 struct DecodedMessage {
   Reason reason = Reason::REASON_NONE;  // MALFORMED_MESSAGE / MALFORMED_EVENT / INVALID_FIELD
-  std::string detail;                    // why, when reason != NONE
+  std::string detail;                   // why, when reason != NONE
   v1::SignedEvent signed_event;
   v1::Event event;
   EventType type = EventType::EVENT_TYPE_UNSPECIFIED;

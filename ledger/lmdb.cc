@@ -14,11 +14,13 @@ Error ToError(int rc, std::string_view what) {
       return Error::NotFound(m);
     case MDB_MAP_FULL:
       return Error::ResourceExhausted(
-          m + " (the LMDB map is full: raise ledger.map_size_mib in the configuration, or "
-              "--map-size-mib, and start again; nothing was lost)");
+          m +
+          " (the LMDB map is full: raise ledger.map_size_mib in the configuration, or "
+          "--map-size-mib, and start again; nothing was lost)");
     case ENOSPC:
-      return Error::ResourceExhausted(m + " (the disk is full: free space and start again; "
-                                          "the last committed batch is intact)");
+      return Error::ResourceExhausted(m +
+                                      " (the disk is full: free space and start again; "
+                                      "the last committed batch is intact)");
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
@@ -159,8 +161,14 @@ Result<bool> Cursor::Seek(std::string_view key) {
   key_ = Val(key);
   return Move(MDB_SET_RANGE);
 }
-Result<bool> Cursor::First() { return Move(MDB_FIRST); }
-Result<bool> Cursor::Last() { return Move(MDB_LAST); }
-Result<bool> Cursor::Next() { return Move(MDB_NEXT); }
+Result<bool> Cursor::First() {
+  return Move(MDB_FIRST);
+}
+Result<bool> Cursor::Last() {
+  return Move(MDB_LAST);
+}
+Result<bool> Cursor::Next() {
+  return Move(MDB_NEXT);
+}
 
 }  // namespace g60::lmdb

@@ -30,14 +30,19 @@ Prechecked Precheck(std::string_view value, const PublicKeyLookup& lookup) {
 
 v1::Role RequiredRole(EventType type, v1::Level level) {
   switch (type) {
-    case EventType::EVENT_TYPE_APPLICATION: return v1::ROLE_APPLICANT_PORTAL;
+    case EventType::EVENT_TYPE_APPLICATION:
+      return v1::ROLE_APPLICANT_PORTAL;
     case EventType::EVENT_TYPE_APPROVAL:
-      return level == v1::LEVEL_MUNICIPAL ? v1::ROLE_MUNICIPAL_APPROVER : v1::ROLE_DISTRICT_APPROVER;
+      return level == v1::LEVEL_MUNICIPAL ? v1::ROLE_MUNICIPAL_APPROVER
+                                          : v1::ROLE_DISTRICT_APPROVER;
     case EventType::EVENT_TYPE_STAGE_PAYMENT:
-    case EventType::EVENT_TYPE_CLAWBACK: return v1::ROLE_TREASURY;
+    case EventType::EVENT_TYPE_CLAWBACK:
+      return v1::ROLE_TREASURY;
     case EventType::EVENT_TYPE_KEY_GRANT:
-    case EventType::EVENT_TYPE_KEY_REVOKE: return v1::ROLE_ADMIN;
-    default: return v1::ROLE_UNSPECIFIED;
+    case EventType::EVENT_TYPE_KEY_REVOKE:
+      return v1::ROLE_ADMIN;
+    default:
+      return v1::ROLE_UNSPECIFIED;
   }
 }
 
@@ -74,9 +79,9 @@ class Rules {
     st.set_declared_base_fen(a.declared_base_fen());
     st.set_requested_fen(a.requested_fen());
     st.set_seq(seq_);
-    Decision d = Accept(e_.programme(), a.requested_fen(),
-                        fmt::format("application for {} under {}", FormatFen(a.requested_fen()),
-                                    e_.programme()));
+    Decision d = Accept(
+        e_.programme(), a.requested_fen(),
+        fmt::format("application for {} under {}", FormatFen(a.requested_fen()), e_.programme()));
     d.effects.push_back(Put(Effect::Kind::kPutApplication, e_.event_id(), st));
     return d;
   }
@@ -126,9 +131,9 @@ class Rules {
       ss->set_amount_fen(s.amount_fen());
     }
     app.set_approval_event_id(e_.event_id());
-    Decision d = Accept(app.programme(), a.approved_fen(),
-                        fmt::format("approved {} in {} stage(s)", FormatFen(a.approved_fen()),
-                                    a.stages_size()));
+    Decision d = Accept(
+        app.programme(), a.approved_fen(),
+        fmt::format("approved {} in {} stage(s)", FormatFen(a.approved_fen()), a.stages_size()));
     d.effects.push_back(Put(Effect::Kind::kPutApproval, e_.event_id(), st));
     d.effects.push_back(Put(Effect::Kind::kPutApplication, a.application_event_id(), app));
     return d;
@@ -223,20 +228,20 @@ class Rules {
       payments.push_back(pay);
     }
     if (c.amount_fen() > recoverable) {
-      return Reject(Reason::REASON_EXCEEDS_PAID,
-                    fmt::format("clawback of {} exceeds the {} still recoverable from the {} "
-                                "payment(s) named",
-                                FormatFen(c.amount_fen()), FormatFen(recoverable),
-                                payments.size()));
+      return Reject(
+          Reason::REASON_EXCEEDS_PAID,
+          fmt::format("clawback of {} exceeds the {} still recoverable from the {} "
+                      "payment(s) named",
+                      FormatFen(c.amount_fen()), FormatFen(recoverable), payments.size()));
     }
     const std::string approval_id = payments.front().approval_event_id();
     auto ap_or = state_.Approval(approval_id);
     if (!ap_or) return Fail(ap_or.error());
     G60_ASSERT(ap_or->has_value());  // a payment exists only for a recorded approval
     ApprovalState ap = **ap_or;
-    Decision d = Accept(ap.programme(), c.amount_fen(),
-                        fmt::format("clawed back {} of approval {}", FormatFen(c.amount_fen()),
-                                    approval_id));
+    Decision d = Accept(
+        ap.programme(), c.amount_fen(),
+        fmt::format("clawed back {} of approval {}", FormatFen(c.amount_fen()), approval_id));
     // Recover from the payments in the order named, each up to what it still holds.
     int64_t left = c.amount_fen();
     for (int i = 0; i < c.payment_event_ids_size() && left > 0; ++i) {
@@ -257,11 +262,11 @@ class Rules {
     auto existing = state_.Key(key_id);
     if (!existing) return Fail(existing.error());
     if (*existing) {
-      return Reject(Reason::REASON_KEY_STATE,
-                    fmt::format("key {} was already granted (role {}) at entry {}; a key holds "
-                                "one role for life",
-                                key_id, RoleName((*existing)->role()),
-                                (*existing)->granted_at_seq()));
+      return Reject(
+          Reason::REASON_KEY_STATE,
+          fmt::format("key {} was already granted (role {}) at entry {}; a key holds "
+                      "one role for life",
+                      key_id, RoleName((*existing)->role()), (*existing)->granted_at_seq()));
     }
     KeyState ks;
     ks.set_public_key(g.public_key());
@@ -269,9 +274,9 @@ class Rules {
     ks.set_valid_from_ms(g.valid_from_ms());
     ks.set_valid_until_ms(g.valid_until_ms());
     ks.set_granted_at_seq(seq_);
-    Decision d = Accept("", 0,
-                        fmt::format("granted role {} to key {} ({})", RoleName(g.role()), key_id,
-                                    g.holder()));
+    Decision d = Accept(
+        "", 0,
+        fmt::format("granted role {} to key {} ({})", RoleName(g.role()), key_id, g.holder()));
     d.effects.push_back(Put(Effect::Kind::kPutKey, key_id, ks));
     return d;
   }
@@ -323,9 +328,9 @@ Result<std::optional<Decision>> CheckSigner(StateView& state, const Record& reco
   auto key_or = state.Key(key_id);
   if (!key_or) return Fail(key_or.error());
   if (!*key_or) {
-    return Reject(Reason::REASON_UNKNOWN_KEY,
-                  fmt::format("key {} has not been granted in partition {}", key_id,
-                              record.partition));
+    return Reject(
+        Reason::REASON_UNKNOWN_KEY,
+        fmt::format("key {} has not been granted in partition {}", key_id, record.partition));
   }
   const KeyState& key = **key_or;
   bool valid_sig = pre.signature == SignatureCheck::kValid;
@@ -350,12 +355,12 @@ Result<std::optional<Decision>> CheckSigner(StateView& state, const Record& reco
                                                         : std::to_string(key.valid_until_ms()),
                               record.timestamp_ms));
   }
-  v1::Level level = d.type == EventType::EVENT_TYPE_APPROVAL ? d.event.approval().level()
-                                                             : v1::LEVEL_UNSPECIFIED;
+  v1::Level level =
+      d.type == EventType::EVENT_TYPE_APPROVAL ? d.event.approval().level() : v1::LEVEL_UNSPECIFIED;
   v1::Role needed = RequiredRole(d.type, level);
   if (key.role() != needed) {
-    bool approver = key.role() == v1::ROLE_DISTRICT_APPROVER ||
-                    key.role() == v1::ROLE_MUNICIPAL_APPROVER;
+    bool approver =
+        key.role() == v1::ROLE_DISTRICT_APPROVER || key.role() == v1::ROLE_MUNICIPAL_APPROVER;
     if (d.type == EventType::EVENT_TYPE_APPROVAL && approver) {
       return Reject(Reason::REASON_LEVEL_MISMATCH,
                     fmt::format("a {} key may not sign a {} approval", RoleName(key.role()),
@@ -398,13 +403,20 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
     if (!d.ok()) return Reject(d.reason, d.detail);
     Rules rules(state, e, sequence);
     switch (d.type) {
-      case EventType::EVENT_TYPE_APPLICATION: return rules.Application();
-      case EventType::EVENT_TYPE_APPROVAL: return rules.Approval();
-      case EventType::EVENT_TYPE_STAGE_PAYMENT: return rules.StagePayment();
-      case EventType::EVENT_TYPE_CLAWBACK: return rules.Clawback();
-      case EventType::EVENT_TYPE_KEY_GRANT: return rules.KeyGrant();
-      case EventType::EVENT_TYPE_KEY_REVOKE: return rules.KeyRevoke();
-      default: return Reject(Reason::REASON_MALFORMED_EVENT, "event has no payload");
+      case EventType::EVENT_TYPE_APPLICATION:
+        return rules.Application();
+      case EventType::EVENT_TYPE_APPROVAL:
+        return rules.Approval();
+      case EventType::EVENT_TYPE_STAGE_PAYMENT:
+        return rules.StagePayment();
+      case EventType::EVENT_TYPE_CLAWBACK:
+        return rules.Clawback();
+      case EventType::EVENT_TYPE_KEY_GRANT:
+        return rules.KeyGrant();
+      case EventType::EVENT_TYPE_KEY_REVOKE:
+        return rules.KeyRevoke();
+      default:
+        return Reject(Reason::REASON_MALFORMED_EVENT, "event has no payload");
     }
   }();
   if (!decided) return decided;

@@ -28,7 +28,9 @@ class [[nodiscard]] Error {
  public:
   Error(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
-  static Error InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
+  static Error InvalidArgument(std::string m) {
+    return {ErrorCode::kInvalidArgument, std::move(m)};
+  }
   static Error NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
   static Error FailedPrecondition(std::string m) {
     return {ErrorCode::kFailedPrecondition, std::move(m)};
@@ -57,7 +59,9 @@ template <typename T>
 using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;
 
-inline std::unexpected<Error> Fail(Error e) { return std::unexpected<Error>(std::move(e)); }
+inline std::unexpected<Error> Fail(Error e) {
+  return std::unexpected<Error>(std::move(e));
+}
 
 // Assertions catch programmer errors; they stay on in release builds.
 [[noreturn]] void AssertFailed(const char* expr, const char* file, int line);
@@ -68,8 +72,8 @@ inline std::unexpected<Error> Fail(Error e) { return std::unexpected<Error>(std:
   ((expr) ? static_cast<void>(0) : ::g60::AssertFailed(#expr, __FILE__, __LINE__))
 
 // Evaluates a Status/Result expression and returns its error from the enclosing function.
-#define G60_TRY(expr)                                          \
-  do {                                                         \
-    auto g60_try_result_ = (expr);                             \
+#define G60_TRY(expr)                                                             \
+  do {                                                                            \
+    auto g60_try_result_ = (expr);                                                \
     if (!g60_try_result_) return ::g60::Fail(std::move(g60_try_result_).error()); \
   } while (0)

@@ -30,7 +30,8 @@ Status LockWriter(const std::string& dir, int* fd_out) {
   std::string path = dir + "/writer.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
-    return Fail(Error::FailedPrecondition(fmt::format("cannot open {}: {}", path, std::strerror(errno))));
+    return Fail(
+        Error::FailedPrecondition(fmt::format("cannot open {}: {}", path, std::strerror(errno))));
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char holder[32] = {0};
@@ -88,8 +89,8 @@ Result<std::optional<Msg>> TxnStateView::Load(MDB_dbi dbi, std::string_view id, 
   if (!*v) return std::optional<Msg>{};
   Msg m;
   if (!m.ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
-    return Fail(Error::DataLoss(fmt::format("{} state of {} in partition {} does not parse", what,
-                                            id, partition_)));
+    return Fail(Error::DataLoss(
+        fmt::format("{} state of {} in partition {} does not parse", what, id, partition_)));
   }
   return std::optional<Msg>{std::move(m)};
 }
@@ -164,16 +165,20 @@ Status Ledger::Init(const LedgerOptions& options) {
   struct {
     const char* name;
     MDB_dbi* dbi;
-  } tables[] = {{"meta", &tables_.meta},         {"entries", &tables_.entries},
-                {"heads", &tables_.heads},       {"event_ids", &tables_.event_ids},
-                {"keys", &tables_.keys},         {"pubkeys", &tables_.pubkeys},
-                {"applications", &tables_.applications}, {"approvals", &tables_.approvals},
+  } tables[] = {{"meta", &tables_.meta},
+                {"entries", &tables_.entries},
+                {"heads", &tables_.heads},
+                {"event_ids", &tables_.event_ids},
+                {"keys", &tables_.keys},
+                {"pubkeys", &tables_.pubkeys},
+                {"applications", &tables_.applications},
+                {"approvals", &tables_.approvals},
                 {"payments", &tables_.payments}};
   for (auto& t : tables) {
     auto dbi = txn->OpenDb(t.name, write);
     if (!dbi) {
-      return Fail(dbi.error().Context(fmt::format(
-          "{} is not a g60ledger ledger (or was never written)", options.dir)));
+      return Fail(dbi.error().Context(
+          fmt::format("{} is not a g60ledger ledger (or was never written)", options.dir)));
     }
     *t.dbi = *dbi;
   }
@@ -194,9 +199,9 @@ Status Ledger::Init(const LedgerOptions& options) {
       G60_TRY(txn->Put(tables_.meta, "format", kFormat));
       G60_TRY(txn->Put(tables_.meta, "anchors", anchor_blob));
     } else if (**format != kFormat) {
-      return Fail(Error::FailedPrecondition(
-          fmt::format("{} holds ledger format {}, this build writes {}", options.dir,
-                      std::string(**format), kFormat)));
+      return Fail(
+          Error::FailedPrecondition(fmt::format("{} holds ledger format {}, this build writes {}",
+                                                options.dir, std::string(**format), kFormat)));
     } else {
       auto stored = txn->Get(tables_.meta, "anchors");
       if (!stored) return Fail(stored.error());
@@ -211,12 +216,13 @@ Status Ledger::Init(const LedgerOptions& options) {
   // Public keys ever granted, for the parallel signature pre-check.
   auto cur = lmdb::Cursor::Open(*txn, tables_.pubkeys);
   if (!cur) return Fail(cur.error());
-  for (auto ok = cur->First(); ; ok = cur->Next()) {
+  for (auto ok = cur->First();; ok = cur->Next()) {
     if (!ok) return Fail(ok.error());
     if (!*ok) break;
     public_keys_.emplace(std::string(cur->key()), std::string(cur->value()));
   }
-  for (const auto& a : anchors_) public_keys_.emplace(KeyIdOf(a), a);
+  for (const auto& a : anchors_)
+    public_keys_.emplace(KeyIdOf(a), a);
   // Committing (even a read-only transaction) keeps the table handles open: LMDB
   // closes handles opened in a transaction that aborts.
   return txn->Commit();
@@ -256,7 +262,7 @@ Result<std::vector<PartitionHead>> ReadHeads(const lmdb::Txn& txn, const Tables&
   auto cur = lmdb::Cursor::Open(txn, tables.heads);
   if (!cur) return Fail(cur.error());
   std::vector<PartitionHead> out;
-  for (auto ok = cur->First(); ; ok = cur->Next()) {
+  for (auto ok = cur->First();; ok = cur->Next()) {
     if (!ok) return Fail(ok.error());
     if (!*ok) break;
     if (cur->key().size() != 4) return Fail(Error::DataLoss("heads table key is not 4 bytes"));
@@ -304,9 +310,15 @@ Status Batch::ApplyEffects(uint32_t partition, const std::vector<Effect>& effect
         new_keys_.emplace_back(e.id, ks.public_key());
         break;
       }
-      case Effect::Kind::kPutApplication: G60_TRY(txn_.Put(t.applications, key, e.value)); break;
-      case Effect::Kind::kPutApproval: G60_TRY(txn_.Put(t.approvals, key, e.value)); break;
-      case Effect::Kind::kPutPayment: G60_TRY(txn_.Put(t.payments, key, e.value)); break;
+      case Effect::Kind::kPutApplication:
+        G60_TRY(txn_.Put(t.applications, key, e.value));
+        break;
+      case Effect::Kind::kPutApproval:
+        G60_TRY(txn_.Put(t.approvals, key, e.value));
+        break;
+      case Effect::Kind::kPutPayment:
+        G60_TRY(txn_.Put(t.payments, key, e.value));
+        break;
     }
   }
   return {};
@@ -346,9 +358,9 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   std::string body_bytes;
   G60_ASSERT(body.SerializeToString(&body_bytes));
   if (body_bytes.size() > kEntryBodyMaxBytes) {
-    return Fail(Error::InvalidArgument(fmt::format(
-        "record at {}/{} makes a {}-byte entry body, above the {}-byte limit", record.partition,
-        record.offset, body_bytes.size(), kEntryBodyMaxBytes)));
+    return Fail(Error::InvalidArgument(
+        fmt::format("record at {}/{} makes a {}-byte entry body, above the {}-byte limit",
+                    record.partition, record.offset, body_bytes.size(), kEntryBodyMaxBytes)));
   }
   std::string entry = EncodeEntry(record.partition, head.size, head.head_hash, body_bytes);
   G60_TRY(txn_.Put(ledger_->tables_.entries, EntryKey(record.partition, head.size), entry,
@@ -373,7 +385,8 @@ Status Batch::Commit() {
   }
   G60_TRY(txn_.Commit());
   std::unique_lock lock(ledger_->keys_mu_);
-  for (auto& [id, pk] : new_keys_) ledger_->public_keys_.emplace(std::move(id), std::move(pk));
+  for (auto& [id, pk] : new_keys_)
+    ledger_->public_keys_.emplace(std::move(id), std::move(pk));
   return {};
 }
 

@@ -37,8 +37,8 @@ struct LedgerOptions {
 
 struct PartitionHead {
   uint32_t partition = 0;
-  uint64_t size = 0;      // entries in the chain
-  Hash head_hash{};       // entry hash of the last entry (zeros when empty)
+  uint64_t size = 0;        // entries in the chain
+  Hash head_hash{};         // entry hash of the last entry (zeros when empty)
   int64_t next_offset = 0;  // the Kafka offset to consume next
 };
 
@@ -81,7 +81,7 @@ class Batch {
 
   Ledger* ledger_;
   lmdb::Txn txn_;
-  std::map<uint32_t, PartitionHead> heads_;  // touched in this batch
+  std::map<uint32_t, PartitionHead> heads_;                    // touched in this batch
   std::vector<std::pair<std::string, std::string>> new_keys_;  // key id -> public key
   size_t appended_ = 0;
 };

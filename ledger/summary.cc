@@ -36,14 +36,21 @@ Result<LedgerSummary> Summarize(const Ledger& ledger) {
     if (body.programme().empty()) continue;
     for (ProgrammeTotals* t : {&s.programmes[body.programme()], &s.total}) {
       switch (body.event_type()) {
-        case EventType::EVENT_TYPE_APPLICATION: ++t->applications; break;
+        case EventType::EVENT_TYPE_APPLICATION:
+          ++t->applications;
+          break;
         case EventType::EVENT_TYPE_APPROVAL:
           ++t->approvals;
           G60_TRY(AddChecked(t->approved_fen, body.amount_fen()));
           break;
-        case EventType::EVENT_TYPE_STAGE_PAYMENT: G60_TRY(AddChecked(t->paid_fen, body.amount_fen())); break;
-        case EventType::EVENT_TYPE_CLAWBACK: G60_TRY(AddChecked(t->clawed_back_fen, body.amount_fen())); break;
-        default: break;
+        case EventType::EVENT_TYPE_STAGE_PAYMENT:
+          G60_TRY(AddChecked(t->paid_fen, body.amount_fen()));
+          break;
+        case EventType::EVENT_TYPE_CLAWBACK:
+          G60_TRY(AddChecked(t->clawed_back_fen, body.amount_fen()));
+          break;
+        default:
+          break;
       }
     }
   }

@@ -38,7 +38,8 @@ class Verifier {
  public:
   Verifier(const Ledger& ledger, const VerifyOptions& options, const lmdb::Txn& txn)
       : ledger_(ledger), options_(options), txn_(txn) {
-    threads_ = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    threads_ =
+        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   }
 
   Result<VerifyReport> Run() {
@@ -84,7 +85,8 @@ class Verifier {
     for (const auto& [p, h] : stored) {
       auto it = recomputed_.find(p);
       if (it == recomputed_.end()) {
-        if (h.size != 0) Report({p, 0, fmt::format("head says {} entries; none are stored", h.size)});
+        if (h.size != 0)
+          Report({p, 0, fmt::format("head says {} entries; none are stored", h.size)});
         continue;
       }
       const PartitionHead& r = it->second;
@@ -96,9 +98,10 @@ class Verifier {
                             h.size, HexEncode(AsBytes(h.head_hash)), r.size,
                             HexEncode(AsBytes(r.head_hash)))});
       } else if (h.next_offset < r.next_offset) {
-        Report({p, r.size - 1, fmt::format("head's next offset {} is below the last entry's "
-                                           "offset + 1 = {}",
-                                           h.next_offset, r.next_offset)});
+        Report({p, r.size - 1,
+                fmt::format("head's next offset {} is below the last entry's "
+                            "offset + 1 = {}",
+                            h.next_offset, r.next_offset)});
       }
     }
     for (const auto& [p, r] : recomputed_) {
@@ -129,7 +132,8 @@ class Verifier {
     PartitionHead& head = recomputed_[p];
     head.partition = p;
     std::map<std::string, KeyInfo> keys;
-    for (const auto& a : options_.trust_anchors) keys[KeyIdOf(a)] = {a, v1::ROLE_ADMIN, false};
+    for (const auto& a : options_.trust_anchors)
+      keys[KeyIdOf(a)] = {a, v1::ROLE_ADMIN, false};
     bool broken = false;
     int64_t last_offset = -1;
     while (true) {
@@ -184,7 +188,8 @@ class Verifier {
     head.head_hash = EntryHash(bytes);
     head.next_offset = last_offset + 1;
     if (body.verdict() == ledger::v1::VERDICT_ACCEPTED) return CheckAccepted(p, seq, body, keys);
-    if (body.verdict() != ledger::v1::VERDICT_REJECTED) return "verdict is neither accepted nor rejected";
+    if (body.verdict() != ledger::v1::VERDICT_REJECTED)
+      return "verdict is neither accepted nor rejected";
     return "";
   }
 
@@ -213,7 +218,8 @@ class Verifier {
       const auto& g = d.event.key_grant();
       keys.emplace(KeyIdOf(g.public_key()), KeyInfo{g.public_key(), g.role(), false});
     } else if (d.type == EventType::EVENT_TYPE_KEY_REVOKE) {
-      if (auto k = keys.find(d.event.key_revoke().key_id()); k != keys.end()) k->second.revoked = true;
+      if (auto k = keys.find(d.event.key_revoke().key_id()); k != keys.end())
+        k->second.revoked = true;
     }
     if (sig_jobs_.size() >= kSignatureChunk) {
       if (auto s = FlushSignatures(); !s) return s.error().message();
@@ -235,9 +241,11 @@ class Verifier {
       }
     };
     std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads_; ++t) pool.emplace_back(work);
+    for (unsigned t = 1; t < threads_; ++t)
+      pool.emplace_back(work);
     work();
-    for (auto& t : pool) t.join();
+    for (auto& t : pool)
+      t.join();
     for (size_t i = 0; i < n; ++i) {
       if (!valid[i]) {
         Report({sig_jobs_[i].partition, sig_jobs_[i].sequence,

@@ -15,8 +15,8 @@
 namespace g60 {
 
 struct VerifyOptions {
-  std::vector<std::string> trust_anchors;  // raw public keys; the auditor's own copy
-  unsigned threads = 0;                    // 0: one per core
+  std::vector<std::string> trust_anchors;               // raw public keys; the auditor's own copy
+  unsigned threads = 0;                                 // 0: one per core
   std::function<void(uint64_t entries_done)> progress;  // called now and then
 };
 
@@ -30,7 +30,7 @@ struct Problem {
 struct VerifyReport {
   uint64_t entries = 0;
   uint64_t signatures = 0;
-  std::vector<PartitionHead> heads;  // as recomputed from the entries
+  std::vector<PartitionHead> heads;      // as recomputed from the entries
   std::optional<Problem> first_problem;  // lowest (partition, sequence) found
   bool ok() const { return !first_problem; }
 };

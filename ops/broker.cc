@@ -8,9 +8,9 @@ namespace g60 {
 
 Result<std::unique_ptr<DevBroker>> DevBroker::Start(const BrokerOptions& options) {
   if (options.brokers < 1 || options.replication < 1 || options.replication > options.brokers) {
-    return Fail(Error::InvalidArgument(fmt::format(
-        "{} broker(s) with replication {}: need 1 <= replication <= brokers", options.brokers,
-        options.replication)));
+    return Fail(Error::InvalidArgument(
+        fmt::format("{} broker(s) with replication {}: need 1 <= replication <= brokers",
+                    options.brokers, options.replication)));
   }
   std::unique_ptr<DevBroker> b(new DevBroker());
   char errstr[512];
@@ -29,12 +29,14 @@ Result<std::unique_ptr<DevBroker>> DevBroker::Start(const BrokerOptions& options
   if (!b->cluster_) return Fail(Error::Internal("rd_kafka_mock_cluster_new failed"));
   for (const TopicSpec& t : options.topics) {
     if (t.partitions < 1) {
-      return Fail(Error::InvalidArgument(fmt::format("topic {} needs at least one partition", t.name)));
+      return Fail(
+          Error::InvalidArgument(fmt::format("topic {} needs at least one partition", t.name)));
     }
     rd_kafka_resp_err_t err =
         rd_kafka_mock_topic_create(b->cluster_, t.name.c_str(), t.partitions, options.replication);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Fail(Error::Internal(fmt::format("creating topic {}: {}", t.name, rd_kafka_err2str(err))));
+      return Fail(
+          Error::Internal(fmt::format("creating topic {}: {}", t.name, rd_kafka_err2str(err))));
     }
   }
   return b;
@@ -45,6 +47,8 @@ DevBroker::~DevBroker() {
   if (handle_) rd_kafka_destroy(handle_);
 }
 
-std::string DevBroker::bootstrap() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+std::string DevBroker::bootstrap() const {
+  return rd_kafka_mock_cluster_bootstraps(cluster_);
+}
 
 }  // namespace g60

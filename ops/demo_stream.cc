@@ -32,7 +32,7 @@ class Rng {
   uint64_t s_;
 };
 
-constexpr int64_t kYuan = 100;        // fen per yuan
+constexpr int64_t kYuan = 100;           // fen per yuan
 constexpr int64_t kWan = 10000 * kYuan;  // fen per 万元
 
 // Ratio-capped project programmes of the G60 measures (POLICY-FACTS.md), and the
@@ -62,7 +62,8 @@ constexpr std::array<DemoProgramme, 13> kProgrammes = {{
 std::string CreditCode(Rng& rng) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKLMNPQRTUWXY";  // GB 32100 characters
   std::string code = "91310117";  // enterprise, Shanghai Songjiang
-  for (int i = 0; i < 10; ++i) code.push_back(kAlphabet[rng.Next() % (sizeof kAlphabet - 1)]);
+  for (int i = 0; i < 10; ++i)
+    code.push_back(kAlphabet[rng.Next() % (sizeof kAlphabet - 1)]);
   return code;
 }
 
@@ -98,14 +99,22 @@ v1::Event Grant(Builder& b, const KeyFile& k, v1::Role role, const char* holder)
 
 const char* DemoSignerName(DemoSigner s) {
   switch (s) {
-    case DemoSigner::kAdmin: return "admin";
-    case DemoSigner::kPortal: return "portal";
-    case DemoSigner::kDistrict: return "district";
-    case DemoSigner::kMunicipal: return "municipal";
-    case DemoSigner::kTreasury: return "treasury";
-    case DemoSigner::kTreasury2: return "treasury2";
-    case DemoSigner::kRogue: return "rogue";
-    case DemoSigner::kForged: return "forged";
+    case DemoSigner::kAdmin:
+      return "admin";
+    case DemoSigner::kPortal:
+      return "portal";
+    case DemoSigner::kDistrict:
+      return "district";
+    case DemoSigner::kMunicipal:
+      return "municipal";
+    case DemoSigner::kTreasury:
+      return "treasury";
+    case DemoSigner::kTreasury2:
+      return "treasury2";
+    case DemoSigner::kRogue:
+      return "rogue";
+    case DemoSigner::kForged:
+      return "forged";
   }
   return "?";
 }
@@ -115,22 +124,32 @@ DemoKeys DemoKeys::FromSeed(uint64_t seed) {
     KeyPair kp = KeyPairFromSeed(AsBytes(Sha256(fmt::format("g60ledger-demo-key/{}/{}", seed, n))));
     return KeyFile{role, KeyIdOf(kp.public_key), kp.public_key, kp.secret_key};
   };
-  return DemoKeys{make(0, v1::ROLE_ADMIN),           make(1, v1::ROLE_APPLICANT_PORTAL),
-                  make(2, v1::ROLE_DISTRICT_APPROVER), make(3, v1::ROLE_MUNICIPAL_APPROVER),
-                  make(4, v1::ROLE_TREASURY),        make(5, v1::ROLE_TREASURY),
+  return DemoKeys{make(0, v1::ROLE_ADMIN),
+                  make(1, v1::ROLE_APPLICANT_PORTAL),
+                  make(2, v1::ROLE_DISTRICT_APPROVER),
+                  make(3, v1::ROLE_MUNICIPAL_APPROVER),
+                  make(4, v1::ROLE_TREASURY),
+                  make(5, v1::ROLE_TREASURY),
                   make(6, v1::ROLE_TREASURY)};
 }
 
 const KeyFile& DemoKeys::For(DemoSigner s) const {
   switch (s) {
-    case DemoSigner::kAdmin: return admin;
-    case DemoSigner::kPortal: return portal;
-    case DemoSigner::kDistrict: return district;
-    case DemoSigner::kMunicipal: return municipal;
-    case DemoSigner::kTreasury: return treasury;
-    case DemoSigner::kTreasury2: return treasury2;
+    case DemoSigner::kAdmin:
+      return admin;
+    case DemoSigner::kPortal:
+      return portal;
+    case DemoSigner::kDistrict:
+      return district;
+    case DemoSigner::kMunicipal:
+      return municipal;
+    case DemoSigner::kTreasury:
+      return treasury;
+    case DemoSigner::kTreasury2:
+      return treasury2;
     case DemoSigner::kRogue:
-    case DemoSigner::kForged: return rogue;
+    case DemoSigner::kForged:
+      return rogue;
   }
   return rogue;
 }
@@ -152,11 +171,19 @@ std::vector<DemoStep> GenerateDemoStream(const DemoStreamOptions& options, const
   DemoStep unknown{"80-rogue-unknown-key", DemoSigner::kRogue, false, {}};
   DemoStep forged{"90-forged-signature", DemoSigner::kForged, false, {}};
 
-  grants.events.push_back({Grant(b, keys.portal, v1::ROLE_APPLICANT_PORTAL, "G60 application portal"), R::REASON_NONE});
-  grants.events.push_back({Grant(b, keys.district, v1::ROLE_DISTRICT_APPROVER, "Songjiang Science and Technology Commission"), R::REASON_NONE});
-  grants.events.push_back({Grant(b, keys.municipal, v1::ROLE_MUNICIPAL_APPROVER, "Shanghai Science and Technology Commission"), R::REASON_NONE});
-  grants.events.push_back({Grant(b, keys.treasury, v1::ROLE_TREASURY, "Songjiang Finance Bureau"), R::REASON_NONE});
-  grants.events.push_back({Grant(b, keys.treasury2, v1::ROLE_TREASURY, "Songjiang Finance Bureau (backup key)"), R::REASON_NONE});
+  grants.events.push_back(
+      {Grant(b, keys.portal, v1::ROLE_APPLICANT_PORTAL, "G60 application portal"), R::REASON_NONE});
+  grants.events.push_back({Grant(b, keys.district, v1::ROLE_DISTRICT_APPROVER,
+                                 "Songjiang Science and Technology Commission"),
+                           R::REASON_NONE});
+  grants.events.push_back({Grant(b, keys.municipal, v1::ROLE_MUNICIPAL_APPROVER,
+                                 "Shanghai Science and Technology Commission"),
+                           R::REASON_NONE});
+  grants.events.push_back(
+      {Grant(b, keys.treasury, v1::ROLE_TREASURY, "Songjiang Finance Bureau"), R::REASON_NONE});
+  grants.events.push_back(
+      {Grant(b, keys.treasury2, v1::ROLE_TREASURY, "Songjiang Finance Bureau (backup key)"),
+       R::REASON_NONE});
 
   int app_no = 0;
   for (int a = 0; a < options.applicants; ++a) {
@@ -195,7 +222,9 @@ std::vector<DemoStep> GenerateDemoStream(const DemoStreamOptions& options, const
         auto* st = ap->add_stages();
         st->set_number(static_cast<uint32_t>(s));
         st->set_amount_fen(amount);
-        st->set_milestone(s == 1 ? "contract signed" : s == stages ? "acceptance" : "mid-term review");
+        st->set_milestone(s == 1        ? "contract signed"
+                          : s == stages ? "acceptance"
+                                        : "mid-term review");
       }
       (prog.level == v1::LEVEL_MUNICIPAL ? municipal : district)
           .events.push_back({apr, over ? R::REASON_EXCEEDS_REQUESTED : R::REASON_NONE});
@@ -216,9 +245,11 @@ std::vector<DemoStep> GenerateDemoStream(const DemoStreamOptions& options, const
         sp->set_approval_event_id(apr_id);
         sp->set_stage(static_cast<uint32_t>(s));
         sp->set_amount_fen(last_beyond ? amount + rng.Range(1, 50) * kWan : amount);
-        sp->set_source(prog.level == v1::LEVEL_MUNICIPAL ? v1::FUNDING_SOURCE_MUNICIPAL_FISCAL
-                                                         : v1::FUNDING_SOURCE_DISTRICT_SPECIAL_FUND);
-        (by_backup ? pays2 : pays).events.push_back({pay, last_beyond ? R::REASON_EXCEEDS_APPROVAL : R::REASON_NONE});
+        sp->set_source(prog.level == v1::LEVEL_MUNICIPAL
+                           ? v1::FUNDING_SOURCE_MUNICIPAL_FISCAL
+                           : v1::FUNDING_SOURCE_DISTRICT_SPECIAL_FUND);
+        (by_backup ? pays2 : pays)
+            .events.push_back({pay, last_beyond ? R::REASON_EXCEEDS_APPROVAL : R::REASON_NONE});
         if (!last_beyond) paid.emplace_back(pay.event_id(), amount);
         if (!last_beyond && !by_backup && rng.Chance(2)) {
           // A retry that re-sends the same event: recorded once, then as a duplicate.
@@ -234,8 +265,10 @@ std::vector<DemoStep> GenerateDemoStream(const DemoStreamOptions& options, const
           c->add_payment_event_ids(id);
           total += amount;
         }
-        c->set_amount_fen(too_much ? total + kYuan : std::max<int64_t>(kYuan, total / 100 * rng.Range(5, 100)));
-        c->set_reason(too_much ? "recovery claimed above the amount paid" : "milestone not met on audit");
+        c->set_amount_fen(too_much ? total + kYuan
+                                   : std::max<int64_t>(kYuan, total / 100 * rng.Range(5, 100)));
+        c->set_reason(too_much ? "recovery claimed above the amount paid"
+                               : "milestone not met on audit");
         claws.events.push_back({cb, too_much ? R::REASON_EXCEEDS_PAID : R::REASON_NONE});
       }
       if (rng.Chance(3)) {

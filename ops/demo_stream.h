@@ -18,7 +18,16 @@
 
 namespace g60 {
 
-enum class DemoSigner { kAdmin, kPortal, kDistrict, kMunicipal, kTreasury, kTreasury2, kRogue, kForged };
+enum class DemoSigner {
+  kAdmin,
+  kPortal,
+  kDistrict,
+  kMunicipal,
+  kTreasury,
+  kTreasury2,
+  kRogue,
+  kForged
+};
 const char* DemoSignerName(DemoSigner s);  // "admin", ..., "forged"
 
 struct DemoKeys {

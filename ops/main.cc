@@ -32,7 +32,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void OnSignal(int) { g_stop.store(true); }
+void OnSignal(int) {
+  g_stop.store(true);
+}
 
 void InstallSignalHandlers() {
   struct sigaction sa {};
@@ -50,8 +52,9 @@ constexpr int kExitOperating = 3;
 
 int Report(const Error& e) {
   std::fprintf(stderr, "g60ledger: %s\n", e.ToString().c_str());
-  return e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound ? kExitUsage
-                                                                                     : kExitOperating;
+  return e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound
+             ? kExitUsage
+             : kExitOperating;
 }
 
 // Flags shared by the verbs that read a ledger or talk to Kafka; --config supplies
@@ -130,9 +133,11 @@ int RunKeygen(const std::string& role_name, const std::string& out) {
   }
   auto k = GenerateKeyFile(out, role);
   if (!k) return Report(k.error());
-  std::printf("key_id %s\nrole %s\npublic_key %s\nsecret key written to %s (mode 0600), public key to %s.pub\n",
-              k->key_id.c_str(), RoleName(role), Base64Encode(k->public_key).c_str(), out.c_str(),
-              out.c_str());
+  std::printf(
+      "key_id %s\nrole %s\npublic_key %s\nsecret key written to %s (mode 0600), public key to "
+      "%s.pub\n",
+      k->key_id.c_str(), RoleName(role), Base64Encode(k->public_key).c_str(), out.c_str(),
+      out.c_str());
   return 0;
 }
 
@@ -146,10 +151,11 @@ int RunBroker(int brokers, int partitions, const std::string& bootstrap_file) {
   auto b = DevBroker::Start(o);
   if (!b) return Report(b.error());
   std::string bs = (*b)->bootstrap();
-  std::printf("development broker (librdkafka mock cluster, in memory, about 5 MiB kept per "
-              "partition; not for production)\nbootstrap %s\ntopics g60.events (%d partitions), "
-              "g60.checkpoints (1 partition)\n",
-              bs.c_str(), partitions);
+  std::printf(
+      "development broker (librdkafka mock cluster, in memory, about 5 MiB kept per "
+      "partition; not for production)\nbootstrap %s\ntopics g60.events (%d partitions), "
+      "g60.checkpoints (1 partition)\n",
+      bs.c_str(), partitions);
   std::fflush(stdout);
   if (!bootstrap_file.empty()) {
     std::string tmp = bootstrap_file + ".tmp";
@@ -160,7 +166,8 @@ int RunBroker(int brokers, int partitions, const std::string& bootstrap_file) {
     std::filesystem::rename(tmp, bootstrap_file);  // readers never see half a file
   }
   InstallSignalHandlers();
-  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!g_stop.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (!bootstrap_file.empty()) std::filesystem::remove(bootstrap_file);
   std::printf("development broker stopped\n");
   return 0;
@@ -198,7 +205,8 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
 
   uint64_t lines = 0, sent = 0;
   std::vector<std::string> bad_lines;
-  auto handle = [&](const std::string& origin, uint64_t line_no, const std::string& line) -> Status {
+  auto handle = [&](const std::string& origin, uint64_t line_no,
+                    const std::string& line) -> Status {
     if (line.find_first_not_of(" \t\r") == std::string::npos) return {};
     ++lines;
     std::string where = fmt::format("{}:{}", origin, line_no);
@@ -224,7 +232,8 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
       event = std::move(*e);
       auto v = signer.Sign(event);
       if (!v) {
-        bad_lines.push_back(fmt::format("{}: event {}: {}", where, event.event_id(), v.error().message()));
+        bad_lines.push_back(
+            fmt::format("{}: event {}: {}", where, event.event_id(), v.error().message()));
         return {};
       }
       value = std::move(*v);
@@ -261,17 +270,20 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
     std::string line;
     uint64_t line_no = 0;
     while (std::getline(*in, line)) {
-      if (auto s = handle(input == "-" ? "stdin" : input, ++line_no, line); !s) return Report(s.error());
+      if (auto s = handle(input == "-" ? "stdin" : input, ++line_no, line); !s)
+        return Report(s.error());
     }
   }
   auto summary = (*producer)->Flush();
   if (!summary) return Report(summary.error());
-  std::printf("produce: %llu line(s) read, %llu event(s) sent, %llu message(s) delivered, %zu bad "
-              "line(s), %zu delivery failure(s)\n",
-              static_cast<unsigned long long>(lines), static_cast<unsigned long long>(sent),
-              static_cast<unsigned long long>(summary->delivered), bad_lines.size(),
-              summary->failures.size());
-  for (const auto& b : bad_lines) std::fprintf(stderr, "failed: %s\n", b.c_str());
+  std::printf(
+      "produce: %llu line(s) read, %llu event(s) sent, %llu message(s) delivered, %zu bad "
+      "line(s), %zu delivery failure(s)\n",
+      static_cast<unsigned long long>(lines), static_cast<unsigned long long>(sent),
+      static_cast<unsigned long long>(summary->delivered), bad_lines.size(),
+      summary->failures.size());
+  for (const auto& b : bad_lines)
+    std::fprintf(stderr, "failed: %s\n", b.c_str());
   for (const auto& f : summary->failures) {
     std::fprintf(stderr, "failed: %s: delivery error: %s\n", f.label.c_str(), f.error.c_str());
   }
@@ -297,14 +309,15 @@ int RunIngestVerb(const Common& common, bool until_caught_up) {
   InstallSignalHandlers();
   auto stats = RunIngest(**ledger, o, g_stop);
   if (!stats) return Report(stats.error());
-  std::printf("ingest: %llu record(s) consumed, %llu entr(ies) appended (%llu accepted, %llu "
-              "rejected), %llu redelivery(ies) skipped, %llu batch(es)\n",
-              static_cast<unsigned long long>(stats->consumed),
-              static_cast<unsigned long long>(stats->appended),
-              static_cast<unsigned long long>(stats->accepted),
-              static_cast<unsigned long long>(stats->rejected),
-              static_cast<unsigned long long>(stats->skipped),
-              static_cast<unsigned long long>(stats->batches));
+  std::printf(
+      "ingest: %llu record(s) consumed, %llu entr(ies) appended (%llu accepted, %llu "
+      "rejected), %llu redelivery(ies) skipped, %llu batch(es)\n",
+      static_cast<unsigned long long>(stats->consumed),
+      static_cast<unsigned long long>(stats->appended),
+      static_cast<unsigned long long>(stats->accepted),
+      static_cast<unsigned long long>(stats->rejected),
+      static_cast<unsigned long long>(stats->skipped),
+      static_cast<unsigned long long>(stats->batches));
   for (const auto& [reason, n] : stats->rejected_by_reason) {
     std::printf("  rejected %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
   }
@@ -322,7 +335,10 @@ int RunVerify(const Common& common) {
   o.trust_anchors = cfg->trust_anchors;
   o.threads = cfg->verify_threads;
   bool tty = ::isatty(STDERR_FILENO);
-  if (tty) o.progress = [](uint64_t n) { std::fprintf(stderr, "\rverify: %llu entries", static_cast<unsigned long long>(n)); };
+  if (tty)
+    o.progress = [](uint64_t n) {
+      std::fprintf(stderr, "\rverify: %llu entries", static_cast<unsigned long long>(n));
+    };
   auto report = VerifyLedger(**ledger, o);
   if (tty) std::fprintf(stderr, "\n");
   if (!report) return Report(report.error());
@@ -367,7 +383,8 @@ int RunSummary(const Common& common) {
               static_cast<unsigned long long>(s->accepted),
               static_cast<unsigned long long>(s->rejected));
   std::printf("by type  ");
-  for (const auto& [t, n] : s->entries_by_type) std::printf(" %s=%llu", t.c_str(), static_cast<unsigned long long>(n));
+  for (const auto& [t, n] : s->entries_by_type)
+    std::printf(" %s=%llu", t.c_str(), static_cast<unsigned long long>(n));
   std::printf("\nrejected by reason:\n");
   for (const auto& [r, n] : s->rejected_by_reason) {
     std::printf("  %-22s %llu\n", r.c_str(), static_cast<unsigned long long>(n));
@@ -380,7 +397,8 @@ int RunSummary(const Common& common) {
                 static_cast<unsigned long long>(t.approvals), FormatFen(t.approved_fen).c_str(),
                 FormatFen(t.paid_fen).c_str(), FormatFen(t.clawed_back_fen).c_str());
   };
-  for (const auto& [p, t] : s->programmes) row(p, t);
+  for (const auto& [p, t] : s->programmes)
+    row(p, t);
   row("TOTAL", s->total);
   std::printf("heads:\n");
   PrintHeads(s->heads);
@@ -395,9 +413,9 @@ int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int a
   struct {
     DemoSigner signer;
     KeyFile* key;
-  } wanted[] = {{DemoSigner::kAdmin, &keys.admin},         {DemoSigner::kPortal, &keys.portal},
-                {DemoSigner::kDistrict, &keys.district},   {DemoSigner::kMunicipal, &keys.municipal},
-                {DemoSigner::kTreasury, &keys.treasury},   {DemoSigner::kTreasury2, &keys.treasury2},
+  } wanted[] = {{DemoSigner::kAdmin, &keys.admin},       {DemoSigner::kPortal, &keys.portal},
+                {DemoSigner::kDistrict, &keys.district}, {DemoSigner::kMunicipal, &keys.municipal},
+                {DemoSigner::kTreasury, &keys.treasury}, {DemoSigner::kTreasury2, &keys.treasury2},
                 {DemoSigner::kRogue, &keys.rogue}};
   for (auto& w : wanted) {
     auto k = ReadSecretKeyFile(fmt::format("{}/{}.key", keys_dir, DemoSignerName(w.signer)));
@@ -415,7 +433,8 @@ int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int a
   for (const auto& step : steps) {
     // Forged events cannot be signed by `produce`; they are written pre-signed.
     bool presigned = step.signer == DemoSigner::kForged;
-    std::string path = fmt::format("{}/{}.{}ndjson", out_dir, step.name, presigned ? "signed." : "");
+    std::string path =
+        fmt::format("{}/{}.{}ndjson", out_dir, step.name, presigned ? "signed." : "");
     std::ofstream f(path);
     for (const auto& pe : step.events) {
       if (presigned) {
@@ -425,7 +444,8 @@ int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int a
       } else {
         f << ToJsonLine(pe.event) << "\n";
       }
-      expected << step.name << "\t" << pe.event.event_id() << "\t" << ReasonName(pe.expected) << "\n";
+      expected << step.name << "\t" << pe.event.event_id() << "\t" << ReasonName(pe.expected)
+               << "\n";
     }
     total += step.events.size();
     std::printf("%s: %zu event(s)\n", path.c_str(), step.events.size());
@@ -450,33 +470,44 @@ int main(int argc, char** argv) {
 
   Common common;
   std::string role, out;
-  auto* keygen = app.add_subcommand("keygen", "create an Ed25519 signing key (secret file 0600, FILE.pub)");
+  auto* keygen =
+      app.add_subcommand("keygen", "create an Ed25519 signing key (secret file 0600, FILE.pub)");
   keygen->add_option("--role", role, "role the key is meant for")->required();
   keygen->add_option("--out", out, "secret key file to create")->required();
 
   int brokers = 3, partitions = 8;
   std::string bootstrap_file;
-  auto* broker = app.add_subcommand("broker", "run the development broker (in-memory mock Kafka cluster)");
+  auto* broker =
+      app.add_subcommand("broker", "run the development broker (in-memory mock Kafka cluster)");
   broker->add_option("--brokers", brokers, "number of brokers")->check(CLI::Range(1, 9));
-  broker->add_option("--partitions", partitions, "partitions of g60.events")->check(CLI::Range(1, 256));
-  broker->add_option("--bootstrap-file", bootstrap_file, "write the bootstrap address to this file");
+  broker->add_option("--partitions", partitions, "partitions of g60.events")
+      ->check(CLI::Range(1, 256));
+  broker->add_option("--bootstrap-file", bootstrap_file,
+                     "write the bootstrap address to this file");
 
   ProduceArgs pargs;
   auto* produce = app.add_subcommand("produce", "sign NDJSON events and produce them to Kafka");
   common.AddKafka(produce);
-  produce->add_option("--key", pargs.key_files, "secret key file to sign with (repeatable: chosen by role)")
+  produce
+      ->add_option("--key", pargs.key_files,
+                   "secret key file to sign with (repeatable: chosen by role)")
       ->allow_extra_args(false);
-  produce->add_flag("--signed", pargs.signed_input, "input lines are SignedEvent JSON, sent as they are");
-  produce->add_option("--progress-every", pargs.progress_every, "print progress every N events (0: never)");
+  produce->add_flag("--signed", pargs.signed_input,
+                    "input lines are SignedEvent JSON, sent as they are");
+  produce->add_option("--progress-every", pargs.progress_every,
+                      "print progress every N events (0: never)");
   produce->add_option("inputs", pargs.inputs, "NDJSON files ('-' or none: standard input)");
 
   bool until_caught_up = false;
-  auto* ingest = app.add_subcommand("ingest", "consume g60.events into the ledger (runs until stopped)");
+  auto* ingest =
+      app.add_subcommand("ingest", "consume g60.events into the ledger (runs until stopped)");
   common.AddLedger(ingest);
   common.AddKafka(ingest);
   common.AddAnchors(ingest);
-  ingest->add_flag("--until-caught-up", until_caught_up, "stop once every partition is consumed to its end");
-  ingest->add_option("--map-size-mib", common.map_size_mib, "LMDB map size (grow it when the map is full)");
+  ingest->add_flag("--until-caught-up", until_caught_up,
+                   "stop once every partition is consumed to its end");
+  ingest->add_option("--map-size-mib", common.map_size_mib,
+                     "LMDB map size (grow it when the map is full)");
 
   auto* verify = app.add_subcommand("verify", "re-check every entry, hash link and signature");
   common.AddLedger(verify);
@@ -492,9 +523,11 @@ int main(int argc, char** argv) {
   int applicants = 300;
   uint64_t seed = 1;
   auto* demo = app.add_subcommand("demo-stream", "write the demo's event stream as NDJSON files");
-  demo->add_option("--keys", keys_dir, "directory with admin.key, portal.key, ... rogue.key")->required();
+  demo->add_option("--keys", keys_dir, "directory with admin.key, portal.key, ... rogue.key")
+      ->required();
   demo->add_option("--out", out_dir, "output directory")->required();
-  demo->add_option("--applicants", applicants, "number of applicants")->check(CLI::Range(1, 1000000));
+  demo->add_option("--applicants", applicants, "number of applicants")
+      ->check(CLI::Range(1, 1000000));
   demo->add_option("--seed", seed, "stream seed");
 
   try {

@@ -26,9 +26,9 @@ constexpr const char* kPublicFormat = "g60ledger-public-key/1";
 Status WriteExclusive(const std::string& path, const std::string& text, mode_t mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
-    return Fail(Error::FailedPrecondition(fmt::format(
-        "cannot create {}: {}{}", path, std::strerror(errno),
-        errno == EEXIST ? " (key files are never overwritten; remove it first)" : "")));
+    return Fail(Error::FailedPrecondition(
+        fmt::format("cannot create {}: {}{}", path, std::strerror(errno),
+                    errno == EEXIST ? " (key files are never overwritten; remove it first)" : "")));
   }
   ssize_t n = ::write(fd, text.data(), text.size());
   int fsync_rc = ::fsync(fd);
@@ -60,7 +60,8 @@ Result<KeyFile> ParseCommon(const nlohmann::json& j, const std::string& path) {
   if (!pk) return Fail(pk.error());
   k.public_key = *pk;
   k.key_id = KeyIdOf(k.public_key);
-  if (j.contains("role") && j["role"].is_string()) k.role = RoleFromName(j["role"].get<std::string>());
+  if (j.contains("role") && j["role"].is_string())
+    k.role = RoleFromName(j["role"].get<std::string>());
   return k;
 }
 
@@ -91,9 +92,9 @@ Result<KeyFile> ReadSecretKeyFile(const std::string& path) {
     return Fail(Error::NotFound(fmt::format("cannot read key file {}", path)));
   }
   if ((st.st_mode & 077) != 0) {
-    return Fail(Error::FailedPrecondition(fmt::format(
-        "secret key file {} is readable by others (mode {:o}); chmod 600 it", path,
-        st.st_mode & 0777)));
+    return Fail(Error::FailedPrecondition(
+        fmt::format("secret key file {} is readable by others (mode {:o}); chmod 600 it", path,
+                    st.st_mode & 0777)));
   }
   auto j = ReadJson(path);
   if (!j) return Fail(j.error());

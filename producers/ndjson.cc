@@ -21,7 +21,9 @@ Result<Msg> Parse(std::string_view line, const char* what) {
 }
 }  // namespace
 
-Result<v1::Event> ParseEventJson(std::string_view line) { return Parse<v1::Event>(line, "g60.v1.Event"); }
+Result<v1::Event> ParseEventJson(std::string_view line) {
+  return Parse<v1::Event>(line, "g60.v1.Event");
+}
 
 Result<v1::SignedEvent> ParseSignedEventJson(std::string_view line) {
   return Parse<v1::SignedEvent>(line, "g60.v1.SignedEvent");

@@ -37,7 +37,8 @@ Status Set(RdKafka::Conf& conf, const std::string& name, const std::string& valu
 
 Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
   if (options.bootstrap.empty()) {
-    return Fail(Error::InvalidArgument("no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap)"));
+    return Fail(
+        Error::InvalidArgument("no Kafka bootstrap servers (--bootstrap or [kafka] bootstrap)"));
   }
   std::unique_ptr<Producer> p(new Producer());
   p->options_ = options;
@@ -50,7 +51,8 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   G60_TRY(Set(*conf, "delivery.timeout.ms", std::to_string(options.delivery_timeout_ms)));
   G60_TRY(Set(*conf, "linger.ms", "5"));
   G60_TRY(Set(*conf, "client.id", "g60ledger-producer"));
-  for (const auto& [k, v] : options.kafka) G60_TRY(Set(*conf, k, v));
+  for (const auto& [k, v] : options.kafka)
+    G60_TRY(Set(*conf, k, v));
   std::string err;
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->reports_.get()), err) !=
       RdKafka::Conf::CONF_OK) {
@@ -89,9 +91,9 @@ Result<int32_t> Producer::PartitionCount() {
       rc = t->err();
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return Fail(Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}",
-                                                 options_.topic, options_.bootstrap,
-                                                 RdKafka::err2str(rc))));
+      return Fail(
+          Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}", options_.topic,
+                                         options_.bootstrap, RdKafka::err2str(rc))));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -102,9 +104,8 @@ Status Producer::Enqueue(int32_t partition, std::string_view key, std::string_vi
   auto* opaque = new std::string(std::move(label));
   while (true) {
     RdKafka::ErrorCode rc = producer_->produce(
-        topic_.get(), partition, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
-        key.size(), opaque);
+        topic_.get(), partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+        value.size(), key.empty() ? nullptr : key.data(), key.size(), opaque);
     if (rc == RdKafka::ERR_NO_ERROR) {
       ++reports_->in_flight;
       producer_->poll(0);
@@ -135,13 +136,13 @@ Status Producer::SendToAll(std::string_view value, const std::string& label) {
 }
 
 Result<DeliverySummary> Producer::Flush() {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.flush_timeout_ms);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.flush_timeout_ms);
   while (reports_->in_flight > 0) {
     producer_->flush(1000);
     if (std::chrono::steady_clock::now() > deadline) {
-      return Fail(Error::Unavailable(fmt::format(
-          "{} message(s) still undelivered after {} ms", reports_->in_flight,
-          options_.flush_timeout_ms)));
+      return Fail(Error::Unavailable(fmt::format("{} message(s) still undelivered after {} ms",
+                                                 reports_->in_flight, options_.flush_timeout_ms)));
     }
   }
   DeliverySummary out = std::move(reports_->summary);

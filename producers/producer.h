@@ -23,7 +23,7 @@ class Topic;
 namespace g60 {
 
 struct ProducerOptions {
-  std::string bootstrap;                     // bootstrap.servers
+  std::string bootstrap;  // bootstrap.servers
   std::string topic = "g60.events";
   int delivery_timeout_ms = 120000;          // a message not delivered by then fails
   int flush_timeout_ms = 180000;             // Flush() gives up after this long
@@ -61,7 +61,8 @@ class Producer {
  private:
   class Reports;
   Producer() = default;
-  Status Enqueue(int32_t partition, std::string_view key, std::string_view value, std::string label);
+  Status Enqueue(int32_t partition, std::string_view key, std::string_view value,
+                 std::string label);
 
   ProducerOptions options_;
   std::unique_ptr<Reports> reports_;

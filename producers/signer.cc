@@ -28,13 +28,14 @@ Result<std::string> Signer::Sign(const v1::Event& event) const {
   G60_ASSERT(!keys_.empty());
   if (keys_.size() == 1) return SignEvent(event, keys_.front());
   EventType type = TypeOf(event);
-  v1::Role needed = RequiredRole(
-      type, type == EventType::EVENT_TYPE_APPROVAL ? event.approval().level() : v1::LEVEL_UNSPECIFIED);
+  v1::Role needed =
+      RequiredRole(type, type == EventType::EVENT_TYPE_APPROVAL ? event.approval().level()
+                                                                : v1::LEVEL_UNSPECIFIED);
   for (const KeyFile& k : keys_) {
     if (k.role == needed) return SignEvent(event, k);
   }
-  return Fail(Error::InvalidArgument(fmt::format(
-      "no --key with role {} to sign this {} event", RoleName(needed), EventTypeName(type))));
+  return Fail(Error::InvalidArgument(fmt::format("no --key with role {} to sign this {} event",
+                                                 RoleName(needed), EventTypeName(type))));
 }
 
 }  // namespace g60

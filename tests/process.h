@@ -19,8 +19,7 @@ namespace g60::testing {
 // A child process; stdout and stderr go to files so nothing can block on a pipe.
 class Child {
  public:
-  Child(const std::vector<std::string>& args, const std::string& out_path)
-      : out_path_(out_path) {
+  Child(const std::vector<std::string>& args, const std::string& out_path) : out_path_(out_path) {
     pid_ = ::fork();
     G60_ASSERT(pid_ >= 0);
     if (pid_ == 0) {
@@ -30,7 +29,8 @@ class Child {
       int null = ::open("/dev/null", O_RDONLY);
       ::dup2(null, 0);
       std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      for (const auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       ::_exit(127);

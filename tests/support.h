@@ -109,14 +109,16 @@ inline v1::Event ClawbackEvent(const std::string& id, const std::string& applica
   e.set_applicant_id(applicant);
   e.set_occurred_at_ms(1767225600000);
   auto* c = e.mutable_clawback();
-  for (const auto& p : payments) c->add_payment_event_ids(p);
+  for (const auto& p : payments)
+    c->add_payment_event_ids(p);
   c->set_amount_fen(amount);
   c->set_reason("test");
   return e;
 }
 
 // A writable ledger in `dir` trusting the test admin key.
-inline std::unique_ptr<Ledger> OpenTestLedger(const std::string& dir, size_t map_size = size_t{64} << 20) {
+inline std::unique_ptr<Ledger> OpenTestLedger(const std::string& dir,
+                                              size_t map_size = size_t{64} << 20) {
   LedgerOptions o;
   o.dir = dir;
   o.writer = true;

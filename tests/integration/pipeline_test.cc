@@ -43,7 +43,8 @@ std::unique_ptr<Producer> MakeProducer(const std::string& bootstrap) {
 using Expectations = std::map<std::string, std::deque<Reason>>;
 
 // Produces the demo stream; returns the number of Kafka messages and the expectations.
-uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& steps, Expectations& expect) {
+uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& steps,
+                       Expectations& expect) {
   uint64_t messages = 0;
   for (const auto& step : steps) {
     for (const auto& pe : step.events) {
@@ -51,7 +52,8 @@ uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& steps, E
       if (step.control) {
         REQUIRE(producer.SendToAll(value, pe.event.event_id()).has_value());
         messages += kPartitions;
-        for (int p = 0; p < kPartitions; ++p) expect[pe.event.event_id()].push_back(pe.expected);
+        for (int p = 0; p < kPartitions; ++p)
+          expect[pe.event.event_id()].push_back(pe.expected);
       } else {
         REQUIRE(producer.Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
         ++messages;
@@ -129,13 +131,16 @@ TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as plan
   uint64_t messages = ProduceStream(*producer, steps, expect);
 
   // Bad values from a client that does not sign: truncated, random, empty.
-  std::string good = SignEvent(ApplicationEvent("app-t", "91310117TRUNCATED0", 1, 1), Keys().portal);
-  std::vector<std::string> bad = {good.substr(0, good.size() - 7), std::string("\x8f\x13\xfe\x00\x42", 5), ""};
+  std::string good =
+      SignEvent(ApplicationEvent("app-t", "91310117TRUNCATED0", 1, 1), Keys().portal);
+  std::vector<std::string> bad = {good.substr(0, good.size() - 7),
+                                  std::string("\x8f\x13\xfe\x00\x42", 5), ""};
   for (size_t i = 0; i < bad.size(); ++i) {
     REQUIRE(producer->Send("91310117TRUNCATED0", bad[i], "bad").has_value());
   }
   // A signed event whose Kafka key is not its applicant.
-  std::string misrouted = SignEvent(ApplicationEvent("app-misrouted", "91310117REALAPPL00", 1, 1), Keys().portal);
+  std::string misrouted =
+      SignEvent(ApplicationEvent("app-misrouted", "91310117REALAPPL00", 1, 1), Keys().portal);
   REQUIRE(producer->Send("91310117SOMEONEELS", misrouted, "misrouted").has_value());
   REQUIRE(producer->Flush()->failures.empty());
   messages += bad.size() + 1;
@@ -171,11 +176,11 @@ TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as plan
   }
   CHECK(compared == messages - 4);
   // Every kind of event and every planned rejection occurred.
-  for (Reason r : {Reason::REASON_NONE, Reason::REASON_BAD_SIGNATURE, Reason::REASON_UNKNOWN_KEY,
-                   Reason::REASON_KEY_REVOKED, Reason::REASON_ROLE_NOT_ALLOWED,
-                   Reason::REASON_DUPLICATE_EVENT, Reason::REASON_EXCEEDS_APPROVAL,
-                   Reason::REASON_EXCEEDS_PAID, Reason::REASON_NO_APPROVAL,
-                   Reason::REASON_EXCEEDS_REQUESTED}) {
+  for (Reason r :
+       {Reason::REASON_NONE, Reason::REASON_BAD_SIGNATURE, Reason::REASON_UNKNOWN_KEY,
+        Reason::REASON_KEY_REVOKED, Reason::REASON_ROLE_NOT_ALLOWED, Reason::REASON_DUPLICATE_EVENT,
+        Reason::REASON_EXCEEDS_APPROVAL, Reason::REASON_EXCEEDS_PAID, Reason::REASON_NO_APPROVAL,
+        Reason::REASON_EXCEEDS_REQUESTED}) {
     INFO(ReasonName(r));
     CHECK(c.by_reason[r] > 0);
   }
@@ -209,8 +214,9 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
     messages = ProduceStream(*producer, steps, unused);
     produced = true;
   });
-  std::vector<std::string> args = {G60LEDGER_BIN, "ingest", "--config", dir / "ingest.toml",
-                                   "--ledger", dir / "ledger", "--anchor", dir / "admin.key.pub"};
+  std::vector<std::string> args = {
+      G60LEDGER_BIN, "ingest",       "--config", dir / "ingest.toml",
+      "--ledger",    dir / "ledger", "--anchor", dir / "admin.key.pub"};
   int kills = 0;
   auto entries = [&]() -> uint64_t {
     LedgerOptions o;
@@ -220,7 +226,8 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
     auto heads = (*l)->Heads();
     uint64_t n = 0;
     if (heads) {
-      for (const auto& h : *heads) n += h.size;
+      for (const auto& h : *heads)
+        n += h.size;
     }
     return n;
   };
@@ -270,7 +277,8 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
   }
 }
 
-TEST_CASE("produce names every bad NDJSON line and still sends the good ones", "[integration][kafka][cli]") {
+TEST_CASE("produce names every bad NDJSON line and still sends the good ones",
+          "[integration][kafka][cli]") {
   auto broker = StartBroker();
   TempDir dir;
   KeyFile portal = Keys().portal;
@@ -280,16 +288,20 @@ TEST_CASE("produce names every bad NDJSON line and still sends the good ones", "
     in << R"({"eventId":"app-1","applicantId":"91310117MA1J000001","programme":"G60-07b","projectId":"p1","occurredAtMs":"1767225600000","application":{"declaredBaseFen":"1000","requestedFen":"300"}})"
        << "\n"
        << "{not json\n"
-       << R"({"eventId":"app-2","applicantId":"91310117MA1J000001","colour":"blue"})" << "\n"
+       << R"({"eventId":"app-2","applicantId":"91310117MA1J000001","colour":"blue"})"
        << "\n"
-       << R"({"eventId":"app-3","programme":"G60-07b","application":{"requestedFen":"5"}})" << "\n";
+       << "\n"
+       << R"({"eventId":"app-3","programme":"G60-07b","application":{"requestedFen":"5"}})"
+       << "\n";
   }
-  auto r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key", dir / "portal.key",
-                dir / "events.ndjson"},
+  auto r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key",
+                dir / "portal.key", dir / "events.ndjson"},
                dir / "produce.log");
   INFO(r.output);
   CHECK(r.status == 1);
-  CHECK_THAT(r.output, Catch::Contains("4 line(s) read, 1 event(s) sent, 1 message(s) delivered, 3 bad line(s)"));
+  CHECK_THAT(
+      r.output,
+      Catch::Contains("4 line(s) read, 1 event(s) sent, 1 message(s) delivered, 3 bad line(s)"));
   CHECK_THAT(r.output, Catch::Contains("events.ndjson:2: not a g60.v1.Event in JSON"));
   CHECK_THAT(r.output, Catch::Contains("events.ndjson:3:") && Catch::Contains("colour"));
   CHECK_THAT(r.output, Catch::Contains("events.ndjson:5: event app-3 has no applicant_id"));
@@ -297,8 +309,8 @@ TEST_CASE("produce names every bad NDJSON line and still sends the good ones", "
   // A signing key that others can read is refused before anything is sent.
   std::filesystem::permissions(dir / "portal.key", std::filesystem::perms::group_read,
                                std::filesystem::perm_options::add);
-  r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key", dir / "portal.key",
-           dir / "events.ndjson"},
+  r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key",
+           dir / "portal.key", dir / "events.ndjson"},
           dir / "produce2.log");
   CHECK(r.status == 3);
   CHECK_THAT(r.output, Catch::Contains("readable by others"));

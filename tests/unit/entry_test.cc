@@ -17,7 +17,8 @@ constexpr const char* kGoldenEntryHex =
     "4736304501000000000000030000000000000005"
     "1111111111111111111111111111111111111111111111111111111111111111"
     "0000000a68656c6c6f20626f6479";
-constexpr const char* kGoldenHash = "e711b954204e477b6845b2cca044286bbbfb8bab4a18e4f8c68eeea684f84afb";
+constexpr const char* kGoldenHash =
+    "e711b954204e477b6845b2cca044286bbbfb8bab4a18e4f8c68eeea684f84afb";
 }  // namespace
 
 TEST_CASE("entry bytes follow the documented layout", "[entry]") {
@@ -50,7 +51,8 @@ TEST_CASE("entry header decodes and every damaged field is named", "[entry]") {
   };
   CHECK_THAT(damaged(0, 'X').error().message(), Catch::Contains("magic"));
   CHECK_THAT(damaged(4, 2).error().message(), Catch::Contains("version"));
-  for (size_t pos : {5u, 6u, 7u}) CHECK_THAT(damaged(pos, 1).error().message(), Catch::Contains("reserved"));
+  for (size_t pos : {5u, 6u, 7u})
+    CHECK_THAT(damaged(pos, 1).error().message(), Catch::Contains("reserved"));
   CHECK_THAT(damaged(55, 11).error().message(), Catch::Contains("length"));
   CHECK_THAT(DecodeEntryHeader(e.substr(0, 30)).error().message(), Catch::Contains("shorter"));
   CHECK_THAT(DecodeEntryHeader(e + "!").error().message(), Catch::Contains("length"));

@@ -18,7 +18,8 @@ const std::string kApplicant = "91310117MA1J000001";
 // Appends records to one partition of a test ledger, one batch per call.
 class Chain {
  public:
-  explicit Chain(uint32_t partition = 0) : ledger_(OpenTestLedger(dir_.path())), partition_(partition) {
+  explicit Chain(uint32_t partition = 0)
+      : ledger_(OpenTestLedger(dir_.path())), partition_(partition) {
     AppendAll(*ledger_, GrantRecords(partition_));
     offset_ = 4;
   }
@@ -46,28 +47,40 @@ class Chain {
   int64_t offset_ = 0;
 };
 
-Reason R(const AppendOutcome& o) { return o.reason; }
+Reason R(const AppendOutcome& o) {
+  return o.reason;
+}
 
 }  // namespace
 
-TEST_CASE("an application, approval, staged payments and a clawback are accepted", "[rules][store]") {
+TEST_CASE("an application, approval, staged payments and a clawback are accepted",
+          "[rules][store]") {
   Chain c;
   const auto& k = Keys();
-  CHECK(c.Add(ApplicationEvent("app-1", kApplicant, 100'000'000, 30'000'000), k.portal).verdict == VERDICT_ACCEPTED);
-  CHECK(c.Add(ApprovalEvent("apr-1", kApplicant, "app-1", {10'000'000, 20'000'000}), k.district).verdict == VERDICT_ACCEPTED);
-  CHECK(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 10'000'000), k.treasury).verdict == VERDICT_ACCEPTED);
-  CHECK(c.Add(PaymentEvent("pay-2", kApplicant, "apr-1", 2, 20'000'000), k.treasury).verdict == VERDICT_ACCEPTED);
-  CHECK(c.Add(ClawbackEvent("clb-1", kApplicant, {"pay-1", "pay-2"}, 15'000'000), k.treasury).verdict == VERDICT_ACCEPTED);
+  CHECK(c.Add(ApplicationEvent("app-1", kApplicant, 100'000'000, 30'000'000), k.portal).verdict ==
+        VERDICT_ACCEPTED);
+  CHECK(c.Add(ApprovalEvent("apr-1", kApplicant, "app-1", {10'000'000, 20'000'000}), k.district)
+            .verdict == VERDICT_ACCEPTED);
+  CHECK(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 10'000'000), k.treasury).verdict ==
+        VERDICT_ACCEPTED);
+  CHECK(c.Add(PaymentEvent("pay-2", kApplicant, "apr-1", 2, 20'000'000), k.treasury).verdict ==
+        VERDICT_ACCEPTED);
+  CHECK(c.Add(ClawbackEvent("clb-1", kApplicant, {"pay-1", "pay-2"}, 15'000'000), k.treasury)
+            .verdict == VERDICT_ACCEPTED);
   CHECK_THAT(c.LastDetail(), Catch::Contains("150,000.00 CNY"));
   // What is left to claw back is 15,000,000 fen; one fen more is refused.
   auto over = c.Add(ClawbackEvent("clb-2", kApplicant, {"pay-1", "pay-2"}, 15'000'001), k.treasury);
   CHECK(R(over) == Reason::REASON_EXCEEDS_PAID);
-  CHECK_THAT(c.LastDetail(), Catch::Contains("150,000.01 CNY") && Catch::Contains("150,000.00 CNY"));
-  CHECK(c.Add(ClawbackEvent("clb-3", kApplicant, {"pay-2"}, 15'000'000), k.treasury).verdict == VERDICT_ACCEPTED);
-  CHECK(R(c.Add(ClawbackEvent("clb-4", kApplicant, {"pay-1"}, 1), k.treasury)) == Reason::REASON_EXCEEDS_PAID);
+  CHECK_THAT(c.LastDetail(),
+             Catch::Contains("150,000.01 CNY") && Catch::Contains("150,000.00 CNY"));
+  CHECK(c.Add(ClawbackEvent("clb-3", kApplicant, {"pay-2"}, 15'000'000), k.treasury).verdict ==
+        VERDICT_ACCEPTED);
+  CHECK(R(c.Add(ClawbackEvent("clb-4", kApplicant, {"pay-1"}, 1), k.treasury)) ==
+        Reason::REASON_EXCEEDS_PAID);
 }
 
-TEST_CASE("signer checks: unknown key, bad signature, revoked, validity, role, level", "[rules][store]") {
+TEST_CASE("signer checks: unknown key, bad signature, revoked, validity, role, level",
+          "[rules][store]") {
   Chain c;
   const auto& k = Keys();
   auto app = ApplicationEvent("app-1", kApplicant, 100'000'000, 30'000'000);
@@ -82,10 +95,12 @@ TEST_CASE("signer checks: unknown key, bad signature, revoked, validity, role, l
   // The forgery did not claim the id: the genuine event is still accepted.
   CHECK(c.Add(app, k.portal).verdict == VERDICT_ACCEPTED);
 
-  CHECK(R(c.Add(PaymentEvent("p", kApplicant, "apr-1", 1, 1), k.portal)) == Reason::REASON_ROLE_NOT_ALLOWED);
+  CHECK(R(c.Add(PaymentEvent("p", kApplicant, "apr-1", 1, 1), k.portal)) ==
+        Reason::REASON_ROLE_NOT_ALLOWED);
   CHECK(R(c.Add(ApprovalEvent("a", kApplicant, "app-1", {1}, v1::LEVEL_MUNICIPAL), k.district)) ==
         Reason::REASON_LEVEL_MISMATCH);
-  CHECK(R(c.Add(ApprovalEvent("a2", kApplicant, "app-1", {1}), k.treasury)) == Reason::REASON_ROLE_NOT_ALLOWED);
+  CHECK(R(c.Add(ApprovalEvent("a2", kApplicant, "app-1", {1}), k.treasury)) ==
+        Reason::REASON_ROLE_NOT_ALLOWED);
 
   // A key with a validity window.
   v1::Event g = GrantEvent("grant-rogue", k.rogue, v1::ROLE_TREASURY);
@@ -94,10 +109,10 @@ TEST_CASE("signer checks: unknown key, bad signature, revoked, validity, role, l
   CHECK(c.Add(SignEvent(g, k.admin), "").verdict == VERDICT_ACCEPTED);
   auto pay = SignEvent(PaymentEvent("p-early", kApplicant, "apr-x", 1, 1), k.rogue);
   CHECK(R(c.Add(pay, kApplicant, 1999)) == Reason::REASON_KEY_NOT_VALID);
-  CHECK(R(c.Add(SignEvent(PaymentEvent("p-late", kApplicant, "apr-x", 1, 1), k.rogue), kApplicant, 3000)) ==
-        Reason::REASON_KEY_NOT_VALID);
-  CHECK(R(c.Add(SignEvent(PaymentEvent("p-in", kApplicant, "apr-x", 1, 1), k.rogue), kApplicant, 2500)) ==
-        Reason::REASON_NO_APPROVAL);  // signer fine; the approval does not exist
+  CHECK(R(c.Add(SignEvent(PaymentEvent("p-late", kApplicant, "apr-x", 1, 1), k.rogue), kApplicant,
+                3000)) == Reason::REASON_KEY_NOT_VALID);
+  CHECK(R(c.Add(SignEvent(PaymentEvent("p-in", kApplicant, "apr-x", 1, 1), k.rogue), kApplicant,
+                2500)) == Reason::REASON_NO_APPROVAL);  // signer fine; the approval does not exist
 
   // Revocation: from this point on, the key's events are refused.
   v1::Event rv;
@@ -105,7 +120,8 @@ TEST_CASE("signer checks: unknown key, bad signature, revoked, validity, role, l
   rv.set_occurred_at_ms(1);
   rv.mutable_key_revoke()->set_key_id(k.portal.key_id);
   CHECK(c.Add(SignEvent(rv, k.admin), "").verdict == VERDICT_ACCEPTED);
-  CHECK(R(c.Add(ApplicationEvent("app-2", kApplicant, 1, 1), k.portal)) == Reason::REASON_KEY_REVOKED);
+  CHECK(R(c.Add(ApplicationEvent("app-2", kApplicant, 1, 1), k.portal)) ==
+        Reason::REASON_KEY_REVOKED);
   rv.set_event_id("revoke-again");
   CHECK(R(c.Add(SignEvent(rv, k.admin), "")) == Reason::REASON_KEY_STATE);
   // Anchors cannot be revoked by an event; a key cannot be granted twice.
@@ -115,8 +131,8 @@ TEST_CASE("signer checks: unknown key, bad signature, revoked, validity, role, l
   CHECK(R(c.Add(SignEvent(GrantEvent("grant-twice", k.treasury, v1::ROLE_ADMIN), k.admin), "")) ==
         Reason::REASON_KEY_STATE);
   // Only admins grant.
-  CHECK(R(c.Add(SignEvent(GrantEvent("grant-by-treasury", k.treasury2, v1::ROLE_ADMIN), k.treasury), "")) ==
-        Reason::REASON_ROLE_NOT_ALLOWED);
+  CHECK(R(c.Add(SignEvent(GrantEvent("grant-by-treasury", k.treasury2, v1::ROLE_ADMIN), k.treasury),
+                "")) == Reason::REASON_ROLE_NOT_ALLOWED);
 }
 
 TEST_CASE("malformed values and events are recorded as rejected", "[rules][store]") {
@@ -146,25 +162,40 @@ TEST_CASE("malformed values and events are recorded as rejected", "[rules][store
 TEST_CASE("business rules name what conflicts", "[rules][store]") {
   Chain c;
   const auto& k = Keys();
-  CHECK(R(c.Add(ApprovalEvent("apr-0", kApplicant, "app-missing", {5}), k.district)) == Reason::REASON_NO_APPLICATION);
-  REQUIRE(c.Add(ApplicationEvent("app-1", kApplicant, 100, 50), k.portal).verdict == VERDICT_ACCEPTED);
-  CHECK(R(c.Add(ApprovalEvent("apr-big", kApplicant, "app-1", {51}), k.district)) == Reason::REASON_EXCEEDS_REQUESTED);
+  CHECK(R(c.Add(ApprovalEvent("apr-0", kApplicant, "app-missing", {5}), k.district)) ==
+        Reason::REASON_NO_APPLICATION);
+  REQUIRE(c.Add(ApplicationEvent("app-1", kApplicant, 100, 50), k.portal).verdict ==
+          VERDICT_ACCEPTED);
+  CHECK(R(c.Add(ApprovalEvent("apr-big", kApplicant, "app-1", {51}), k.district)) ==
+        Reason::REASON_EXCEEDS_REQUESTED);
   const std::string other = "91310117MA1J000002";
-  CHECK(R(c.Add(ApprovalEvent("apr-other", other, "app-1", {5}), k.district)) == Reason::REASON_APPLICANT_MISMATCH);
-  REQUIRE(c.Add(ApprovalEvent("apr-1", kApplicant, "app-1", {20, 30}), k.district).verdict == VERDICT_ACCEPTED);
-  CHECK(R(c.Add(ApprovalEvent("apr-2", kApplicant, "app-1", {5}), k.district)) == Reason::REASON_ALREADY_APPROVED);
+  CHECK(R(c.Add(ApprovalEvent("apr-other", other, "app-1", {5}), k.district)) ==
+        Reason::REASON_APPLICANT_MISMATCH);
+  REQUIRE(c.Add(ApprovalEvent("apr-1", kApplicant, "app-1", {20, 30}), k.district).verdict ==
+          VERDICT_ACCEPTED);
+  CHECK(R(c.Add(ApprovalEvent("apr-2", kApplicant, "app-1", {5}), k.district)) ==
+        Reason::REASON_ALREADY_APPROVED);
   CHECK_THAT(c.LastDetail(), Catch::Contains("apr-1"));
-  CHECK(R(c.Add(PaymentEvent("pay-x", kApplicant, "apr-none", 1, 20), k.treasury)) == Reason::REASON_NO_APPROVAL);
-  CHECK(R(c.Add(PaymentEvent("pay-3", kApplicant, "apr-1", 3, 20), k.treasury)) == Reason::REASON_STAGE_MISMATCH);
-  CHECK(R(c.Add(PaymentEvent("pay-w", kApplicant, "apr-1", 1, 21), k.treasury)) == Reason::REASON_STAGE_MISMATCH);
-  CHECK(R(c.Add(PaymentEvent("pay-big", kApplicant, "apr-1", 2, 51), k.treasury)) == Reason::REASON_EXCEEDS_APPROVAL);
-  REQUIRE(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 20), k.treasury).verdict == VERDICT_ACCEPTED);
-  CHECK(R(c.Add(PaymentEvent("pay-1b", kApplicant, "apr-1", 1, 20), k.treasury)) == Reason::REASON_STAGE_MISMATCH);
+  CHECK(R(c.Add(PaymentEvent("pay-x", kApplicant, "apr-none", 1, 20), k.treasury)) ==
+        Reason::REASON_NO_APPROVAL);
+  CHECK(R(c.Add(PaymentEvent("pay-3", kApplicant, "apr-1", 3, 20), k.treasury)) ==
+        Reason::REASON_STAGE_MISMATCH);
+  CHECK(R(c.Add(PaymentEvent("pay-w", kApplicant, "apr-1", 1, 21), k.treasury)) ==
+        Reason::REASON_STAGE_MISMATCH);
+  CHECK(R(c.Add(PaymentEvent("pay-big", kApplicant, "apr-1", 2, 51), k.treasury)) ==
+        Reason::REASON_EXCEEDS_APPROVAL);
+  REQUIRE(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 20), k.treasury).verdict ==
+          VERDICT_ACCEPTED);
+  CHECK(R(c.Add(PaymentEvent("pay-1b", kApplicant, "apr-1", 1, 20), k.treasury)) ==
+        Reason::REASON_STAGE_MISMATCH);
   CHECK_THAT(c.LastDetail(), Catch::Contains("already paid by pay-1"));
   // The same event again (a producer retry at a new offset) is a duplicate.
-  CHECK(R(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 20), k.treasury)) == Reason::REASON_DUPLICATE_EVENT);
-  CHECK(R(c.Add(ClawbackEvent("clb-x", kApplicant, {"pay-none"}, 1), k.treasury)) == Reason::REASON_NO_PAYMENT);
-  CHECK(R(c.Add(ApplicationEvent("app-1", kApplicant, 1, 1), k.portal)) == Reason::REASON_DUPLICATE_EVENT);
+  CHECK(R(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 20), k.treasury)) ==
+        Reason::REASON_DUPLICATE_EVENT);
+  CHECK(R(c.Add(ClawbackEvent("clb-x", kApplicant, {"pay-none"}, 1), k.treasury)) ==
+        Reason::REASON_NO_PAYMENT);
+  CHECK(R(c.Add(ApplicationEvent("app-1", kApplicant, 1, 1), k.portal)) ==
+        Reason::REASON_DUPLICATE_EVENT);
 }
 
 TEST_CASE("money overflow is a rejection, never a wrap", "[rules][store][money]") {
@@ -186,7 +217,8 @@ TEST_CASE("a redelivered record is skipped, not appended twice", "[store]") {
   auto first = AppendAll(*ledger, grants);
   CHECK(first[3].appended);
   auto again = AppendAll(*ledger, grants);
-  for (const auto& o : again) CHECK_FALSE(o.appended);
+  for (const auto& o : again)
+    CHECK_FALSE(o.appended);
   auto head = ledger->Head(2);
   REQUIRE(*head);
   CHECK((*head)->size == 4);

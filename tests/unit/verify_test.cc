@@ -29,7 +29,7 @@ void BuildLedger(const std::string& dir) {
     add(ApprovalEvent("apr-1", kApplicant, "app-1", {200, 300}), k.district);
     add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 200), k.treasury);
     add(PaymentEvent("pay-2", kApplicant, "apr-1", 2, 999), k.treasury);  // rejected
-    r.push_back(MakeRecord(p, off++, kApplicant, "garbage"));              // rejected
+    r.push_back(MakeRecord(p, off++, kApplicant, "garbage"));             // rejected
     add(ClawbackEvent("clb-1", kApplicant, {"pay-1"}, 50), k.treasury);
     AppendAll(*ledger, r);
   }
@@ -192,7 +192,8 @@ TEST_CASE("an entry moved from another partition is detected", "[verify][tamper]
   CHECK(r.first_problem->sequence == 2);
 }
 
-TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain", "[verify][tamper]") {
+TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
+          "[verify][tamper]") {
   TempDir dir;
   BuildLedger(dir.path());
   // Re-encode entry 7 (a payment rejected for exceeding its stage) as accepted, and
