@@ -82,7 +82,8 @@ class Txn {
   MDB_txn* txn_ = nullptr;
 };
 
-// A cursor bound to a transaction; closed in its destructor.
+// A cursor bound to a transaction; closed in its destructor, which must run before
+// the transaction commits or aborts (LMDB frees a write transaction's cursors itself).
 class Cursor {
  public:
   static Result<Cursor> Open(const Txn& txn, MDB_dbi dbi);

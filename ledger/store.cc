@@ -213,13 +213,15 @@ Status Ledger::Init(const LedgerOptions& options) {
       }
     }
   }
-  // Public keys ever granted, for the parallel signature pre-check.
-  auto cur = lmdb::Cursor::Open(*txn, tables_.pubkeys);
-  if (!cur) return Fail(cur.error());
-  for (auto ok = cur->First();; ok = cur->Next()) {
-    if (!ok) return Fail(ok.error());
-    if (!*ok) break;
-    public_keys_.emplace(std::string(cur->key()), std::string(cur->value()));
+  {  // Public keys ever granted, for the parallel signature pre-check. The cursor
+     // must close before its transaction ends.
+    auto cur = lmdb::Cursor::Open(*txn, tables_.pubkeys);
+    if (!cur) return Fail(cur.error());
+    for (auto ok = cur->First();; ok = cur->Next()) {
+      if (!ok) return Fail(ok.error());
+      if (!*ok) break;
+      public_keys_.emplace(std::string(cur->key()), std::string(cur->value()));
+    }
   }
   for (const auto& a : anchors_)
     public_keys_.emplace(KeyIdOf(a), a);

@@ -237,7 +237,7 @@ TEST_CASE("a batch that is not committed leaves no trace", "[store]") {
   CHECK((*ledger->Heads()).empty());
 }
 
-TEST_CASE("one writer per ledger; readers any time", "[store]") {
+TEST_CASE("one writer per ledger, readers any time", "[store]") {
   TempDir dir;
   auto writer = OpenTestLedger(dir.path());
   LedgerOptions o;
