@@ -22,8 +22,9 @@ bool PrintableId(std::string_view s) {
 
 // Returns an empty string when the payload's fields follow their rules, else why not.
 std::string CheckFields(const v1::Event& e, EventType type) {
-  bool control =
-      type == EventType::EVENT_TYPE_KEY_GRANT || type == EventType::EVENT_TYPE_KEY_REVOKE;
+  bool control = type == EventType::EVENT_TYPE_KEY_GRANT ||
+                 type == EventType::EVENT_TYPE_KEY_REVOKE ||
+                 type == EventType::EVENT_TYPE_CATALOG_PUBLISHED;
   if (!ValidEventId(e.event_id())) return "event_id must be 1..128 printable ASCII characters";
   if (e.occurred_at_ms() <= 0) return "occurred_at_ms must be > 0";
   if (control) {
@@ -59,8 +60,14 @@ std::string CheckFields(const v1::Event& e, EventType type) {
         if (__builtin_add_overflow(sum, s.amount_fen(), &sum))
           return "stage amounts overflow int64";
       }
-      if (sum != a.approved_fen()) {
-        return fmt::format("stages sum to {} fen, approved_fen is {}", sum, a.approved_fen());
+      if (a.carried_over_fen() < 0 || a.carried_over_fen() >= a.approved_fen()) {
+        return "carried_over_fen must be >= 0 and below approved_fen";
+      }
+      if (sum != a.approved_fen() - a.carried_over_fen()) {
+        return a.carried_over_fen() == 0
+                   ? fmt::format("stages sum to {} fen, approved_fen is {}", sum, a.approved_fen())
+                   : fmt::format("stages sum to {} fen, approved_fen - carried_over_fen is {}", sum,
+                                 a.approved_fen() - a.carried_over_fen());
       }
       return "";
     }
@@ -101,6 +108,9 @@ std::string CheckFields(const v1::Event& e, EventType type) {
     case EventType::EVENT_TYPE_KEY_REVOKE:
       if (e.key_revoke().key_id().size() != 32) return "key_revoke key_id must be 32 hex digits";
       return "";
+    case EventType::EVENT_TYPE_CATALOG_PUBLISHED:
+      if (e.catalog_published().catalog().empty()) return "catalog_published carries no catalogue";
+      return "";
     case EventType::EVENT_TYPE_UNSPECIFIED:
     default:
       return "event has no payload";
@@ -127,6 +137,8 @@ EventType TypeOf(const v1::Event& event) {
       return EventType::EVENT_TYPE_KEY_GRANT;
     case v1::Event::kKeyRevoke:
       return EventType::EVENT_TYPE_KEY_REVOKE;
+    case v1::Event::kCatalogPublished:
+      return EventType::EVENT_TYPE_CATALOG_PUBLISHED;
     case v1::Event::PAYLOAD_NOT_SET:
       break;
   }
@@ -177,6 +189,8 @@ const char* EventTypeName(EventType type) {
       return "key-grant";
     case EventType::EVENT_TYPE_KEY_REVOKE:
       return "key-revoke";
+    case EventType::EVENT_TYPE_CATALOG_PUBLISHED:
+      return "catalog-published";
     default:
       return "undecodable";
   }

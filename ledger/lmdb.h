@@ -26,7 +26,7 @@ inline MDB_val Val(std::string_view s) {
 
 struct EnvOptions {
   size_t map_size_bytes = size_t{4} << 30;  // 4 GiB; grown by the operator if it fills
-  unsigned max_dbs = 16;
+  unsigned max_dbs = 32;
   bool read_only = false;
 };
 

@@ -40,6 +40,7 @@ v1::Role RequiredRole(EventType type, v1::Level level) {
       return v1::ROLE_TREASURY;
     case EventType::EVENT_TYPE_KEY_GRANT:
     case EventType::EVENT_TYPE_KEY_REVOKE:
+    case EventType::EVENT_TYPE_CATALOG_PUBLISHED:
       return v1::ROLE_ADMIN;
     default:
       return v1::ROLE_UNSPECIFIED;
@@ -65,13 +66,34 @@ Effect Put(Effect::Kind kind, std::string id, const Msg& msg) {
 }
 
 // The business rules of each event type; the event is authentic and authorised here.
+// Each rule cites the measure it comes from; docs/policy.md explains them.
 class Rules {
  public:
   Rules(StateView& state, const v1::Event& event, uint64_t sequence)
       : state_(state), e_(event), seq_(sequence) {}
 
+  // Loads the catalogue in force; business events need one.
+  Result<std::optional<Decision>> LoadCatalog() {
+    auto c = state_.Catalog();
+    if (!c) return Fail(c.error());
+    catalog_ = *c;
+    if (!catalog_) {
+      return Reject(Reason::REASON_NO_CATALOG,
+                    "no policy catalogue has been published in this partition yet");
+    }
+    return std::optional<Decision>{};
+  }
+  const std::shared_ptr<const CatalogIndex>& catalog() const { return catalog_; }
+
   Result<Decision> Application() {
     const auto& a = e_.application();
+    const v1::Programme* prog = catalog_->Find(e_.programme());
+    if (!prog) {
+      return Reject(Reason::REASON_UNKNOWN_PROGRAMME,
+                    fmt::format("programme {} is not in catalogue {}", e_.programme(),
+                                catalog_->catalog.version()));
+    }
+    if (auto r = OutsideValidity()) return std::move(*r);
     ApplicationState st;
     st.set_applicant_id(e_.applicant_id());
     st.set_programme(e_.programme());
@@ -79,6 +101,7 @@ class Rules {
     st.set_declared_base_fen(a.declared_base_fen());
     st.set_requested_fen(a.requested_fen());
     st.set_seq(seq_);
+    st.set_occurred_at_ms(e_.occurred_at_ms());
     Decision d = Accept(
         e_.programme(), a.requested_fen(),
         fmt::format("application for {} under {}", FormatFen(a.requested_fen()), e_.programme()));
@@ -111,12 +134,32 @@ class Rules {
                     fmt::format("application {} was already approved by {}",
                                 a.application_event_id(), app.approval_event_id()));
     }
+    const v1::Programme* prog = catalog_->Find(app.programme());
+    if (!prog) {
+      return Reject(
+          Reason::REASON_UNKNOWN_PROGRAMME,
+          fmt::format("programme {} of application {} is not in catalogue {}", app.programme(),
+                      a.application_event_id(), catalog_->catalog.version()));
+    }
+    if (auto r = OutsideValidity()) return std::move(*r);
+    if (a.level() != prog->level()) {
+      return Reject(Reason::REASON_LEVEL_NOT_PROGRAMME,
+                    fmt::format("{} is a {} programme; this approval is at {} level", prog->id(),
+                                LevelName(prog->level()), LevelName(a.level())));
+    }
+    if (!prog->staged() && a.stages_size() > 1) {
+      return Reject(Reason::REASON_NOT_STAGED,
+                    fmt::format("{} is paid in one payment; the approval has {} stages", prog->id(),
+                                a.stages_size()));
+    }
+    if (auto r = Entitlement(*prog, app, a.approved_fen())) return std::move(*r);
     if (a.approved_fen() > app.requested_fen()) {
       return Reject(Reason::REASON_EXCEEDS_REQUESTED,
                     fmt::format("approved {} exceeds the {} requested by application {}",
                                 FormatFen(a.approved_fen()), FormatFen(app.requested_fen()),
                                 a.application_event_id()));
     }
+
     ApprovalState st;
     st.set_applicant_id(e_.applicant_id());
     st.set_programme(app.programme());
@@ -130,10 +173,24 @@ class Rules {
       ss->set_number(s.number());
       ss->set_amount_fen(s.amount_fen());
     }
+    Decision d = Accept(app.programme(), a.approved_fen(), "");
+
+    // Caps that span approvals: once-only, yearly, window (measures 8b/8c/10/11/17b/17d,
+    // 17c and 11, and 6).
+    if (auto r = OnceOnly(*prog, d)) return std::move(*r);
+    if (auto r = RunningCap(*prog, app, a.approved_fen(), d)) return std::move(*r);
+    // 从优、就高、不重复, or co-funding (measure 1).
+    auto overlap = Overlap(*prog, app, st, d);
+    if (!overlap) return Fail(overlap.error());
+    if (*overlap) return std::move(**overlap);
+
     app.set_approval_event_id(e_.event_id());
-    Decision d = Accept(
-        app.programme(), a.approved_fen(),
-        fmt::format("approved {} in {} stage(s)", FormatFen(a.approved_fen()), a.stages_size()));
+    d.detail = fmt::format("approved {} under {} in {} stage(s){}", FormatFen(a.approved_fen()),
+                           prog->id(), a.stages_size(),
+                           st.carried_over_fen()
+                               ? fmt::format(", {} carried over from {}",
+                                             FormatFen(st.carried_over_fen()), st.supersedes())
+                               : std::string());
     d.effects.push_back(Put(Effect::Kind::kPutApproval, e_.event_id(), st));
     d.effects.push_back(Put(Effect::Kind::kPutApplication, a.application_event_id(), app));
     return d;
@@ -154,6 +211,13 @@ class Rules {
                     fmt::format("approval {} belongs to applicant {}, not {}",
                                 p.approval_event_id(), ap.applicant_id(), e_.applicant_id()));
     }
+    if (!ap.superseded_by().empty()) {
+      return Reject(Reason::REASON_SUPERSEDED,
+                    fmt::format("approval {} was superseded by {} (从优、就高、不重复); its unpaid "
+                                "stages are void",
+                                p.approval_event_id(), ap.superseded_by()));
+    }
+    if (auto r = OutsideValidity()) return std::move(*r);
     if (p.stage() > static_cast<uint32_t>(ap.stages_size())) {
       return Reject(Reason::REASON_STAGE_MISMATCH,
                     fmt::format("approval {} has {} stage(s); payment is for stage {}",
@@ -166,18 +230,20 @@ class Rules {
                                 p.approval_event_id(), stage->payment_event_id()));
     }
     int64_t after = 0, paid = 0;
-    if (__builtin_sub_overflow(ap.paid_fen(), ap.clawed_back_fen(), &after) ||
+    if (__builtin_add_overflow(ap.paid_fen(), ap.carried_over_fen(), &after) ||
+        __builtin_sub_overflow(after, ap.clawed_back_fen(), &after) ||
         __builtin_add_overflow(after, p.amount_fen(), &after) ||
         __builtin_add_overflow(ap.paid_fen(), p.amount_fen(), &paid)) {
       return Reject(Reason::REASON_AMOUNT_OVERFLOW, "paid total would overflow int64 fen");
     }
     if (after > ap.approved_fen()) {
-      return Reject(Reason::REASON_EXCEEDS_APPROVAL,
-                    fmt::format("paying {} would bring paid - clawed back to {}, above the {} "
-                                "approved by {} (paid {}, clawed back {})",
-                                FormatFen(p.amount_fen()), FormatFen(after),
-                                FormatFen(ap.approved_fen()), p.approval_event_id(),
-                                FormatFen(ap.paid_fen()), FormatFen(ap.clawed_back_fen())));
+      return Reject(
+          Reason::REASON_EXCEEDS_APPROVAL,
+          fmt::format("paying {} would bring paid - clawed back to {}, above the {} "
+                      "approved by {} (paid {}, carried over {}, clawed back {})",
+                      FormatFen(p.amount_fen()), FormatFen(after), FormatFen(ap.approved_fen()),
+                      p.approval_event_id(), FormatFen(ap.paid_fen()),
+                      FormatFen(ap.carried_over_fen()), FormatFen(ap.clawed_back_fen())));
     }
     if (p.amount_fen() != stage->amount_fen()) {
       return Reject(Reason::REASON_STAGE_MISMATCH,
@@ -202,6 +268,8 @@ class Rules {
     return d;
   }
 
+  // Clawbacks stay possible outside the validity window and after a supersession: money
+  // paid wrongly is recovered whenever it is found.
   Result<Decision> Clawback() {
     const auto& c = e_.clawback();
     std::vector<PaymentState> payments;
@@ -253,6 +321,20 @@ class Rules {
     }
     ap.set_clawed_back_fen(ap.clawed_back_fen() + c.amount_fen());
     d.effects.push_back(Put(Effect::Kind::kPutApproval, approval_id, ap));
+    // Money carried into a superseding approval is recovered there too, so that its
+    // paid + carried - clawed back stays the project's true net.
+    std::string next = ap.superseded_by();
+    for (int hops = 0; !next.empty() && hops < 64; ++hops) {
+      auto w_or = state_.Approval(next);
+      if (!w_or) return Fail(w_or.error());
+      G60_ASSERT(w_or->has_value());
+      ApprovalState w = **w_or;
+      w.set_clawed_back_fen(w.clawed_back_fen() + c.amount_fen());
+      d.effects.push_back(Put(Effect::Kind::kPutApproval, next, w));
+      d.notes.push_back(fmt::format("recovered {} from the amount {} carried over",
+                                    FormatFen(c.amount_fen()), next));
+      next = w.superseded_by();
+    }
     return d;
   }
 
@@ -304,6 +386,257 @@ class Rules {
     return d;
   }
 
+  Result<Decision> CatalogPublished() {
+    const std::string& bytes = e_.catalog_published().catalog();
+    auto idx = IndexCatalog(bytes);
+    if (!idx) return Reject(Reason::REASON_INVALID_FIELD, idx.error().message());
+    Decision d =
+        Accept("", 0,
+               fmt::format("catalogue {} published: {} programme(s), {} overlap "
+                           "group(s), valid from {} for {} year(s)",
+                           (*idx)->catalog.version(), (*idx)->catalog.programmes_size(),
+                           (*idx)->catalog.overlap_groups_size(), (*idx)->catalog.effective_from(),
+                           (*idx)->catalog.validity_years()));
+    d.effects.push_back(
+        Effect{Effect::Kind::kPublishCatalog, std::string(AsBytes((*idx)->hash)), bytes});
+    d.catalog_hash = std::string(AsBytes((*idx)->hash));
+    return d;
+  }
+
+ private:
+  static const char* LevelName(v1::Level level) {
+    return level == v1::LEVEL_MUNICIPAL  ? "municipal"
+           : level == v1::LEVEL_DISTRICT ? "district"
+                                         : "unspecified";
+  }
+
+  std::optional<Decision> OutsideValidity() const {
+    int64_t t = e_.occurred_at_ms();
+    if (t >= catalog_->valid_from_ms && t < catalog_->valid_until_ms) return std::nullopt;
+    return Reject(Reason::REASON_OUTSIDE_VALIDITY,
+                  fmt::format("the event occurred at {} ms, outside the policy's validity from {} "
+                              "for {} year(s) (catalogue {})",
+                              t, catalog_->catalog.effective_from(),
+                              catalog_->catalog.validity_years(), catalog_->catalog.version()));
+  }
+
+  // approved against the programme's own entitlement (measures' ratio and amount caps,
+  // fixed and tiered rewards).
+  std::optional<Decision> Entitlement(const v1::Programme& prog, const ApplicationState& app,
+                                      int64_t approved) const {
+    switch (prog.kind()) {
+      case v1::PROGRAMME_KIND_FIXED_REWARD:
+        if (approved == prog.fixed_fen()) return std::nullopt;
+        return Reject(Reason::REASON_WRONG_REWARD,
+                      fmt::format("{} is a fixed reward of {}; approved {}", prog.id(),
+                                  FormatFen(prog.fixed_fen()), FormatFen(approved)));
+      case v1::PROGRAMME_KIND_TIERED_REWARD: {
+        const v1::Tier* reached = nullptr;
+        for (const auto& t : prog.tiers()) {
+          if (app.declared_base_fen() >= t.threshold_fen()) reached = &t;
+        }
+        if (!reached) {
+          return Reject(Reason::REASON_WRONG_REWARD,
+                        fmt::format("declared {} of {} reaches no tier of {} (lowest {})",
+                                    prog.base(), FormatFen(app.declared_base_fen()), prog.id(),
+                                    FormatFen(prog.tiers(0).threshold_fen())));
+        }
+        if (approved == reached->amount_fen()) return std::nullopt;
+        return Reject(Reason::REASON_WRONG_REWARD,
+                      fmt::format("declared {} of {} reaches the tier from {} of {}, whose reward "
+                                  "is {}; approved {}",
+                                  prog.base(), FormatFen(app.declared_base_fen()),
+                                  FormatFen(reached->threshold_fen()), prog.id(),
+                                  FormatFen(reached->amount_fen()), FormatFen(approved)));
+      }
+      default:
+        break;
+    }
+    if (prog.ratio_bp() > 0) {
+      auto limit = ApplyRatio(app.declared_base_fen(), prog.ratio_bp());
+      if (!limit) return Reject(Reason::REASON_AMOUNT_OVERFLOW, "ratio x base overflows int64 fen");
+      if (approved > *limit && (prog.cap_fen() == 0 || *limit <= prog.cap_fen())) {
+        return Reject(
+            Reason::REASON_EXCEEDS_CAP,
+            fmt::format("approved {} exceeds the ratio cap of {}: {}.{:02d}% of the "
+                        "declared {} of {} = {} (absolute cap {})",
+                        FormatFen(approved), prog.id(), prog.ratio_bp() / 100,
+                        prog.ratio_bp() % 100, prog.base(), FormatFen(app.declared_base_fen()),
+                        FormatFen(*limit), FormatFen(prog.cap_fen())));
+      }
+    }
+    if (prog.cap_fen() > 0 && approved > prog.cap_fen()) {
+      return Reject(Reason::REASON_EXCEEDS_CAP,
+                    fmt::format("approved {} exceeds the absolute cap of {}: {}",
+                                FormatFen(approved), prog.id(), FormatFen(prog.cap_fen())));
+    }
+    return std::nullopt;
+  }
+
+  // Reads a policy record; a missing one is empty.
+  Result<ledger::v1::PolicyRecord> Policy(const std::string& key) {
+    auto r = state_.Policy(key);
+    if (!r) return Fail(r.error());
+    return r->value_or(ledger::v1::PolicyRecord{});
+  }
+
+  // One approval per applicant for once-only rewards ("首次达标", "一次性").
+  std::optional<Decision> OnceOnly(const v1::Programme& prog, Decision& d) {
+    if (!prog.once_per_applicant()) return std::nullopt;
+    std::string key = PolicyKey({"once", prog.id(), e_.applicant_id()});
+    auto rec = Policy(key);
+    if (!rec) return StateError(rec.error());
+    if (!rec->approval_event_id().empty()) {
+      return Reject(Reason::REASON_ALREADY_REWARDED,
+                    fmt::format("{} is paid once per applicant; {} already has it by approval {}",
+                                prog.id(), e_.applicant_id(), rec->approval_event_id()));
+    }
+    rec->set_approval_event_id(e_.event_id());
+    d.effects.push_back(Put(Effect::Kind::kPutPolicy, key, *rec));
+    return std::nullopt;
+  }
+
+  // Yearly caps (17c: per calendar year) and cumulative caps over a window (6).
+  std::optional<Decision> RunningCap(const v1::Programme& prog, const ApplicationState& app,
+                                     int64_t approved, Decision& d) {
+    std::string key;
+    int64_t cap = 0;
+    Reason reason;
+    std::string what;
+    if (prog.kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING) {
+      int year = CstYear(app.occurred_at_ms());
+      key = PolicyKey({"year", prog.id(), e_.applicant_id(), std::to_string(year)});
+      cap = prog.yearly_cap_fen();
+      reason = Reason::REASON_YEARLY_CAP;
+      what = fmt::format("the yearly cap of {} for {}", prog.id(), year);
+    } else if (prog.kind() == v1::PROGRAMME_KIND_CUMULATIVE) {
+      int window = (CstYear(app.occurred_at_ms()) - CstYear(catalog_->valid_from_ms)) /
+                   static_cast<int>(prog.window_years());
+      key = PolicyKey({"window", prog.id(), e_.applicant_id(), std::to_string(window)});
+      cap = prog.window_cap_fen();
+      reason = Reason::REASON_WINDOW_CAP;
+      what = fmt::format("the {}-year cumulative cap of {}", prog.window_years(), prog.id());
+    } else {
+      return std::nullopt;
+    }
+    auto rec = Policy(key);
+    if (!rec) return StateError(rec.error());
+    int64_t sum = 0;
+    if (__builtin_add_overflow(rec->sum_fen(), approved, &sum)) {
+      return Reject(Reason::REASON_AMOUNT_OVERFLOW, "running total overflows int64 fen");
+    }
+    if (sum > cap) {
+      return Reject(reason, fmt::format("approving {} would bring {} to {}, above {}: {} (already "
+                                        "approved {})",
+                                        FormatFen(approved), e_.applicant_id(), FormatFen(sum),
+                                        what, FormatFen(cap), FormatFen(rec->sum_fen())));
+    }
+    rec->set_sum_fen(sum);
+    d.effects.push_back(Put(Effect::Kind::kPutPolicy, key, *rec));
+    return std::nullopt;
+  }
+
+  // 从优、就高、不重复 in exclusive groups (and for a programme in no group: one project
+  // is supported once by it), co-funding caps in co-funded groups (measure 1).
+  Result<std::optional<Decision>> Overlap(const v1::Programme& prog, const ApplicationState& app,
+                                          ApprovalState& st, Decision& d) {
+    const v1::OverlapGroup* group = catalog_->GroupOf(prog.id());
+    int64_t carried_declared = e_.approval().carried_over_fen();
+    if (group && group->mode() == v1::OverlapGroup::MODE_CO_FUNDED) {
+      if (carried_declared != 0) {
+        return Reject(Reason::REASON_CARRY_MISMATCH,
+                      fmt::format("{} is co-funded: approvals add up, nothing is carried over; "
+                                  "carried_over_fen must be 0",
+                                  group->id()));
+      }
+      std::string key = PolicyKey({"cofund", group->id(), e_.applicant_id(), app.project_id()});
+      auto rec = Policy(key);
+      if (!rec) return Fail(rec.error());
+      auto ratio_limit = ApplyRatio(app.declared_base_fen(), group->ratio_bp());
+      int64_t sum = 0;
+      if (!ratio_limit || __builtin_add_overflow(rec->sum_fen(), st.approved_fen(), &sum)) {
+        return Reject(Reason::REASON_AMOUNT_OVERFLOW, "co-funding total overflows int64 fen");
+      }
+      int64_t limit = std::min(*ratio_limit, group->cap_fen());
+      if (sum > limit) {
+        return Reject(
+            Reason::REASON_CO_FUNDING_CAP,
+            fmt::format("{} is co-funded by {}: all sources together may give project {} "
+                        "at most {} ({}.{:02d}% of {} capped at {}); already approved {}, "
+                        "this approval {}",
+                        prog.id(), group->id(), app.project_id(), FormatFen(limit),
+                        group->ratio_bp() / 100, group->ratio_bp() % 100,
+                        FormatFen(app.declared_base_fen()), FormatFen(group->cap_fen()),
+                        FormatFen(rec->sum_fen()), FormatFen(st.approved_fen())));
+      }
+      rec->set_sum_fen(sum);
+      if (rec->approval_event_id().empty()) rec->set_approval_event_id(e_.event_id());
+      d.effects.push_back(Put(Effect::Kind::kPutPolicy, key, *rec));
+      return std::optional<Decision>{};
+    }
+    std::string scope = group ? group->id() : "programme:" + prog.id();
+    std::string key = PolicyKey({"overlap", scope, e_.applicant_id(), app.project_id()});
+    auto rec = Policy(key);
+    if (!rec) return Fail(rec.error());
+    int64_t carried = 0;
+    if (!rec->approval_event_id().empty()) {
+      auto w_or = state_.Approval(rec->approval_event_id());
+      if (!w_or) return Fail(w_or.error());
+      G60_ASSERT(w_or->has_value());
+      ApprovalState winner = **w_or;
+      if (st.approved_fen() <= winner.approved_fen()) {
+        return Reject(Reason::REASON_DUPLICATE_SUPPORT,
+                      fmt::format("不重复: project {} of {} is already supported by approval {} "
+                                  "under {} with {}, at least this approval's {}{}",
+                                  app.project_id(), e_.applicant_id(), rec->approval_event_id(),
+                                  winner.programme(), FormatFen(winner.approved_fen()),
+                                  FormatFen(st.approved_fen()),
+                                  group ? fmt::format(" (overlap group {})", group->id()) : ""));
+      }
+      // 就高: the higher approval supersedes; what was paid counts towards it.
+      if (__builtin_add_overflow(winner.paid_fen(), winner.carried_over_fen(), &carried) ||
+          __builtin_sub_overflow(carried, winner.clawed_back_fen(), &carried)) {
+        return Reject(Reason::REASON_AMOUNT_OVERFLOW, "carried amount overflows int64 fen");
+      }
+      if (carried_declared != carried) {
+        return Reject(
+            Reason::REASON_CARRY_MISMATCH,
+            fmt::format("this approval supersedes {} ({} under {}), which paid {} net; "
+                        "carried_over_fen says {}",
+                        rec->approval_event_id(), FormatFen(winner.approved_fen()),
+                        winner.programme(), FormatFen(carried), FormatFen(carried_declared)));
+      }
+      winner.set_superseded_by(e_.event_id());
+      st.set_supersedes(rec->approval_event_id());
+      st.set_carried_over_fen(carried);
+      d.effects.push_back(Put(Effect::Kind::kPutApproval, rec->approval_event_id(), winner));
+      d.notes.push_back(
+          fmt::format("superseded {} ({} under {}); its unpaid stages are void and "
+                      "the {} it paid counts towards this approval",
+                      rec->approval_event_id(), FormatFen(winner.approved_fen()),
+                      winner.programme(), FormatFen(carried)));
+    } else if (carried_declared != 0) {
+      return Reject(Reason::REASON_CARRY_MISMATCH,
+                    fmt::format("no earlier approval of project {} to supersede; carried_over_fen "
+                                "must be 0, not {}",
+                                app.project_id(), FormatFen(carried_declared)));
+    }
+    rec->set_approval_event_id(e_.event_id());
+    rec->set_sum_fen(st.approved_fen());
+    d.effects.push_back(Put(Effect::Kind::kPutPolicy, key, *rec));
+    return std::optional<Decision>{};
+  }
+
+  // A state read that failed inside a rule that returns an optional decision: stop with
+  // the error (the caller turns it into an operating failure).
+  std::optional<Decision> StateError(const Error& e) {
+    state_error_ = e;
+    return Decision{};
+  }
+
+ public:
+  std::optional<Error> state_error_;
+
  private:
   Decision Accept(std::string programme, int64_t amount, std::string detail) {
     Decision d;
@@ -311,12 +644,14 @@ class Rules {
     d.programme = std::move(programme);
     d.amount_fen = amount;
     d.detail = std::move(detail);
+    if (catalog_) d.catalog_hash = std::string(AsBytes(catalog_->hash));
     return d;
   }
 
   StateView& state_;
   const v1::Event& e_;
   uint64_t seq_;
+  std::shared_ptr<const CatalogIndex> catalog_;
 };
 
 // Checks the signer: known, signature valid, not revoked, valid at the record's
@@ -375,6 +710,15 @@ Result<std::optional<Decision>> CheckSigner(StateView& state, const Record& reco
 
 }  // namespace
 
+std::string PolicyKey(std::initializer_list<std::string_view> parts) {
+  std::string k;
+  for (std::string_view p : parts) {
+    if (!k.empty()) k.push_back('\0');
+    k.append(p);
+  }
+  return k;
+}
+
 Result<Decision> Decide(StateView& state, const Record& record, const Prechecked& pre,
                         uint64_t sequence) {
   const auto& d = pre.decoded;
@@ -400,24 +744,51 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
                     fmt::format("Kafka key \"{}\" differs from the event's applicant \"{}\"",
                                 record.key, e.applicant_id()));
     }
-    if (!d.ok()) return Reject(d.reason, d.detail);
     Rules rules(state, e, sequence);
+    bool business =
+        d.type == EventType::EVENT_TYPE_APPLICATION || d.type == EventType::EVENT_TYPE_APPROVAL ||
+        d.type == EventType::EVENT_TYPE_STAGE_PAYMENT || d.type == EventType::EVENT_TYPE_CLAWBACK;
+    std::string catalog_hash;
+    if (business) {
+      auto missing = rules.LoadCatalog();
+      if (!missing) return Fail(missing.error());
+      if (*missing) return std::move(**missing);
+      catalog_hash = std::string(AsBytes(rules.catalog()->hash));
+    }
+    auto with_hash = [&](Decision dec) {
+      if (dec.catalog_hash.empty()) dec.catalog_hash = catalog_hash;
+      return dec;
+    };
+    if (!d.ok()) return with_hash(Reject(d.reason, d.detail));
+    Result<Decision> out = Reject(Reason::REASON_MALFORMED_EVENT, "event has no payload");
     switch (d.type) {
       case EventType::EVENT_TYPE_APPLICATION:
-        return rules.Application();
+        out = rules.Application();
+        break;
       case EventType::EVENT_TYPE_APPROVAL:
-        return rules.Approval();
+        out = rules.Approval();
+        break;
       case EventType::EVENT_TYPE_STAGE_PAYMENT:
-        return rules.StagePayment();
+        out = rules.StagePayment();
+        break;
       case EventType::EVENT_TYPE_CLAWBACK:
-        return rules.Clawback();
+        out = rules.Clawback();
+        break;
       case EventType::EVENT_TYPE_KEY_GRANT:
-        return rules.KeyGrant();
+        out = rules.KeyGrant();
+        break;
       case EventType::EVENT_TYPE_KEY_REVOKE:
-        return rules.KeyRevoke();
+        out = rules.KeyRevoke();
+        break;
+      case EventType::EVENT_TYPE_CATALOG_PUBLISHED:
+        out = rules.CatalogPublished();
+        break;
       default:
-        return Reject(Reason::REASON_MALFORMED_EVENT, "event has no payload");
+        break;
     }
+    if (rules.state_error_) return Fail(*rules.state_error_);
+    if (!out) return out;
+    return with_hash(std::move(*out));
   }();
   if (!decided) return decided;
   // Accepted or rejected on its merits, the id is now taken.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/catalog.h"
 #include "ledger/event_view.h"
 #include "ledger/status.h"
 
@@ -51,6 +52,9 @@ class StateView {
   virtual Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) = 0;
   virtual Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view id) = 0;
   virtual Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) = 0;
+  virtual Result<std::optional<ledger::v1::PolicyRecord>> Policy(std::string_view key) = 0;
+  // The catalogue in force (the last one published in this partition), or nullptr.
+  virtual Result<std::shared_ptr<const CatalogIndex>> Catalog() = 0;
 };
 
 // Trust anchors' KeyState carries this granted_at_seq (they are granted by configuration).
@@ -58,10 +62,18 @@ inline constexpr uint64_t kAnchorGrantSeq = UINT64_MAX;
 
 // A change of state; applied in order after the decision.
 struct Effect {
-  enum class Kind { kClaimEventId, kPutKey, kPutApplication, kPutApproval, kPutPayment };
+  enum class Kind {
+    kClaimEventId,
+    kPutKey,
+    kPutApplication,
+    kPutApproval,
+    kPutPayment,
+    kPutPolicy,
+    kPublishCatalog,
+  };
   Kind kind;
-  std::string id;     // event id or key id
-  std::string value;  // serialised state message (empty for kClaimEventId)
+  std::string id;     // event id, key id, policy key, or catalogue hash (32 bytes)
+  std::string value;  // serialised state message or catalogue (empty for kClaimEventId)
 };
 
 struct Decision {
@@ -71,7 +83,12 @@ struct Decision {
   std::string programme;
   int64_t amount_fen = 0;
   std::vector<Effect> effects;
+  std::string catalog_hash;        // the catalogue in force (32 bytes), if any
+  std::vector<std::string> notes;  // effects on other records, for people (EntryBody.effects)
 };
+
+// Policy table keys: parts joined by NUL (ids are printable, so never contain one).
+std::string PolicyKey(std::initializer_list<std::string_view> parts);
 
 // Decides one record. `sequence` is the chain index its entry will get. An Error is an
 // operating failure (state could not be read), never a verdict.

@@ -126,6 +126,23 @@ Result<std::optional<ledger::v1::PaymentState>> TxnStateView::Payment(std::strin
   return Load<ledger::v1::PaymentState>(t_.payments, id, "payment");
 }
 
+Result<std::optional<ledger::v1::PolicyRecord>> TxnStateView::Policy(std::string_view key) {
+  return Load<ledger::v1::PolicyRecord>(t_.policy, key, "policy");
+}
+
+Result<std::shared_ptr<const CatalogIndex>> TxnStateView::Catalog() {
+  auto hash = txn_.Get(t_.catalogs, PartitionPrefix(partition_));
+  if (!hash) return Fail(hash.error());
+  if (!*hash) return std::shared_ptr<const CatalogIndex>();
+  if ((*hash)->size() != 32) return Fail(Error::DataLoss("catalogue hash record is not 32 bytes"));
+  Hash h;
+  std::copy((*hash)->begin(), (*hash)->end(), h.begin());
+  auto bytes = txn_.Get(t_.catalog_blobs, **hash);
+  if (!bytes) return Fail(bytes.error());
+  if (!*bytes) return Fail(Error::DataLoss("the catalogue in force is missing from catalog_blobs"));
+  return catalogs_.Get(h, **bytes);
+}
+
 // ---- Ledger
 
 Result<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
@@ -173,7 +190,10 @@ Status Ledger::Init(const LedgerOptions& options) {
                 {"pubkeys", &tables_.pubkeys},
                 {"applications", &tables_.applications},
                 {"approvals", &tables_.approvals},
-                {"payments", &tables_.payments}};
+                {"payments", &tables_.payments},
+                {"policy", &tables_.policy},
+                {"catalogs", &tables_.catalogs},
+                {"catalog_blobs", &tables_.catalog_blobs}};
   for (auto& t : tables) {
     auto dbi = txn->OpenDb(t.name, write);
     if (!dbi) {
@@ -321,6 +341,13 @@ Status Batch::ApplyEffects(uint32_t partition, const std::vector<Effect>& effect
       case Effect::Kind::kPutPayment:
         G60_TRY(txn_.Put(t.payments, key, e.value));
         break;
+      case Effect::Kind::kPutPolicy:
+        G60_TRY(txn_.Put(t.policy, key, e.value));
+        break;
+      case Effect::Kind::kPublishCatalog:
+        G60_TRY(txn_.Put(t.catalog_blobs, e.id, e.value));
+        G60_TRY(txn_.Put(t.catalogs, PartitionPrefix(partition), e.id));
+        break;
     }
   }
   return {};
@@ -333,7 +360,8 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   AppendOutcome out;
   if (record.offset < head.next_offset) return out;  // consumed before: a redelivery
 
-  TxnStateView state(txn_, ledger_->tables_, record.partition, ledger_->anchors_);
+  TxnStateView state(txn_, ledger_->tables_, record.partition, ledger_->anchors_,
+                     ledger_->catalogs_);
   auto decision = Decide(state, record, pre, head.size);
   if (!decision) return Fail(decision.error());
 
@@ -357,6 +385,9 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   }
   body.set_programme(decision->programme.empty() ? d.event.programme() : decision->programme);
   body.set_amount_fen(decision->amount_fen);
+  body.set_catalog_hash(decision->catalog_hash);
+  for (auto& note : decision->notes)
+    body.add_effects(std::move(note));
   std::string body_bytes;
   G60_ASSERT(body.SerializeToString(&body_bytes));
   if (body_bytes.size() > kEntryBodyMaxBytes) {

@@ -44,7 +44,8 @@ struct PartitionHead {
 
 // LMDB named databases ("tables"); docs/formats.md lists their keys and values.
 struct Tables {
-  MDB_dbi meta, entries, heads, event_ids, keys, pubkeys, applications, approvals, payments;
+  MDB_dbi meta, entries, heads, event_ids, keys, pubkeys, applications, approvals, payments, policy,
+      catalogs, catalog_blobs;
 };
 
 // Table key of per-partition state: partition u32 BE || id.
@@ -105,6 +106,7 @@ class Ledger {
   const Tables& tables() const { return tables_; }
   const std::vector<std::string>& trust_anchors() const { return anchors_; }
   const std::string& dir() const { return dir_; }
+  CatalogCache& catalogs() const { return catalogs_; }
 
  private:
   friend class Batch;
@@ -118,6 +120,7 @@ class Ledger {
   int lock_fd_ = -1;
   mutable std::shared_mutex keys_mu_;
   std::unordered_map<std::string, std::string> public_keys_;  // key id -> public key
+  mutable CatalogCache catalogs_;
 };
 
 // Heads of every partition as seen by `txn`, in partition order.
@@ -131,13 +134,15 @@ std::string EncodeHead(const PartitionHead& head);
 class TxnStateView final : public StateView {
  public:
   TxnStateView(const lmdb::Txn& txn, const Tables& tables, uint32_t partition,
-               const std::vector<std::string>& anchors)
-      : txn_(txn), t_(tables), partition_(partition), anchors_(anchors) {}
+               const std::vector<std::string>& anchors, CatalogCache& catalogs)
+      : txn_(txn), t_(tables), partition_(partition), anchors_(anchors), catalogs_(catalogs) {}
   Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) override;
   Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) override;
   Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) override;
   Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view id) override;
   Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) override;
+  Result<std::optional<ledger::v1::PolicyRecord>> Policy(std::string_view key) override;
+  Result<std::shared_ptr<const CatalogIndex>> Catalog() override;
 
  private:
   template <typename Msg>
@@ -146,6 +151,7 @@ class TxnStateView final : public StateView {
   const Tables& t_;
   uint32_t partition_;
   const std::vector<std::string>& anchors_;
+  CatalogCache& catalogs_;
 };
 
 }  // namespace g60

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "ledger/catalog.h"
 #include "ledger/rules.h"
 #include "ledger/store.h"
 #include "ops/demo_stream.h"
@@ -144,7 +145,26 @@ inline std::vector<AppendOutcome> AppendAll(Ledger& ledger, const std::vector<Re
   return out;
 }
 
-// Standard set-up records: grants of portal, district, municipal and treasury keys.
+// The repository's catalogue (schemas/catalog.txtpb), as tests publish it.
+inline const v1::Catalog& TestCatalog() {
+  static const v1::Catalog c = [] {
+    auto loaded = LoadCatalogText(std::string(G60_SOURCE_DIR) + "/schemas/catalog.txtpb");
+    G60_ASSERT(loaded.has_value());
+    return *loaded;
+  }();
+  return c;
+}
+
+inline v1::Event CatalogEvent(const std::string& id, const v1::Catalog& catalog = TestCatalog()) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_occurred_at_ms(1767225600000);
+  e.mutable_catalog_published()->set_catalog(SerializeCatalog(catalog));
+  return e;
+}
+
+// Standard set-up records: grants of portal, district, municipal and treasury keys, then
+// the catalogue.
 inline std::vector<Record> GrantRecords(uint32_t partition, int64_t first_offset = 0) {
   const auto& k = Keys();
   std::vector<Record> out;
@@ -156,6 +176,7 @@ inline std::vector<Record> GrantRecords(uint32_t partition, int64_t first_offset
     out.push_back(MakeRecord(partition, off++, "",
                              SignEvent(GrantEvent("grant-" + key->key_id, *key, role), k.admin)));
   }
+  out.push_back(MakeRecord(partition, off++, "", SignEvent(CatalogEvent("catalog-1"), k.admin)));
   return out;
 }
 

@@ -25,7 +25,7 @@ void BuildLedger(const std::string& dir) {
     auto add = [&](const v1::Event& e, const KeyFile& key) {
       r.push_back(MakeRecord(p, off++, e.applicant_id(), SignEvent(e, key)));
     };
-    add(ApplicationEvent("app-1", kApplicant, 1000, 500), k.portal);
+    add(ApplicationEvent("app-1", kApplicant, 10000, 500), k.portal);
     add(ApprovalEvent("apr-1", kApplicant, "app-1", {200, 300}), k.district);
     add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 200), k.treasury);
     add(PaymentEvent("pay-2", kApplicant, "apr-1", 2, 999), k.treasury);  // rejected
@@ -75,10 +75,10 @@ TEST_CASE("an intact ledger verifies", "[verify]") {
   BuildLedger(dir.path());
   auto r = Verify(dir.path());
   CHECK(r.ok());
-  CHECK(r.entries == 20);
-  CHECK(r.signatures == 16);  // accepted entries: 4 grants + app + apr + pay + clawback, twice
+  CHECK(r.entries == 22);
+  CHECK(r.signatures == 18);  // accepted: 4 grants + catalogue + app + apr + pay + clawback, twice
   REQUIRE(r.heads.size() == 2);
-  CHECK(r.heads[1].size == 10);
+  CHECK(r.heads[1].size == 11);
 }
 
 TEST_CASE("verify without the right trust anchors refuses the chain", "[verify]") {
@@ -99,7 +99,7 @@ TEST_CASE("changing any byte of a stored entry is detected and named", "[verify]
   TempDir base;
   BuildLedger(base.path());
   // Every byte of a few entries of partition 1: a grant, the payment, the garbage one.
-  for (uint64_t seq : {0ull, 6ull, 8ull}) {
+  for (uint64_t seq : {0ull, 7ull, 9ull}) {
     std::string original;
     Tamper(base.path(), [&](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi) {
       original = Get(txn, entries, EntryKey(1, seq));
@@ -141,20 +141,20 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
     TempDir dir;
     BuildLedger(dir.path());
     Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi) {
-      REQUIRE(txn.Del(entries, EntryKey(1, 9)).has_value());
+      REQUIRE(txn.Del(entries, EntryKey(1, 10)).has_value());
     });
     auto r = Verify(dir.path());
     REQUIRE_FALSE(r.ok());
     CHECK(r.first_problem->partition == 1);
-    CHECK_THAT(r.first_problem->what, Catch::Contains("head record says 10 entries"));
+    CHECK_THAT(r.first_problem->what, Catch::Contains("head record says 11 entries"));
   }
   SECTION("the last one, with the head rewritten to match") {
     TempDir dir;
     BuildLedger(dir.path());
     Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
-      std::string prev = Get(txn, entries, EntryKey(1, 8));
-      REQUIRE(txn.Del(entries, EntryKey(1, 9)).has_value());
-      PartitionHead h{1, 9, EntryHash(prev), 9};
+      std::string prev = Get(txn, entries, EntryKey(1, 9));
+      REQUIRE(txn.Del(entries, EntryKey(1, 10)).has_value());
+      PartitionHead h{1, 10, EntryHash(prev), 10};
       std::string key;
       key.append("\0\0\0\1", 4);
       REQUIRE(txn.Put(heads, key, EncodeHead(h)).has_value());
@@ -196,17 +196,17 @@ TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
           "[verify][tamper]") {
   TempDir dir;
   BuildLedger(dir.path());
-  // Re-encode entry 7 (a payment rejected for exceeding its stage) as accepted, and
+  // Re-encode entry 8 (a payment rejected for exceeding its stage) as accepted, and
   // rebuild every later link and the head so the chain itself is consistent: only the
   // signature/role replay can object, and does, since the value is still a valid
   // signed event; so we also swap in a forged value.
   Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
-    Hash prev = EntryHash(Get(txn, entries, EntryKey(0, 6)));
-    for (uint64_t seq = 7; seq < 10; ++seq) {
+    Hash prev = EntryHash(Get(txn, entries, EntryKey(0, 7)));
+    for (uint64_t seq = 8; seq < 11; ++seq) {
       auto e = DecodeEntry(Get(txn, entries, EntryKey(0, seq)));
       REQUIRE(e.has_value());
       auto body = e->body;
-      if (seq == 7) {
+      if (seq == 8) {
         body.set_verdict(ledger::v1::VERDICT_ACCEPTED);
         v1::SignedEvent se;
         REQUIRE(se.ParseFromString(body.value()));
@@ -217,11 +217,11 @@ TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
       REQUIRE(txn.Put(entries, EntryKey(0, seq), bytes).has_value());
       prev = EntryHash(bytes);
     }
-    PartitionHead h{0, 10, prev, 10};
+    PartitionHead h{0, 11, prev, 11};
     REQUIRE(txn.Put(heads, std::string("\0\0\0\0", 4), EncodeHead(h)).has_value());
   });
   auto r = Verify(dir.path());
   REQUIRE_FALSE(r.ok());
   CHECK(r.first_problem->ToString() ==
-        "partition 0 entry 7: accepted event's Ed25519 signature does not verify");
+        "partition 0 entry 8: accepted event's Ed25519 signature does not verify");
 }
