@@ -2,6 +2,8 @@
 
 #include "ledger/entry.h"
 
+#include <algorithm>
+
 namespace g60 {
 
 namespace {
@@ -41,6 +43,7 @@ Result<LedgerSummary> Summarize(const Ledger& ledger) {
           break;
         case EventType::EVENT_TYPE_APPROVAL:
           ++t->approvals;
+          t->largest_approval_fen = std::max(t->largest_approval_fen, body.amount_fen());
           G60_TRY(AddChecked(t->approved_fen, body.amount_fen()));
           break;
         case EventType::EVENT_TYPE_STAGE_PAYMENT:
@@ -55,6 +58,13 @@ Result<LedgerSummary> Summarize(const Ledger& ledger) {
     }
   }
   auto heads = ReadHeads(*txn, ledger.tables());
+  if (heads && !heads->empty()) {
+    TxnStateView view(*txn, ledger.tables(), heads->front().partition, ledger.trust_anchors(),
+                      ledger.catalogs());
+    auto catalog = view.Catalog();
+    if (!catalog) return Fail(catalog.error());
+    s.catalog = *catalog;
+  }
   if (!heads) return Fail(heads.error());
   s.heads = std::move(*heads);
   return s;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/catalog.h"
 #include "ledger/store.h"
 
 namespace g60 {
@@ -16,6 +17,7 @@ struct ProgrammeTotals {
   int64_t approved_fen = 0;
   int64_t paid_fen = 0;
   int64_t clawed_back_fen = 0;
+  int64_t largest_approval_fen = 0;
 };
 
 struct LedgerSummary {
@@ -27,6 +29,8 @@ struct LedgerSummary {
   std::map<std::string, ProgrammeTotals> programmes;   // programme id -> totals
   ProgrammeTotals total;
   std::vector<PartitionHead> heads;
+  // The catalogue in force in the first partition (nullptr before any), for caps.
+  std::shared_ptr<const CatalogIndex> catalog;
 };
 
 // Reads every entry once in one read transaction (a consistent snapshot).

@@ -1,7 +1,9 @@
 // The demo's event stream: a realistic, reproducible mix of applications, approvals,
-// staged payments and clawbacks across the G60 measures, plus events the ledger must
-// reject (forged signature, wrong role, unknown and revoked keys, payments beyond the
-// approval, duplicates, clawbacks beyond what was paid). Every planned event carries
+// staged payments and clawbacks across every programme of the catalogue, the policy
+// scenarios (从优、就高、不重复 supersessions and duplicates, co-funding, once-only
+// rewards, yearly and window caps), and events the ledger must reject (forged
+// signature, wrong role, unknown and revoked keys, payments beyond the approval,
+// duplicates, clawbacks beyond what was paid, every policy rejection). Every planned event carries
 // the verdict the ledger must reach, so tests can compare, event by event.
 //
 // The stream is cut into steps, each signed by one signer and produced in order:
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "ledger/event_view.h"
+#include "schemas/catalog.pb.h"
 #include "producers/keyfile.h"
 
 namespace g60 {
@@ -52,7 +55,13 @@ struct DemoStep {
 struct DemoStreamOptions {
   int applicants = 300;
   uint64_t seed = 1;
-  int64_t start_ms = 1767225600000;  // 2026-01-01T00:00:00Z
+  int64_t start_ms = 1767225600000;  // 2026-01-01T08:00:00 CST, inside the validity window
+  // The catalogue published first and followed by every application (its programmes,
+  // kinds and caps drive the amounts). Required.
+  v1::Catalog catalog;
+  // The policy scenarios (overlaps, co-funding, once-only, yearly and window caps, every
+  // policy rejection) besides the random bulk.
+  bool scenarios = true;
 };
 
 std::vector<DemoStep> GenerateDemoStream(const DemoStreamOptions& options, const DemoKeys& keys);

@@ -16,6 +16,7 @@
 
 #include "consumers/ingest.h"
 #include "ledger/bytes.h"
+#include "ledger/catalog.h"
 #include "ledger/config.h"
 #include "ledger/store.h"
 #include "ledger/summary.h"
@@ -389,16 +390,26 @@ int RunSummary(const Common& common) {
   for (const auto& [r, n] : s->rejected_by_reason) {
     std::printf("  %-22s %llu\n", r.c_str(), static_cast<unsigned long long>(n));
   }
-  std::printf("amounts (accepted entries):\n  %-12s %6s %6s %22s %22s %22s\n", "programme", "apps",
-              "apprv", "approved", "paid", "clawed back");
-  auto row = [](const std::string& name, const ProgrammeTotals& t) {
-    std::printf("  %-12s %6llu %6llu %22s %22s %22s\n", name.c_str(),
+  if (s->catalog) {
+    std::printf("catalogue in force: %s (sha256 %s)\n", s->catalog->catalog.version().c_str(),
+                HexEncode(AsBytes(s->catalog->hash)).c_str());
+  }
+  std::printf("amounts (accepted entries) against caps:\n  %-10s %5s %5s %22s %22s %20s %20s %20s\n",
+              "programme", "apps", "apprv", "approved", "paid", "clawed back", "largest approval",
+              "cap per approval");
+  auto row = [&](const std::string& name, const ProgrammeTotals& t) {
+    std::string cap = "-";
+    if (const v1::Programme* p = s->catalog ? s->catalog->Find(name) : nullptr) {
+      int64_t c = p->kind() == v1::PROGRAMME_KIND_FIXED_REWARD ? p->fixed_fen() : p->cap_fen();
+      cap = FormatFen(c) + (t.largest_approval_fen <= c ? "" : " EXCEEDED");
+    }
+    std::printf("  %-10s %5llu %5llu %22s %22s %20s %20s %20s\n", name.c_str(),
                 static_cast<unsigned long long>(t.applications),
                 static_cast<unsigned long long>(t.approvals), FormatFen(t.approved_fen).c_str(),
-                FormatFen(t.paid_fen).c_str(), FormatFen(t.clawed_back_fen).c_str());
+                FormatFen(t.paid_fen).c_str(), FormatFen(t.clawed_back_fen).c_str(),
+                FormatFen(t.largest_approval_fen).c_str(), cap.c_str());
   };
-  for (const auto& [p, t] : s->programmes)
-    row(p, t);
+  for (const auto& [p, t] : s->programmes) row(p, t);
   row("TOTAL", s->total);
   std::printf("heads:\n");
   PrintHeads(s->heads);
@@ -408,7 +419,7 @@ int RunSummary(const Common& common) {
 // ---- demo-stream
 
 int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int applicants,
-                  uint64_t seed) {
+                  uint64_t seed, const std::string& catalog_path) {
   DemoKeys keys;
   struct {
     DemoSigner signer;
@@ -425,6 +436,9 @@ int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int a
   DemoStreamOptions o;
   o.applicants = applicants;
   o.seed = seed;
+  auto catalog = LoadCatalogText(catalog_path);
+  if (!catalog) return Report(catalog.error());
+  o.catalog = std::move(*catalog);
   auto steps = GenerateDemoStream(o, keys);
   std::filesystem::create_directories(out_dir);
   std::ofstream expected(out_dir + "/expected.tsv");
@@ -453,6 +467,109 @@ int RunDemoStream(const std::string& keys_dir, const std::string& out_dir, int a
   std::printf("demo-stream: %zu events in %zu files, expected verdicts in %s/expected.tsv\n", total,
               steps.size(), out_dir.c_str());
   return 0;
+}
+
+// ---- catalog
+
+Result<v1::Catalog> LoadCheckedCatalog(const std::string& path, const std::string& effective_from) {
+  auto c = LoadCatalogText(path);
+  if (!c) return Fail(c.error());
+  if (!effective_from.empty()) c->set_effective_from(effective_from);
+  if (auto problems = CheckCatalog(*c); !problems.empty()) {
+    for (const auto& p : problems) std::fprintf(stderr, "%s: %s\n", path.c_str(), p.c_str());
+    return Fail(Error::InvalidArgument(fmt::format("{}: {} problem(s)", path, problems.size())));
+  }
+  return c;
+}
+
+int RunCatalogCheck(const std::string& path) {
+  auto c = LoadCheckedCatalog(path, "");
+  if (!c) return Report(c.error()) == kExitUsage ? kExitProblem : kExitOperating;
+  std::string bytes = SerializeCatalog(*c);
+  std::printf("catalogue %s OK: %d programme(s), %d overlap group(s), valid from %s for %u year(s), "
+              "sha256 %s\n",
+              c->version().c_str(), c->programmes_size(), c->overlap_groups_size(),
+              c->effective_from().c_str(), c->validity_years(),
+              HexEncode(AsBytes(Sha256(bytes))).c_str());
+  return 0;
+}
+
+std::string KindName(v1::ProgrammeKind k) {
+  const std::string& full = v1::ProgrammeKind_Name(k);
+  return full.size() > 15 ? full.substr(15) : full;  // drop PROGRAMME_KIND_
+}
+
+int RunCatalogShow(const std::string& path) {
+  auto c = LoadCheckedCatalog(path, "");
+  if (!c) return Report(c.error());
+  std::printf("catalogue %s, valid from %s for %u year(s)\n", c->version().c_str(),
+              c->effective_from().c_str(), c->validity_years());
+  std::printf("%-10s %-9s %-16s %6s %22s %22s  %s\n", "programme", "level", "kind", "ratio",
+              "cap per approval", "yearly/window cap", "flags");
+  for (const auto& p : c->programmes()) {
+    std::string flags;
+    if (p.staged()) flags += "staged ";
+    if (p.once_per_applicant()) flags += "once ";
+    if (p.example()) flags += "EXAMPLE ";
+    int64_t running = p.yearly_cap_fen() ? p.yearly_cap_fen() : p.window_cap_fen();
+    std::string cap = p.kind() == v1::PROGRAMME_KIND_FIXED_REWARD ? "= " + FormatFen(p.fixed_fen())
+                                                                  : FormatFen(p.cap_fen());
+    std::printf("%-10s %-9s %-16s %3u.%02u%% %22s %22s  %s%s\n", p.id().c_str(),
+                p.level() == v1::LEVEL_MUNICIPAL ? "municipal" : "district", KindName(p.kind()).c_str(),
+                p.ratio_bp() / 100, p.ratio_bp() % 100, cap.c_str(), running ? FormatFen(running).c_str() : "-",
+                flags.c_str(), p.name().c_str());
+    for (const auto& t : p.tiers()) {
+      std::printf("%-10s   tier: from %s -> %s\n", "", FormatFen(t.threshold_fen()).c_str(),
+                  FormatFen(t.amount_fen()).c_str());
+    }
+  }
+  std::printf("overlap groups:\n");
+  for (const auto& g : c->overlap_groups()) {
+    std::string members;
+    for (const auto& id : g.programmes()) members += (members.empty() ? "" : ", ") + id;
+    std::printf("  %-7s %-9s %s%s\n", g.id().c_str(),
+                g.mode() == v1::OverlapGroup::MODE_CO_FUNDED ? "co-funded" : "exclusive", members.c_str(),
+                g.mode() == v1::OverlapGroup::MODE_CO_FUNDED
+                    ? fmt::format(" (together at most {}.{:02d}% and {})", g.ratio_bp() / 100,
+                                  g.ratio_bp() % 100, FormatFen(g.cap_fen()))
+                          .c_str()
+                    : "");
+  }
+  return 0;
+}
+
+int RunCatalogPublish(const Common& common, const std::string& path, const std::string& key_file,
+                      const std::string& effective_from) {
+  auto cfg = common.Load();
+  if (!cfg) return Report(cfg.error());
+  auto c = LoadCheckedCatalog(path, effective_from);
+  if (!c) return Report(c.error());
+  auto key = ReadSecretKeyFile(key_file);
+  if (!key) return Report(key.error());
+  std::string bytes = SerializeCatalog(*c);
+  std::string hash = HexEncode(AsBytes(Sha256(bytes)));
+  v1::Event e;
+  e.set_event_id(fmt::format("catalog-{}-{}", c->version(), hash.substr(0, 16)));
+  e.set_occurred_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
+  e.mutable_catalog_published()->set_catalog(bytes);
+  ProducerOptions po;
+  po.bootstrap = cfg->bootstrap;
+  po.topic = cfg->topic;
+  po.kafka = cfg->producer_properties;
+  auto producer = Producer::Create(po);
+  if (!producer) return Report(producer.error());
+  if (auto s = (*producer)->SendToAll(SignEvent(e, *key), e.event_id()); !s) return Report(s.error());
+  auto summary = (*producer)->Flush();
+  if (!summary) return Report(summary.error());
+  for (const auto& f : summary->failures) {
+    std::fprintf(stderr, "failed: %s: %s\n", f.label.c_str(), f.error.c_str());
+  }
+  std::printf("published catalogue %s (sha256 %s) as event %s to %llu partition(s)\n",
+              c->version().c_str(), hash.c_str(), e.event_id().c_str(),
+              static_cast<unsigned long long>(summary->delivered));
+  return summary->failures.empty() ? 0 : kExitProblem;
 }
 
 }  // namespace
@@ -529,6 +646,23 @@ int main(int argc, char** argv) {
   demo->add_option("--applicants", applicants, "number of applicants")
       ->check(CLI::Range(1, 1000000));
   demo->add_option("--seed", seed, "stream seed");
+  std::string catalog_path;
+  demo->add_option("--catalog", catalog_path, "catalogue the stream follows (schemas/catalog.txtpb)")
+      ->required();
+
+  auto* catalog = app.add_subcommand("catalog", "check, show or publish the policy catalogue");
+  catalog->require_subcommand(1);
+  std::string cat_file, cat_key, effective_from;
+  auto* cat_check = catalog->add_subcommand("check", "validate a catalogue file (text format)");
+  cat_check->add_option("file", cat_file, "catalogue file")->required();
+  auto* cat_show = catalog->add_subcommand("show", "print a catalogue's programmes and groups");
+  cat_show->add_option("file", cat_file, "catalogue file")->required();
+  auto* cat_publish = catalog->add_subcommand("publish", "sign and produce a CatalogPublished event to every partition");
+  cat_publish->add_option("file", cat_file, "catalogue file")->required();
+  cat_publish->add_option("--key", cat_key, "admin secret key file")->required();
+  cat_publish->add_option("--effective-from", effective_from,
+                          "validity start YYYY-MM-DD (China Standard Time), overriding the file's");
+  common.AddKafka(cat_publish);
 
   try {
     app.parse(argc, argv);
@@ -542,6 +676,9 @@ int main(int argc, char** argv) {
   if (*verify) return RunVerify(common);
   if (*heads) return RunHeads(common);
   if (*summary) return RunSummary(common);
-  if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed);
+  if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed, catalog_path);
+  if (*cat_check) return RunCatalogCheck(cat_file);
+  if (*cat_show) return RunCatalogShow(cat_file);
+  if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
   return kExitUsage;
 }

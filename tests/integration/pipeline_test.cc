@@ -124,8 +124,9 @@ TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as plan
   auto broker = StartBroker();
   auto producer = MakeProducer(broker->bootstrap());
   DemoStreamOptions so;
-  so.applicants = 2300;
+  so.applicants = 2600;
   so.seed = 11;
+  so.catalog = TestCatalog();
   auto steps = GenerateDemoStream(so, Keys());
   Expectations expect;
   uint64_t messages = ProduceStream(*producer, steps, expect);
@@ -180,7 +181,13 @@ TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as plan
        {Reason::REASON_NONE, Reason::REASON_BAD_SIGNATURE, Reason::REASON_UNKNOWN_KEY,
         Reason::REASON_KEY_REVOKED, Reason::REASON_ROLE_NOT_ALLOWED, Reason::REASON_DUPLICATE_EVENT,
         Reason::REASON_EXCEEDS_APPROVAL, Reason::REASON_EXCEEDS_PAID, Reason::REASON_NO_APPROVAL,
-        Reason::REASON_EXCEEDS_REQUESTED}) {
+        Reason::REASON_EXCEEDS_REQUESTED, Reason::REASON_EXCEEDS_CAP,
+                   Reason::REASON_WRONG_REWARD, Reason::REASON_ALREADY_REWARDED,
+                   Reason::REASON_YEARLY_CAP, Reason::REASON_WINDOW_CAP,
+                   Reason::REASON_DUPLICATE_SUPPORT, Reason::REASON_CARRY_MISMATCH,
+                   Reason::REASON_SUPERSEDED, Reason::REASON_CO_FUNDING_CAP,
+                   Reason::REASON_OUTSIDE_VALIDITY, Reason::REASON_UNKNOWN_PROGRAMME,
+                   Reason::REASON_LEVEL_NOT_PROGRAMME, Reason::REASON_NOT_STAGED}) {
     INFO(ReasonName(r));
     CHECK(c.by_reason[r] > 0);
   }
@@ -203,6 +210,7 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
   DemoStreamOptions so;
   so.applicants = 1200;
   so.seed = 12;
+  so.catalog = TestCatalog();
   auto steps = GenerateDemoStream(so, Keys());
 
   // Produce in the background while the ingest is killed and restarted.
