@@ -73,6 +73,8 @@ class Batch {
   // Writes the heads and commits durably.
   Status Commit();
   size_t appended() const { return appended_; }
+  // The batch's write transaction, for reads that must see its uncommitted appends.
+  const lmdb::Txn& txn() const { return txn_; }
 
  private:
   friend class Ledger;

@@ -40,7 +40,8 @@ constexpr int64_t kWan = 10000 * kYuan;  // fen per 万元
 std::string CreditCode(Rng& rng) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKLMNPQRTUWXY";  // GB 32100 characters
   std::string code = "91310117";  // enterprise, Shanghai Songjiang
-  for (int i = 0; i < 10; ++i) code.push_back(kAlphabet[rng.Next() % (sizeof kAlphabet - 1)]);
+  for (int i = 0; i < 10; ++i)
+    code.push_back(kAlphabet[rng.Next() % (sizeof kAlphabet - 1)]);
   return code;
 }
 
@@ -51,7 +52,8 @@ class Generator {
  public:
   Generator(const DemoStreamOptions& o, const DemoKeys& keys)
       : o_(o), keys_(keys), rng_(o.seed), now_ms_(o.start_ms) {
-    for (const auto& p : o.catalog.programmes()) programmes_.push_back(&p);
+    for (const auto& p : o.catalog.programmes())
+      programmes_.push_back(&p);
     G60_ASSERT(!programmes_.empty());  // the stream follows a catalogue
   }
 
@@ -60,7 +62,8 @@ class Generator {
     v1::Event cat = Base("catalog-" + o_.catalog.version(), "");
     cat.mutable_catalog_published()->set_catalog(SerializeCatalog(o_.catalog));
     catalog_.events.push_back({cat, R::REASON_NONE});
-    for (int a = 0; a < o_.applicants; ++a) Applicant();
+    for (int a = 0; a < o_.applicants; ++a)
+      Applicant();
     if (o_.scenarios) Scenarios();
     v1::Event rv = Base("revoke-treasury2", "");
     rv.mutable_key_revoke()->set_key_id(keys_.treasury2.key_id);
@@ -95,8 +98,10 @@ class Generator {
       grants_.events.push_back({e, R::REASON_NONE});
     };
     grant(keys_.portal, v1::ROLE_APPLICANT_PORTAL, "G60 application portal");
-    grant(keys_.district, v1::ROLE_DISTRICT_APPROVER, "Songjiang Science and Technology Commission");
-    grant(keys_.municipal, v1::ROLE_MUNICIPAL_APPROVER, "Shanghai Science and Technology Commission");
+    grant(keys_.district, v1::ROLE_DISTRICT_APPROVER,
+          "Songjiang Science and Technology Commission");
+    grant(keys_.municipal, v1::ROLE_MUNICIPAL_APPROVER,
+          "Shanghai Science and Technology Commission");
     grant(keys_.treasury, v1::ROLE_TREASURY, "Songjiang Finance Bureau");
     grant(keys_.treasury2, v1::ROLE_TREASURY, "Songjiang Finance Bureau (backup key)");
   }
@@ -118,8 +123,8 @@ class Generator {
 
   // An approval of `app` in `stages` stages (amounts split evenly, the last absorbing
   // the remainder) of approved - carried.
-  v1::Event Approval(const v1::Event& app, const v1::Programme& prog, int64_t approved,
-                     int stages, R expected, DemoStep* step = nullptr, int64_t carried = 0,
+  v1::Event Approval(const v1::Event& app, const v1::Programme& prog, int64_t approved, int stages,
+                     R expected, DemoStep* step = nullptr, int64_t carried = 0,
                      v1::Level level = v1::LEVEL_UNSPECIFIED) {
     std::string n = app.event_id().substr(4);
     v1::Event apr = Base("apr-" + n, app.applicant_id());
@@ -136,15 +141,17 @@ class Generator {
       auto* st = ap->add_stages();
       st->set_number(static_cast<uint32_t>(s));
       st->set_amount_fen(amount);
-      st->set_milestone(s == 1 ? "contract signed" : s == stages ? "acceptance" : "mid-term review");
+      st->set_milestone(s == 1        ? "contract signed"
+                        : s == stages ? "acceptance"
+                                      : "mid-term review");
     }
     if (!step) step = prog.level() == v1::LEVEL_MUNICIPAL ? &municipal_ : &district_;
     step->events.push_back({apr, expected});
     return apr;
   }
 
-  v1::Event Payment(const v1::Event& apr, uint32_t stage, int64_t amount, DemoStep& step, R expected,
-                    const std::string& suffix = "") {
+  v1::Event Payment(const v1::Event& apr, uint32_t stage, int64_t amount, DemoStep& step,
+                    R expected, const std::string& suffix = "") {
     v1::Event pay = Base(fmt::format("pay-{}-{}{}", apr.event_id().substr(4), stage, suffix),
                          apr.applicant_id());
     auto* sp = pay.mutable_stage_payment();
@@ -152,9 +159,9 @@ class Generator {
     sp->set_stage(stage);
     sp->set_amount_fen(amount);
     const std::string& prog = apr.programme();
-    sp->set_source(prog.starts_with("SH-")      ? v1::FUNDING_SOURCE_MUNICIPAL_FISCAL
-                   : prog == "G60-01"           ? v1::FUNDING_SOURCE_DISTRICT_FISCAL
-                                                : v1::FUNDING_SOURCE_DISTRICT_SPECIAL_FUND);
+    sp->set_source(prog.starts_with("SH-") ? v1::FUNDING_SOURCE_MUNICIPAL_FISCAL
+                   : prog == "G60-01"      ? v1::FUNDING_SOURCE_DISTRICT_FISCAL
+                                           : v1::FUNDING_SOURCE_DISTRICT_SPECIAL_FUND);
     step.events.push_back({pay, expected});
     return pay;
   }
@@ -180,7 +187,8 @@ class Generator {
     std::set<std::string> used;  // once-only and running-cap programmes: once each
     for (int p = 0; p < projects; ++p) {
       const v1::Programme& prog = *programmes_[rng_.Next() % programmes_.size()];
-      bool limited = prog.once_per_applicant() || prog.kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING ||
+      bool limited = prog.once_per_applicant() ||
+                     prog.kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING ||
                      prog.kind() == v1::PROGRAMME_KIND_CUMULATIVE;
       if (limited && !used.insert(prog.id()).second) continue;
       std::string n = NextId();
@@ -191,11 +199,13 @@ class Generator {
           requested = approved = prog.fixed_fen();
           break;
         case v1::PROGRAMME_KIND_TIERED_REWARD: {
-          const auto& tier = prog.tiers(static_cast<int>(rng_.Next() % static_cast<uint64_t>(prog.tiers_size())));
+          const auto& tier =
+              prog.tiers(static_cast<int>(rng_.Next() % static_cast<uint64_t>(prog.tiers_size())));
           base = tier.threshold_fen() + rng_.Range(0, 100) * kWan;
           // The highest tier reached decides, so stay below the next one.
           for (const auto& t : prog.tiers()) {
-            if (t.threshold_fen() > tier.threshold_fen()) base = std::min(base, t.threshold_fen() - kWan);
+            if (t.threshold_fen() > tier.threshold_fen())
+              base = std::min(base, t.threshold_fen() - kWan);
           }
           requested = approved = tier.amount_fen();
           break;
@@ -237,10 +247,9 @@ class Generator {
     for (int s = 1; s <= paid_stages; ++s) {
       int64_t amount = ap.stages(s - 1).amount_fen();
       bool last_beyond = beyond && s == stages;
-      v1::Event pay = Payment(apr, static_cast<uint32_t>(s),
-                              last_beyond ? amount + rng_.Range(1, 50) * kWan : amount,
-                              by_backup ? pays2_ : pays_,
-                              last_beyond ? R::REASON_EXCEEDS_APPROVAL : R::REASON_NONE);
+      v1::Event pay = Payment(
+          apr, static_cast<uint32_t>(s), last_beyond ? amount + rng_.Range(1, 50) * kWan : amount,
+          by_backup ? pays2_ : pays_, last_beyond ? R::REASON_EXCEEDS_APPROVAL : R::REASON_NONE);
       if (last_beyond) continue;
       paid.emplace_back(pay.event_id(), amount);
       if (!by_backup && rng_.Chance(2)) {
@@ -256,8 +265,10 @@ class Generator {
         c->add_payment_event_ids(id);
         total += amount;
       }
-      c->set_amount_fen(too_much ? total + kYuan : std::max<int64_t>(kYuan, total / 100 * rng_.Range(5, 100)));
-      c->set_reason(too_much ? "recovery claimed above the amount paid" : "milestone not met on audit");
+      c->set_amount_fen(too_much ? total + kYuan
+                                 : std::max<int64_t>(kYuan, total / 100 * rng_.Range(5, 100)));
+      c->set_reason(too_much ? "recovery claimed above the amount paid"
+                             : "milestone not met on audit");
       claws_.events.push_back({cb, too_much ? R::REASON_EXCEEDS_PAID : R::REASON_NONE});
     }
     auto stray = [&](const std::string& id, DemoStep& step, R expected, uint32_t stage) {
@@ -281,7 +292,8 @@ class Generator {
       e.set_event_id("forged-" + n);
       forged_.events.push_back({e, R::REASON_BAD_SIGNATURE});
     }
-    if (rng_.Chance(2)) stray("late-" + n, after_revoke_, R::REASON_KEY_REVOKED, static_cast<uint32_t>(stages));
+    if (rng_.Chance(2))
+      stray("late-" + n, after_revoke_, R::REASON_KEY_REVOKED, static_cast<uint32_t>(stages));
   }
 
   // One of each policy situation, on fresh applicants so nothing else interferes.
@@ -296,8 +308,10 @@ class Generator {
       Payment(apr1, 1, apr1.approval().stages(0).amount_fen(), pays_, R::REASON_NONE);
       auto app2 = Application(n2, a, Prog("SH-M-07b"), "6g-testbed", 200 * m, 12 * m);
       int64_t carried = apr1.approval().stages(0).amount_fen();
-      auto apr2 = Approval(app2, Prog("SH-M-07b"), 12 * m, 2, R::REASON_NONE, &superseding_, carried);
-      Payment(apr1, 2, apr1.approval().stages(1).amount_fen(), after_supersede_, R::REASON_SUPERSEDED);
+      auto apr2 =
+          Approval(app2, Prog("SH-M-07b"), 12 * m, 2, R::REASON_NONE, &superseding_, carried);
+      Payment(apr1, 2, apr1.approval().stages(1).amount_fen(), after_supersede_,
+              R::REASON_SUPERSEDED);
       Payment(apr2, 1, apr2.approval().stages(0).amount_fen(), after_supersede_, R::REASON_NONE);
     }
     // 不重复: a lower municipal approval of a project the district already supports.
@@ -379,12 +393,15 @@ class Generator {
       unknown.mutable_application()->set_declared_base_fen(10 * m);
       unknown.mutable_application()->set_requested_fen(1 * m);
       apps_.events.push_back({unknown, R::REASON_UNKNOWN_PROGRAMME});
-      auto lvl = Application(NextId(), CreditCode(rng_), Prog("G60-09"), "spectrometer", 10 * m, 2 * m);
+      auto lvl =
+          Application(NextId(), CreditCode(rng_), Prog("G60-09"), "spectrometer", 10 * m, 2 * m);
       Approval(lvl, Prog("G60-09"), 2 * m, 1, R::REASON_LEVEL_NOT_PROGRAMME, &municipal_, 0,
                v1::LEVEL_MUNICIPAL);
-      auto staged = Application(NextId(), CreditCode(rng_), Prog("G60-09"), "chromatograph", 10 * m, 2 * m);
+      auto staged =
+          Application(NextId(), CreditCode(rng_), Prog("G60-09"), "chromatograph", 10 * m, 2 * m);
       Approval(staged, Prog("G60-09"), 2 * m, 2, R::REASON_NOT_STAGED);
-      auto cap = Application(NextId(), CreditCode(rng_), Prog("G60-07c"), "xinchuang-suite", 100 * m, 12 * m);
+      auto cap = Application(NextId(), CreditCode(rng_), Prog("G60-07c"), "xinchuang-suite",
+                             100 * m, 12 * m);
       Approval(cap, Prog("G60-07c"), 12 * m, 1, R::REASON_EXCEEDS_CAP);  // 30% = 30M, cap 10M
     }
   }

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "ledger/event_view.h"
-#include "schemas/catalog.pb.h"
 #include "producers/keyfile.h"
+#include "schemas/catalog.pb.h"
 
 namespace g60 {
 

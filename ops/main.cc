@@ -394,9 +394,10 @@ int RunSummary(const Common& common) {
     std::printf("catalogue in force: %s (sha256 %s)\n", s->catalog->catalog.version().c_str(),
                 HexEncode(AsBytes(s->catalog->hash)).c_str());
   }
-  std::printf("amounts (accepted entries) against caps:\n  %-10s %5s %5s %22s %22s %20s %20s %20s\n",
-              "programme", "apps", "apprv", "approved", "paid", "clawed back", "largest approval",
-              "cap per approval");
+  std::printf(
+      "amounts (accepted entries) against caps:\n  %-10s %5s %5s %22s %22s %20s %20s %20s\n",
+      "programme", "apps", "apprv", "approved", "paid", "clawed back", "largest approval",
+      "cap per approval");
   auto row = [&](const std::string& name, const ProgrammeTotals& t) {
     std::string cap = "-";
     if (const v1::Programme* p = s->catalog ? s->catalog->Find(name) : nullptr) {
@@ -409,7 +410,8 @@ int RunSummary(const Common& common) {
                 FormatFen(t.paid_fen).c_str(), FormatFen(t.clawed_back_fen).c_str(),
                 FormatFen(t.largest_approval_fen).c_str(), cap.c_str());
   };
-  for (const auto& [p, t] : s->programmes) row(p, t);
+  for (const auto& [p, t] : s->programmes)
+    row(p, t);
   row("TOTAL", s->total);
   std::printf("heads:\n");
   PrintHeads(s->heads);
@@ -476,7 +478,8 @@ Result<v1::Catalog> LoadCheckedCatalog(const std::string& path, const std::strin
   if (!c) return Fail(c.error());
   if (!effective_from.empty()) c->set_effective_from(effective_from);
   if (auto problems = CheckCatalog(*c); !problems.empty()) {
-    for (const auto& p : problems) std::fprintf(stderr, "%s: %s\n", path.c_str(), p.c_str());
+    for (const auto& p : problems)
+      std::fprintf(stderr, "%s: %s\n", path.c_str(), p.c_str());
     return Fail(Error::InvalidArgument(fmt::format("{}: {} problem(s)", path, problems.size())));
   }
   return c;
@@ -486,11 +489,11 @@ int RunCatalogCheck(const std::string& path) {
   auto c = LoadCheckedCatalog(path, "");
   if (!c) return Report(c.error()) == kExitUsage ? kExitProblem : kExitOperating;
   std::string bytes = SerializeCatalog(*c);
-  std::printf("catalogue %s OK: %d programme(s), %d overlap group(s), valid from %s for %u year(s), "
-              "sha256 %s\n",
-              c->version().c_str(), c->programmes_size(), c->overlap_groups_size(),
-              c->effective_from().c_str(), c->validity_years(),
-              HexEncode(AsBytes(Sha256(bytes))).c_str());
+  std::printf(
+      "catalogue %s OK: %d programme(s), %d overlap group(s), valid from %s for %u year(s), "
+      "sha256 %s\n",
+      c->version().c_str(), c->programmes_size(), c->overlap_groups_size(),
+      c->effective_from().c_str(), c->validity_years(), HexEncode(AsBytes(Sha256(bytes))).c_str());
   return 0;
 }
 
@@ -515,9 +518,9 @@ int RunCatalogShow(const std::string& path) {
     std::string cap = p.kind() == v1::PROGRAMME_KIND_FIXED_REWARD ? "= " + FormatFen(p.fixed_fen())
                                                                   : FormatFen(p.cap_fen());
     std::printf("%-10s %-9s %-16s %3u.%02u%% %22s %22s  %s%s\n", p.id().c_str(),
-                p.level() == v1::LEVEL_MUNICIPAL ? "municipal" : "district", KindName(p.kind()).c_str(),
-                p.ratio_bp() / 100, p.ratio_bp() % 100, cap.c_str(), running ? FormatFen(running).c_str() : "-",
-                flags.c_str(), p.name().c_str());
+                p.level() == v1::LEVEL_MUNICIPAL ? "municipal" : "district",
+                KindName(p.kind()).c_str(), p.ratio_bp() / 100, p.ratio_bp() % 100, cap.c_str(),
+                running ? FormatFen(running).c_str() : "-", flags.c_str(), p.name().c_str());
     for (const auto& t : p.tiers()) {
       std::printf("%-10s   tier: from %s -> %s\n", "", FormatFen(t.threshold_fen()).c_str(),
                   FormatFen(t.amount_fen()).c_str());
@@ -526,9 +529,11 @@ int RunCatalogShow(const std::string& path) {
   std::printf("overlap groups:\n");
   for (const auto& g : c->overlap_groups()) {
     std::string members;
-    for (const auto& id : g.programmes()) members += (members.empty() ? "" : ", ") + id;
+    for (const auto& id : g.programmes())
+      members += (members.empty() ? "" : ", ") + id;
     std::printf("  %-7s %-9s %s%s\n", g.id().c_str(),
-                g.mode() == v1::OverlapGroup::MODE_CO_FUNDED ? "co-funded" : "exclusive", members.c_str(),
+                g.mode() == v1::OverlapGroup::MODE_CO_FUNDED ? "co-funded" : "exclusive",
+                members.c_str(),
                 g.mode() == v1::OverlapGroup::MODE_CO_FUNDED
                     ? fmt::format(" (together at most {}.{:02d}% and {})", g.ratio_bp() / 100,
                                   g.ratio_bp() % 100, FormatFen(g.cap_fen()))
@@ -560,7 +565,8 @@ int RunCatalogPublish(const Common& common, const std::string& path, const std::
   po.kafka = cfg->producer_properties;
   auto producer = Producer::Create(po);
   if (!producer) return Report(producer.error());
-  if (auto s = (*producer)->SendToAll(SignEvent(e, *key), e.event_id()); !s) return Report(s.error());
+  if (auto s = (*producer)->SendToAll(SignEvent(e, *key), e.event_id()); !s)
+    return Report(s.error());
   auto summary = (*producer)->Flush();
   if (!summary) return Report(summary.error());
   for (const auto& f : summary->failures) {
@@ -647,7 +653,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   demo->add_option("--seed", seed, "stream seed");
   std::string catalog_path;
-  demo->add_option("--catalog", catalog_path, "catalogue the stream follows (schemas/catalog.txtpb)")
+  demo->add_option("--catalog", catalog_path,
+                   "catalogue the stream follows (schemas/catalog.txtpb)")
       ->required();
 
   auto* catalog = app.add_subcommand("catalog", "check, show or publish the policy catalogue");
@@ -657,7 +664,8 @@ int main(int argc, char** argv) {
   cat_check->add_option("file", cat_file, "catalogue file")->required();
   auto* cat_show = catalog->add_subcommand("show", "print a catalogue's programmes and groups");
   cat_show->add_option("file", cat_file, "catalogue file")->required();
-  auto* cat_publish = catalog->add_subcommand("publish", "sign and produce a CatalogPublished event to every partition");
+  auto* cat_publish = catalog->add_subcommand(
+      "publish", "sign and produce a CatalogPublished event to every partition");
   cat_publish->add_option("file", cat_file, "catalogue file")->required();
   cat_publish->add_option("--key", cat_key, "admin secret key file")->required();
   cat_publish->add_option("--effective-from", effective_from,

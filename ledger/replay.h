@@ -1,0 +1,21 @@
+// Replay: rebuilds a ledger from another ledger's entries, record by record, through the
+// same rules. Because the ledger is a pure function of its records and trust anchors
+// (DESIGN.md invariant 2), the copy's entries, heads and every state table must equal
+// the original's byte for byte; CompareLedgers says where they differ.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "ledger/store.h"
+
+namespace g60 {
+
+// Appends every entry's source record of `source` to `target` (an empty writable
+// ledger with the same trust anchors), one partition after another.
+Status ReplayLedger(const Ledger& source, Ledger& target, uint32_t batch_entries = 2000);
+
+// Compares every table of two ledgers; returns the first difference, or nullopt.
+Result<std::optional<std::string>> CompareLedgers(const Ledger& a, const Ledger& b);
+
+}  // namespace g60
