@@ -552,7 +552,11 @@ class Rules {
       std::string key = PolicyKey({"cofund", group->id(), e_.applicant_id(), app.project_id()});
       auto rec = Policy(key);
       if (!rec) return Fail(rec.error());
-      auto ratio_limit = ApplyRatio(app.declared_base_fen(), group->ratio_bp());
+      // The co-funders' applications may declare different bases; the smallest binds.
+      int64_t base = rec->approval_event_id().empty()
+                         ? app.declared_base_fen()
+                         : std::min(rec->base_fen(), app.declared_base_fen());
+      auto ratio_limit = ApplyRatio(base, group->ratio_bp());
       int64_t sum = 0;
       if (!ratio_limit || __builtin_add_overflow(rec->sum_fen(), st.approved_fen(), &sum)) {
         return Reject(Reason::REASON_AMOUNT_OVERFLOW, "co-funding total overflows int64 fen");
@@ -565,17 +569,23 @@ class Rules {
                         "at most {} ({}.{:02d}% of {} capped at {}); already approved {}, "
                         "this approval {}",
                         prog.id(), group->id(), app.project_id(), FormatFen(limit),
-                        group->ratio_bp() / 100, group->ratio_bp() % 100,
-                        FormatFen(app.declared_base_fen()), FormatFen(group->cap_fen()),
-                        FormatFen(rec->sum_fen()), FormatFen(st.approved_fen())));
+                        group->ratio_bp() / 100, group->ratio_bp() % 100, FormatFen(base),
+                        FormatFen(group->cap_fen()), FormatFen(rec->sum_fen()),
+                        FormatFen(st.approved_fen())));
       }
       rec->set_sum_fen(sum);
+      rec->set_base_fen(base);
       if (rec->approval_event_id().empty()) rec->set_approval_event_id(e_.event_id());
       d.effects.push_back(Put(Effect::Kind::kPutPolicy, key, *rec));
       return std::optional<Decision>{};
     }
     std::string scope = group ? group->id() : "programme:" + prog.id();
-    std::string key = PolicyKey({"overlap", scope, e_.applicant_id(), app.project_id()});
+    // Yearly support is a new entitlement each calendar year: the same project may be
+    // supported once per year (the yearly cap bounds the sum).
+    std::string year = prog.kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING
+                           ? std::to_string(CstYear(app.occurred_at_ms()))
+                           : std::string();
+    std::string key = PolicyKey({"overlap", scope, e_.applicant_id(), app.project_id(), year});
     auto rec = Policy(key);
     if (!rec) return Fail(rec.error());
     int64_t carried = 0;
