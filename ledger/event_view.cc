@@ -123,6 +123,10 @@ bool ValidEventId(std::string_view id) {
   return PrintableId(id);
 }
 
+bool IsControlEvent(const v1::Event& event) {
+  return event.has_key_grant() || event.has_key_revoke() || event.has_catalog_published();
+}
+
 EventType TypeOf(const v1::Event& event) {
   switch (event.payload_case()) {
     case v1::Event::kApplication:

@@ -29,6 +29,9 @@ struct DecodedMessage {
 DecodedMessage DecodeMessage(std::string_view value);
 
 EventType TypeOf(const v1::Event& event);
+// Control events (key grants and revocations, catalogue publications) carry no applicant
+// and are produced to every partition.
+bool IsControlEvent(const v1::Event& event);
 const char* EventTypeName(EventType type);  // "application", "approval", ...
 const char* ReasonName(Reason reason);      // "MALFORMED_MESSAGE", ...
 const char* RoleName(v1::Role role);        // "admin", "applicant-portal", ...

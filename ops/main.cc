@@ -240,7 +240,7 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
       value = std::move(*v);
     }
     std::string label = fmt::format("event {} ({})", event.event_id(), where);
-    bool control = event.has_key_grant() || event.has_key_revoke();
+    bool control = IsControlEvent(event);
     if (control) {
       G60_TRY((*producer)->SendToAll(value, label));
     } else {

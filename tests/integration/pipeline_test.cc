@@ -12,6 +12,7 @@
 #include "ledger/verify.h"
 #include "ops/broker.h"
 #include "process.h"
+#include "producers/ndjson.h"
 #include "producers/producer.h"
 #include "support.h"
 
@@ -177,17 +178,29 @@ TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as plan
   }
   CHECK(compared == messages - 4);
   // Every kind of event and every planned rejection occurred.
-  for (Reason r :
-       {Reason::REASON_NONE, Reason::REASON_BAD_SIGNATURE, Reason::REASON_UNKNOWN_KEY,
-        Reason::REASON_KEY_REVOKED, Reason::REASON_ROLE_NOT_ALLOWED, Reason::REASON_DUPLICATE_EVENT,
-        Reason::REASON_EXCEEDS_APPROVAL, Reason::REASON_EXCEEDS_PAID, Reason::REASON_NO_APPROVAL,
-        Reason::REASON_EXCEEDS_REQUESTED, Reason::REASON_EXCEEDS_CAP,
-                   Reason::REASON_WRONG_REWARD, Reason::REASON_ALREADY_REWARDED,
-                   Reason::REASON_YEARLY_CAP, Reason::REASON_WINDOW_CAP,
-                   Reason::REASON_DUPLICATE_SUPPORT, Reason::REASON_CARRY_MISMATCH,
-                   Reason::REASON_SUPERSEDED, Reason::REASON_CO_FUNDING_CAP,
-                   Reason::REASON_OUTSIDE_VALIDITY, Reason::REASON_UNKNOWN_PROGRAMME,
-                   Reason::REASON_LEVEL_NOT_PROGRAMME, Reason::REASON_NOT_STAGED}) {
+  for (Reason r : {Reason::REASON_NONE,
+                   Reason::REASON_BAD_SIGNATURE,
+                   Reason::REASON_UNKNOWN_KEY,
+                   Reason::REASON_KEY_REVOKED,
+                   Reason::REASON_ROLE_NOT_ALLOWED,
+                   Reason::REASON_DUPLICATE_EVENT,
+                   Reason::REASON_EXCEEDS_APPROVAL,
+                   Reason::REASON_EXCEEDS_PAID,
+                   Reason::REASON_NO_APPROVAL,
+                   Reason::REASON_EXCEEDS_REQUESTED,
+                   Reason::REASON_EXCEEDS_CAP,
+                   Reason::REASON_WRONG_REWARD,
+                   Reason::REASON_ALREADY_REWARDED,
+                   Reason::REASON_YEARLY_CAP,
+                   Reason::REASON_WINDOW_CAP,
+                   Reason::REASON_DUPLICATE_SUPPORT,
+                   Reason::REASON_CARRY_MISMATCH,
+                   Reason::REASON_SUPERSEDED,
+                   Reason::REASON_CO_FUNDING_CAP,
+                   Reason::REASON_OUTSIDE_VALIDITY,
+                   Reason::REASON_UNKNOWN_PROGRAMME,
+                   Reason::REASON_LEVEL_NOT_PROGRAMME,
+                   Reason::REASON_NOT_STAGED}) {
     INFO(ReasonName(r));
     CHECK(c.by_reason[r] > 0);
   }
@@ -313,6 +326,20 @@ TEST_CASE("produce names every bad NDJSON line and still sends the good ones",
   CHECK_THAT(r.output, Catch::Contains("events.ndjson:2: not a g60.v1.Event in JSON"));
   CHECK_THAT(r.output, Catch::Contains("events.ndjson:3:") && Catch::Contains("colour"));
   CHECK_THAT(r.output, Catch::Contains("events.ndjson:5: event app-3 has no applicant_id"));
+
+  // Control events (here a catalogue publication) go to every partition.
+  KeyFile admin = Keys().admin;
+  REQUIRE(WriteKeyFile(dir / "admin.key", admin).has_value());
+  {
+    std::ofstream in(dir / "catalog.ndjson");
+    in << ToJsonLine(CatalogEvent("catalog-cli")) << "\n";
+  }
+  r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key", dir / "admin.key",
+           dir / "catalog.ndjson"},
+          dir / "produce-catalog.log");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("1 line(s) read, 1 event(s) sent, 8 message(s) delivered"));
 
   // A signing key that others can read is refused before anything is sent.
   std::filesystem::permissions(dir / "portal.key", std::filesystem::perms::group_read,
