@@ -1,0 +1,118 @@
+// The catalogue: the repository's file is valid, every kind of mistake is named, the
+// calendar arithmetic of the validity window is exact, and a newly published catalogue
+// changes decisions from its entry on, never before.
+#include <catch2/catch.hpp>
+
+#include "ledger/catalog.h"
+#include "ledger/entry.h"
+#include "ledger/lmdb.h"
+#include "support.h"
+
+using namespace g60;
+using namespace g60::testing;
+
+namespace {
+bool Mentions(const std::vector<std::string>& problems, const std::string& text) {
+  for (const auto& p : problems) {
+    if (p.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("the repository's catalogue is valid and covers every monetary measure", "[catalog]") {
+  const v1::Catalog& c = TestCatalog();
+  CHECK(CheckCatalog(c).empty());
+  std::set<std::string> measures;
+  for (const auto& p : c.programmes()) {
+    if (p.level() == v1::LEVEL_DISTRICT) measures.insert(p.measure());
+  }
+  // POLICY-FACTS.md: the measures that pay money.
+  for (const char* m : {"1", "2",   "4",   "6",  "7a",  "7b",  "7c",  "8a",  "8b",  "8c",
+                        "9", "10a", "10b", "11", "13a", "13b", "17a", "17b", "17c", "17d"}) {
+    INFO("measure " << m);
+    CHECK(measures.contains(m));
+  }
+  auto idx = IndexCatalog(SerializeCatalog(c));
+  REQUIRE(idx.has_value());
+  // Figures of the text, in fen.
+  CHECK((*idx)->Find("G60-01")->cap_fen() == 3'000'000'000);
+  CHECK((*idx)->Find("G60-01")->ratio_bp() == 5000);
+  CHECK((*idx)->Find("G60-08c")->fixed_fen() == 5'000'000'000);
+  CHECK((*idx)->Find("G60-10a")->fixed_fen() == 400'000'000);
+  CHECK((*idx)->Find("G60-17c")->yearly_cap_fen() == 200'000'000);
+  CHECK((*idx)->Find("G60-06")->window_cap_fen() == 2'000'000'000);
+  CHECK((*idx)->GroupOf("SH-M-07b")->id() == "OG-07b");
+  CHECK((*idx)->GroupOf("G60-01")->mode() == v1::OverlapGroup::MODE_CO_FUNDED);
+}
+
+TEST_CASE("catalogue mistakes are each named", "[catalog]") {
+  v1::Catalog c = TestCatalog();
+  c.mutable_programmes(1)->set_id(c.programmes(0).id());
+  c.mutable_programmes(2)->set_ratio_bp(10001);
+  c.mutable_programmes(3)->set_kind(v1::PROGRAMME_KIND_UNSPECIFIED);
+  c.mutable_overlap_groups(1)->add_programmes("G60-nope");
+  c.mutable_overlap_groups(2)->add_programmes(c.overlap_groups(3).programmes(0));
+  c.set_effective_from("2026-02-30");
+  auto problems = CheckCatalog(c);
+  CHECK(Mentions(problems, "id appears twice"));
+  CHECK(Mentions(problems, "ratio_bp above 10000"));
+  CHECK(Mentions(problems, "kind is missing"));
+  CHECK(Mentions(problems, "programme G60-nope is not in the catalogue"));
+  CHECK(Mentions(problems, "is in two groups"));
+  CHECK(Mentions(problems, "does not exist"));
+  CHECK_FALSE(IndexCatalog(SerializeCatalog(c)).has_value());
+}
+
+TEST_CASE("validity dates are China Standard Time calendar dates", "[catalog]") {
+  CHECK(*CstDateToMs("2026-01-01") == 1767196800000);  // 2025-12-31T16:00:00Z
+  CHECK(CstYear(1767196800000) == 2026);
+  CHECK(CstYear(1767196799999) == 2025);
+  CHECK_FALSE(CstDateToMs("2026-1-1").has_value());
+  CHECK_FALSE(CstDateToMs("2026-02-29").has_value());
+  auto idx = IndexCatalog(SerializeCatalog(TestCatalog()));
+  CHECK((*idx)->valid_from_ms == 1767196800000);
+  CHECK((*idx)->valid_until_ms == 1924963200000);  // 2031-01-01 00:00 CST
+  CHECK(*ApplyRatio(999, 3000) == 299);            // rounded down
+  CHECK(*ApplyRatio(INT64_MAX, 10000) == INT64_MAX);
+}
+
+TEST_CASE("a new catalogue changes decisions from its entry on, never before", "[catalog][rules]") {
+  TempDir dir;
+  auto ledger = OpenTestLedger(dir.path());
+  const auto& k = Keys();
+  std::vector<Record> r = GrantRecords(0);
+  int64_t off = static_cast<int64_t>(r.size());
+  const std::string a = "91310117MA1J000001";
+  auto add = [&](const v1::Event& e, const KeyFile& key) {
+    r.push_back(MakeRecord(0, off++, e.applicant_id(), SignEvent(e, key)));
+  };
+  // Under the first catalogue, 6G is capped at 30,000,000 CNY.
+  add(ApplicationEvent("app-1", a, 20'000'000'000, 2'500'000'000), k.portal);
+  add(ApprovalEvent("apr-1", a, "app-1", {2'500'000'000}), k.district);
+  v1::Catalog tighter = TestCatalog();
+  tighter.set_version("g60-2026-draft-2");
+  for (auto& p : *tighter.mutable_programmes()) {
+    if (p.id() == "G60-07b") p.set_cap_fen(2'000'000'000);
+  }
+  add(CatalogEvent("catalog-2", tighter), k.admin);
+  add(ApplicationEvent("app-2", a, 20'000'000'000, 2'500'000'000), k.portal);
+  add(ApprovalEvent("apr-2", a, "app-2", {2'500'000'000}), k.district);
+  auto out = AppendAll(*ledger, r);
+  size_t n = out.size();
+  CHECK(out[n - 4].verdict == ledger::v1::VERDICT_ACCEPTED);  // apr-1 under the first
+  CHECK(out[n - 3].verdict == ledger::v1::VERDICT_ACCEPTED);  // the new catalogue
+  CHECK(out[n - 1].reason == Reason::REASON_EXCEEDS_CAP);     // apr-2 under the second
+  // Each entry names the catalogue it was decided under.
+  auto txn = lmdb::Txn::Begin(ledger->env(), true);
+  auto hash_of = [&](uint64_t seq) {
+    auto v = txn->Get(ledger->tables().entries, EntryKey(0, seq));
+    return DecodeEntry(**v)->body.catalog_hash();
+  };
+  std::string first(AsBytes(Sha256(SerializeCatalog(TestCatalog()))));
+  std::string second(AsBytes(Sha256(SerializeCatalog(tighter))));
+  CHECK(hash_of(n - 4) == first);
+  CHECK(hash_of(n - 3) == second);
+  CHECK(hash_of(n - 1) == second);
+  CHECK(hash_of(0).empty());  // a key grant before any catalogue
+}
