@@ -85,6 +85,45 @@ class Rebalancer : public RdKafka::RebalanceCb {
   std::string topic_;
 };
 
+// Assigns every partition of the topic at the offsets the ledger stores.
+Status AssignAll(RdKafka::KafkaConsumer& consumer, Ledger& ledger, const std::string& topic,
+                 Rebalancer& rebalancer) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&consumer, topic, tconf.get(), err));
+  if (!t) return Fail(Error::InvalidArgument("topic " + topic + ": " + err));
+  int32_t count = 0;
+  for (int attempt = 0; attempt < 150 && count == 0; ++attempt) {
+    RdKafka::Metadata* raw = nullptr;
+    auto rc = consumer.metadata(false, t.get(), &raw, 2000);
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    if (rc == RdKafka::ERR_NO_ERROR && md->topics()->size() == 1 &&
+        (*md->topics())[0]->err() == RdKafka::ERR_NO_ERROR) {
+      count = static_cast<int32_t>((*md->topics())[0]->partitions()->size());
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  if (count == 0) return Fail(Error::Unavailable("no metadata for topic " + topic));
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int32_t p = 0; p < count; ++p) {
+    auto head = ledger.Head(static_cast<uint32_t>(p));
+    if (!head) {
+      RdKafka::TopicPartition::destroy(parts);
+      return Fail(head.error());
+    }
+    parts.push_back(RdKafka::TopicPartition::create(topic, p, *head ? (*head)->next_offset : 0));
+    rebalancer.assigned.insert(p);
+  }
+  auto rc = consumer.assign(parts);
+  RdKafka::TopicPartition::destroy(parts);
+  if (rc != RdKafka::ERR_NO_ERROR) {
+    return Fail(Error::Unavailable(std::string("assigning partitions: ") + RdKafka::err2str(rc)));
+  }
+  spdlog::info("assigned all {} partition(s) of {} (no consumer group)", count, topic);
+  return {};
+}
+
 // Runs Precheck over a batch on all threads.
 void PrecheckAll(const Ledger& ledger, const std::vector<Record>& records,
                  std::vector<Prechecked>& out, unsigned threads) {
@@ -141,7 +180,9 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   }
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!consumer) return Fail(Error::InvalidArgument("creating the Kafka consumer: " + err));
-  if (auto rc = consumer->subscribe({options.topic}); rc != RdKafka::ERR_NO_ERROR) {
+  if (options.assign_all) {
+    G60_TRY(AssignAll(*consumer, ledger, options.topic, rebalancer));
+  } else if (auto rc = consumer->subscribe({options.topic}); rc != RdKafka::ERR_NO_ERROR) {
     return Fail(Error::InvalidArgument(
         fmt::format("subscribing to {}: {}", options.topic, RdKafka::err2str(rc))));
   }
@@ -155,9 +196,15 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   std::optional<Error> failure;
   bool commit_failed = false;  // then the batch in hand cannot be committed either
 
+  std::vector<AppendOutcome> outcomes;
+  std::optional<Clock::time_point> first_record;
+  auto last_progress = Clock::now();
   auto commit_batch = [&]() -> Status {
     if (records.empty()) return {};
+    auto started = Clock::now();
+    if (options.metrics) options.metrics->VerifyQueueDepth(static_cast<int64_t>(records.size()));
     PrecheckAll(ledger, records, prechecked, threads);
+    outcomes.clear();
     auto batch = ledger.BeginBatch();
     if (!batch) return Fail(batch.error());
     std::map<int32_t, int64_t> next_offsets;
@@ -167,21 +214,46 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         return Fail(outcome.error().Context(
             fmt::format("appending the record at {}/{}", records[i].partition, records[i].offset)));
       }
+      outcomes.push_back(*outcome);
       if (!outcome->appended) {
         ++stats.skipped;
         continue;
       }
       ++stats.appended;
-      if (outcome->verdict == ledger::v1::VERDICT_ACCEPTED) {
+      bool accepted = outcome->verdict == ledger::v1::VERDICT_ACCEPTED;
+      if (accepted) {
         ++stats.accepted;
       } else {
         ++stats.rejected;
         ++stats.rejected_by_reason[ReasonName(outcome->reason)];
       }
+      if (options.metrics) options.metrics->Appended(accepted, ReasonName(outcome->reason));
       next_offsets[static_cast<int32_t>(records[i].partition)] = records[i].offset + 1;
     }
     G60_TRY(batch->Commit());
     ++stats.batches;
+    auto committed = Clock::now();
+    stats.busy_seconds = std::chrono::duration<double>(committed - *first_record).count();
+    if (options.on_commit) options.on_commit(records, outcomes);
+    if (options.metrics) {
+      options.metrics->BatchCommitted(std::chrono::duration<double>(committed - started).count());
+      options.metrics->VerifyQueueDepth(0);
+      for (auto [p, next] : next_offsets) {
+        int64_t low = 0, high = 0;
+        if (consumer->get_watermark_offsets(options.topic, p, &low, &high) ==
+            RdKafka::ERR_NO_ERROR) {
+          options.metrics->Lag(p, std::max<int64_t>(0, high - next));
+        }
+      }
+    }
+    if (committed - last_progress >= std::chrono::seconds(10)) {
+      last_progress = committed;
+      spdlog::info(
+          "ingest progress consumed={} appended={} accepted={} rejected={} skipped={} "
+          "batches={} rate={:.0f}/s",
+          stats.consumed, stats.appended, stats.accepted, stats.rejected, stats.skipped,
+          stats.batches, static_cast<double>(stats.appended) / std::max(stats.busy_seconds, 1e-9));
+    }
     // Monitoring only: tell Kafka how far we are (the ledger holds the real offsets).
     std::vector<RdKafka::TopicPartition*> offsets;
     for (auto [p, o] : next_offsets)
@@ -211,6 +283,8 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
     switch (msg->err()) {
       case RdKafka::ERR_NO_ERROR: {
         if (records.empty()) batch_started = Clock::now();
+        if (!first_record) first_record = batch_started;
+        if (options.metrics) options.metrics->Consumed(1);
         Record r;
         r.topic = msg->topic_name();
         r.partition = static_cast<uint32_t>(msg->partition());

@@ -15,7 +15,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "consumers/metrics.h"
 #include "ledger/store.h"
 
 namespace g60 {
@@ -24,11 +26,19 @@ struct IngestOptions {
   std::string bootstrap;
   std::string topic = "g60.events";
   std::string group_id = "g60ledger-ingest";
-  bool until_caught_up = false;              // stop once every assigned partition is at its end
+  bool until_caught_up = false;  // stop once every assigned partition is at its end
+  // Consume every partition of the topic directly (assign, no consumer-group membership):
+  // for a single ingest per topic, where a restart needs no rebalance. The group id is
+  // then used only for the monitoring commits.
+  bool assign_all = false;
   uint32_t batch_max_messages = 2000;        // entries per LMDB transaction, at most
   uint32_t batch_max_ms = 100;               // how long a batch may wait to fill
   uint32_t verify_threads = 0;               // 0 = one per core
   std::map<std::string, std::string> kafka;  // more librdkafka consumer properties
+  IngestMetrics* metrics = nullptr;          // counts into these when set (not owned)
+  // Called after each durable commit with the batch's records and outcomes (benchmarks,
+  // latency probes). Runs on the ingest thread: keep it short.
+  std::function<void(const std::vector<Record>&, const std::vector<AppendOutcome>&)> on_commit;
 };
 
 struct IngestStats {
@@ -39,6 +49,9 @@ struct IngestStats {
   uint64_t rejected = 0;
   uint64_t batches = 0;
   std::map<std::string, uint64_t> rejected_by_reason;
+  // From the first record received to the last commit: the time spent ingesting,
+  // without the consumer group's start-up.
+  double busy_seconds = 0;
 };
 
 // Runs until `stop` becomes true (then commits what it has and returns), until caught

@@ -113,12 +113,14 @@ Result<Config> ParseConfig(std::string_view text, const std::string& origin) {
     }
   }
   if (auto* t = root["ingest"].as_table()) {
-    G60_TRY(
-        CheckKeys(*t, "ingest", {"batch_max_messages", "batch_max_ms", "verify_threads"}, origin));
+    G60_TRY(CheckKeys(*t, "ingest",
+                      {"batch_max_messages", "batch_max_ms", "verify_threads", "metrics_listen"},
+                      origin));
     G60_TRY(
         ReadInt(*t, "batch_max_messages", c.batch_max_messages, 1, 100000, origin + " [ingest]"));
     G60_TRY(ReadInt(*t, "batch_max_ms", c.batch_max_ms, 1, 60000, origin + " [ingest]"));
     G60_TRY(ReadInt(*t, "verify_threads", c.verify_threads, 0, 256, origin + " [ingest]"));
+    G60_TRY(ReadString(*t, "metrics_listen", c.metrics_listen, origin + " [ingest]"));
   }
   return c;
 }

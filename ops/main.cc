@@ -67,6 +67,7 @@ struct Common {
   std::string topic;
   std::vector<std::string> anchor_files;
   uint64_t map_size_mib = 0;
+  std::string metrics_listen;
 
   void AddLedger(CLI::App* app) {
     app->add_option("--config", config_path, "ledger configuration file (TOML)");
@@ -293,7 +294,7 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
 
 // ---- ingest
 
-int RunIngestVerb(const Common& common, bool until_caught_up) {
+int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
   auto cfg = common.Load();
   if (!cfg) return Report(cfg.error());
   auto ledger = common.OpenLedger(*cfg, true);
@@ -303,10 +304,16 @@ int RunIngestVerb(const Common& common, bool until_caught_up) {
   o.topic = cfg->topic;
   o.group_id = cfg->group_id;
   o.until_caught_up = until_caught_up;
+  o.assign_all = assign_all;
   o.batch_max_messages = cfg->batch_max_messages;
   o.batch_max_ms = cfg->batch_max_ms;
   o.verify_threads = cfg->verify_threads;
   o.kafka = cfg->consumer_properties;
+  std::string listen = common.metrics_listen.empty() ? cfg->metrics_listen : common.metrics_listen;
+  auto metrics = IngestMetrics::Create(listen);
+  if (!metrics) return Report(metrics.error());
+  o.metrics = metrics->get();
+  if (!listen.empty()) spdlog::info("ingest: metrics on http://{}/metrics", listen);
   InstallSignalHandlers();
   auto stats = RunIngest(**ledger, o, g_stop);
   if (!stats) return Report(stats.error());
@@ -629,8 +636,13 @@ int main(int argc, char** argv) {
   common.AddAnchors(ingest);
   ingest->add_flag("--until-caught-up", until_caught_up,
                    "stop once every partition is consumed to its end");
+  bool assign_all = false;
+  ingest->add_flag("--assign-all", assign_all,
+                   "consume every partition directly, without consumer-group membership");
   ingest->add_option("--map-size-mib", common.map_size_mib,
                      "LMDB map size (grow it when the map is full)");
+  ingest->add_option("--metrics-listen", common.metrics_listen,
+                     "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
 
   auto* verify = app.add_subcommand("verify", "re-check every entry, hash link and signature");
   common.AddLedger(verify);
@@ -680,7 +692,7 @@ int main(int argc, char** argv) {
   if (*keygen) return RunKeygen(role, out);
   if (*broker) return RunBroker(brokers, partitions, bootstrap_file);
   if (*produce) return RunProduce(common, pargs);
-  if (*ingest) return RunIngestVerb(common, until_caught_up);
+  if (*ingest) return RunIngestVerb(common, until_caught_up, assign_all);
   if (*verify) return RunVerify(common);
   if (*heads) return RunHeads(common);
   if (*summary) return RunSummary(common);

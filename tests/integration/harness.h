@@ -1,0 +1,119 @@
+// Shared by the integration tests: a development broker in the test process, producing
+// the demo stream, and checks on a finished ledger.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <map>
+
+#include "consumers/ingest.h"
+#include "ledger/entry.h"
+#include "ledger/verify.h"
+#include "ops/broker.h"
+#include "producers/producer.h"
+#include "support.h"
+
+namespace g60::testing {
+
+inline constexpr int kPartitions = 8;
+
+inline std::unique_ptr<DevBroker> StartBroker(int partitions = kPartitions) {
+  BrokerOptions o;
+  o.topics = {{"g60.events", partitions}};
+  auto b = DevBroker::Start(o);
+  REQUIRE(b.has_value());
+  return std::move(*b);
+}
+
+inline std::unique_ptr<Producer> MakeProducer(const std::string& bootstrap) {
+  ProducerOptions o;
+  o.bootstrap = bootstrap;
+  auto p = Producer::Create(o);
+  REQUIRE(p.has_value());
+  return std::move(*p);
+}
+
+// What the ledger must decide for each event id, in the order sent (a duplicate is
+// sent twice: accepted, then DUPLICATE_EVENT).
+using Expectations = std::map<std::string, std::deque<Reason>>;
+
+// Produces the demo stream; returns the number of Kafka messages and the expectations.
+inline uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& steps,
+                              Expectations& expect) {
+  uint64_t messages = 0;
+  auto partitions_or = producer.PartitionCount();
+  REQUIRE(partitions_or.has_value());
+  const int partitions = *partitions_or;
+  for (const auto& step : steps) {
+    for (const auto& pe : step.events) {
+      std::string value = SignDemoEvent(step, pe.event, Keys());
+      if (step.control) {
+        REQUIRE(producer.SendToAll(value, pe.event.event_id()).has_value());
+        messages += static_cast<uint64_t>(partitions);
+        for (int p = 0; p < partitions; ++p)
+          expect[pe.event.event_id()].push_back(pe.expected);
+      } else {
+        REQUIRE(producer.Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
+        ++messages;
+        expect[pe.event.event_id()].push_back(pe.expected);
+      }
+    }
+    auto summary = producer.Flush();
+    REQUIRE(summary.has_value());
+    REQUIRE(summary->failures.empty());
+  }
+  return messages;
+}
+
+struct Census {
+  uint64_t entries = 0;
+  std::map<std::string, std::deque<Reason>> seen;  // event id -> reasons in chain order
+  std::map<Reason, uint64_t> by_reason;
+};
+
+inline Census ReadAll(const Ledger& ledger) {
+  Census c;
+  auto txn = lmdb::Txn::Begin(ledger.env(), true);
+  auto cur = lmdb::Cursor::Open(*txn, ledger.tables().entries);
+  for (auto ok = cur->First(); *ok; ok = cur->Next()) {
+    auto e = DecodeEntry(cur->value());
+    REQUIRE(e.has_value());
+    ++c.entries;
+    ++c.by_reason[e->body.reason()];
+    if (!e->body.event_id().empty()) c.seen[e->body.event_id()].push_back(e->body.reason());
+  }
+  return c;
+}
+
+inline std::unique_ptr<Ledger> OpenReader(const std::string& dir) {
+  LedgerOptions o;
+  o.dir = dir;
+  o.trust_anchors = {Keys().admin.public_key};
+  auto l = Ledger::Open(o);
+  REQUIRE(l.has_value());
+  return std::move(*l);
+}
+
+inline void RequireVerified(const Ledger& ledger) {
+  VerifyOptions vo;
+  vo.trust_anchors = {Keys().admin.public_key};
+  auto r = VerifyLedger(ledger, vo);
+  REQUIRE(r.has_value());
+  INFO((r->first_problem ? r->first_problem->ToString() : std::string()));
+  REQUIRE(r->ok());
+}
+
+// Every partition's offsets are 0..n-1 with one entry each.
+inline void RequireOneEntryPerMessage(const Ledger& ledger, uint64_t messages) {
+  auto heads = ledger.Heads();
+  REQUIRE(heads.has_value());
+  uint64_t total = 0;
+  for (const auto& h : *heads) {
+    CHECK(h.next_offset == static_cast<int64_t>(h.size));
+    total += h.size;
+  }
+  CHECK(total == messages);
+}
+
+}  // namespace g60::testing
