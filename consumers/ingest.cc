@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <set>
 #include <thread>
 #include <vector>
@@ -190,26 +191,34 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
                options.group_id);
 
   IngestStats stats;
-  std::vector<Record> records;
-  std::vector<Prechecked> prechecked;
-  records.reserve(options.batch_max_messages);
+  std::vector<Record> collecting;  // consumed, waiting to be verified
+  collecting.reserve(options.batch_max_messages);
   std::optional<Error> failure;
   bool commit_failed = false;  // then the batch in hand cannot be committed either
+
+  // A batch whose signatures are being checked on the worker threads while the writer
+  // applies the batch before it: verification, the real cost, overlaps the rest.
+  struct Pending {
+    std::vector<Record> records;
+    std::vector<Prechecked> prechecked;
+    std::future<void> done;  // the pre-check; its destructor waits for it
+  };
+  std::unique_ptr<Pending> verifying;
 
   std::vector<AppendOutcome> outcomes;
   std::optional<Clock::time_point> first_record;
   auto last_progress = Clock::now();
-  auto commit_batch = [&]() -> Status {
-    if (records.empty()) return {};
+  // The single writer: decides and appends a verified batch in partition order and
+  // commits it, with its offsets, in one LMDB transaction.
+  auto apply_batch = [&](Pending& pending) -> Status {
+    const std::vector<Record>& records = pending.records;
     auto started = Clock::now();
-    if (options.metrics) options.metrics->VerifyQueueDepth(static_cast<int64_t>(records.size()));
-    PrecheckAll(ledger, records, prechecked, threads);
     outcomes.clear();
     auto batch = ledger.BeginBatch();
     if (!batch) return Fail(batch.error());
     std::map<int32_t, int64_t> next_offsets;
     for (size_t i = 0; i < records.size(); ++i) {
-      auto outcome = batch->Append(records[i], prechecked[i]);
+      auto outcome = batch->Append(records[i], pending.prechecked[i]);
       if (!outcome) {
         return Fail(outcome.error().Context(
             fmt::format("appending the record at {}/{}", records[i].partition, records[i].offset)));
@@ -237,7 +246,6 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
     if (options.on_commit) options.on_commit(records, outcomes);
     if (options.metrics) {
       options.metrics->BatchCommitted(std::chrono::duration<double>(committed - started).count());
-      options.metrics->VerifyQueueDepth(0);
       for (auto [p, next] : next_offsets) {
         int64_t low = 0, high = 0;
         if (consumer->get_watermark_offsets(options.topic, p, &low, &high) ==
@@ -260,8 +268,30 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
       offsets.push_back(RdKafka::TopicPartition::create(options.topic, p, o));
     if (!offsets.empty()) consumer->commitAsync(offsets);
     RdKafka::TopicPartition::destroy(offsets);
-    records.clear();
     return {};
+  };
+
+  // Hands the collected records to the verifiers, then applies the batch verified
+  // before; so verifying one batch overlaps applying the previous one.
+  auto rotate = [&]() -> Status {
+    std::unique_ptr<Pending> previous = std::move(verifying);
+    if (!collecting.empty()) {
+      verifying = std::make_unique<Pending>();
+      verifying->records = std::move(collecting);
+      collecting = {};
+      collecting.reserve(options.batch_max_messages);
+      Pending* p = verifying.get();
+      verifying->done = std::async(std::launch::async, [&ledger, p, threads] {
+        PrecheckAll(ledger, p->records, p->prechecked, threads);
+      });
+    }
+    if (options.metrics) {
+      options.metrics->VerifyQueueDepth(
+          static_cast<int64_t>(verifying ? verifying->records.size() : 0));
+    }
+    if (!previous) return {};
+    previous->done.wait();
+    return apply_batch(*previous);
   };
 
   auto batch_started = Clock::now();
@@ -272,7 +302,7 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
       break;
     }
     int wait_ms =
-        records.empty()
+        collecting.empty()
             ? 100
             : static_cast<int>(std::max<int64_t>(
                   0, options.batch_max_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -282,7 +312,7 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
     bool flush = false;
     switch (msg->err()) {
       case RdKafka::ERR_NO_ERROR: {
-        if (records.empty()) batch_started = Clock::now();
+        if (collecting.empty()) batch_started = Clock::now();
         if (!first_record) first_record = batch_started;
         if (options.metrics) options.metrics->Consumed(1);
         Record r;
@@ -292,10 +322,10 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         r.timestamp_ms = msg->timestamp().timestamp;
         if (msg->key()) r.key = *msg->key();
         if (msg->payload()) r.value.assign(static_cast<const char*>(msg->payload()), msg->len());
-        records.push_back(std::move(r));
+        collecting.push_back(std::move(r));
         ++stats.consumed;
         rebalancer.at_end.erase(msg->partition());
-        flush = records.size() >= options.batch_max_messages;
+        flush = collecting.size() >= options.batch_max_messages;
         break;
       }
       case RdKafka::ERR__TIMED_OUT:
@@ -303,6 +333,7 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         break;
       case RdKafka::ERR__PARTITION_EOF:
         rebalancer.at_end.insert(msg->partition());
+        flush = true;
         break;
       case RdKafka::ERR__AUTO_OFFSET_RESET:
       case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
@@ -324,16 +355,20 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         break;
     }
     if (failure) break;
-    if (records.size() && (flush || Clock::now() - batch_started >=
-                                        std::chrono::milliseconds(options.batch_max_ms))) {
-      if (auto s = commit_batch(); !s) {
+    bool batch_due =
+        !collecting.empty() &&
+        (flush || Clock::now() - batch_started >= std::chrono::milliseconds(options.batch_max_ms));
+    // Nothing new coming in: apply what is being verified rather than wait for more.
+    bool idle = flush && collecting.empty() && verifying;
+    if (batch_due || idle) {
+      if (auto s = rotate(); !s) {
         failure = s.error();
         commit_failed = true;
         break;
       }
     }
-    if (options.until_caught_up && records.empty() && !rebalancer.assigned.empty() &&
-        rebalancer.at_end.size() == rebalancer.assigned.size()) {
+    if (options.until_caught_up && collecting.empty() && !verifying &&
+        !rebalancer.assigned.empty() && rebalancer.at_end.size() == rebalancer.assigned.size()) {
       spdlog::info("ingest: caught up on {} partition(s)", rebalancer.assigned.size());
       break;
     }
@@ -341,7 +376,9 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   // Records already consumed are good whatever stopped us: keep them, unless writing
   // them is what failed.
   if (!commit_failed) {
-    if (auto s = commit_batch(); !s) {
+    auto s = rotate();    // applies the batch being verified, starts the last one
+    if (s) s = rotate();  // applies the last one
+    if (!s) {
       if (!failure)
         failure = s.error();
       else

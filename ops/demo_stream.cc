@@ -51,7 +51,7 @@ using R = Reason;
 class Generator {
  public:
   Generator(const DemoStreamOptions& o, const DemoKeys& keys)
-      : o_(o), keys_(keys), rng_(o.seed), now_ms_(o.start_ms) {
+      : o_(o), keys_(keys), rng_(o.seed), now_ms_(o.start_ms), serial_(o.first_serial) {
     for (const auto& p : o.catalog.programmes())
       programmes_.push_back(&p);
     G60_ASSERT(!programmes_.empty());  // the stream follows a catalogue
@@ -410,7 +410,7 @@ class Generator {
   const DemoKeys& keys_;
   Rng rng_;
   int64_t now_ms_;
-  int serial_ = 0;
+  int serial_;
   std::vector<const v1::Programme*> programmes_;
   DemoStep grants_{"00-admin-grants", DemoSigner::kAdmin, true, {}};
   DemoStep catalog_{"01-admin-catalog", DemoSigner::kAdmin, true, {}};

@@ -62,6 +62,8 @@ struct DemoStreamOptions {
   // The policy scenarios (overlaps, co-funding, once-only, yearly and window caps, every
   // policy rejection) besides the random bulk.
   bool scenarios = true;
+  // Event ids are numbered from here (a second stream into the same topic takes new ids).
+  int first_serial = 0;
 };
 
 std::vector<DemoStep> GenerateDemoStream(const DemoStreamOptions& options, const DemoKeys& keys);

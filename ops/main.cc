@@ -21,6 +21,7 @@
 #include "ledger/store.h"
 #include "ledger/summary.h"
 #include "ledger/verify.h"
+#include "ops/bench.h"
 #include "ops/broker.h"
 #include "ops/demo_stream.h"
 #include "producers/keyfile.h"
@@ -585,6 +586,13 @@ int RunCatalogPublish(const Common& common, const std::string& path, const std::
   return summary->failures.empty() ? 0 : kExitProblem;
 }
 
+int RunBenchVerb(const BenchOptions& options) {
+  auto report = RunBench(options);
+  if (!report) return Report(report.error());
+  PrintBench(*report);
+  return 0;
+}
+
 }  // namespace
 }  // namespace g60
 
@@ -684,6 +692,20 @@ int main(int argc, char** argv) {
                           "validity start YYYY-MM-DD (China Standard Time), overriding the file's");
   common.AddKafka(cat_publish);
 
+  BenchOptions bench_options;
+  bench_options.work_dir = "var/bench";
+  bench_options.catalog_path = "schemas/catalog.txtpb";
+  auto* bench = app.add_subcommand(
+      "bench", "measure the verify bound, ingest, verify and latency; print ratios to the bound");
+  bench->add_option("--events", bench_options.events, "business events in the stream")
+      ->check(CLI::Range(uint64_t{1000}, uint64_t{10000000}));
+  bench->add_option("--threads", bench_options.threads, "threads (0: one per core)");
+  bench->add_option("--dir", bench_options.work_dir, "work directory for the durable ledger");
+  bench->add_option("--latency-seconds", bench_options.latency_seconds,
+                    "seconds of paced production for the latency figure");
+  bench->add_option("--catalog", bench_options.catalog_path, "catalogue the stream follows");
+  bench->add_flag("--keep", bench_options.keep, "keep the ledger afterwards");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -697,6 +719,7 @@ int main(int argc, char** argv) {
   if (*heads) return RunHeads(common);
   if (*summary) return RunSummary(common);
   if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed, catalog_path);
+  if (*bench) return RunBenchVerb(bench_options);
   if (*cat_check) return RunCatalogCheck(cat_file);
   if (*cat_show) return RunCatalogShow(cat_file);
   if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);

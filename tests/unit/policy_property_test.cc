@@ -48,9 +48,10 @@ class Rng {
 constexpr int64_t kWan = 1'000'000;  // 万元 in fen
 
 // Programmes chosen to meet every kind of cross-approval rule.
-const std::vector<std::string> kProgrammes = {"G60-07b", "SH-M-07b", "G60-01",
-                                              "SH-M-01", "G60-10a",  "SH-M-10a",
-                                              "G60-17c", "G60-06",   "G60-09"};
+// (17c twice: yearly caps need two approvals of one applicant in one year.)
+const std::vector<std::string> kProgrammes = {"G60-07b", "SH-M-07b", "G60-01",  "SH-M-01",
+                                              "G60-10a", "SH-M-10a", "G60-17c", "G60-17c",
+                                              "G60-06",  "G60-09"};
 
 struct Approval {
   std::string id, applicant, project, programme;
@@ -105,7 +106,7 @@ class Sequence {
   bool Send(v1::Event& e, const KeyFile& k) {
     e.set_event_id(fmt::format("e{}", ++serial_));
     if (e.occurred_at_ms() == 0)
-      e.set_occurred_at_ms(1772294400000 + rng_.Range(0, 86400000LL * 400));
+      e.set_occurred_at_ms(1772294400000 + rng_.Range(0, 86400000LL * 250));
     return Append(SignEvent(e, k), e.applicant_id()).verdict == ledger::v1::VERDICT_ACCEPTED;
   }
 

@@ -1,0 +1,51 @@
+// `g60ledger bench`: measures, in one run and on this machine,
+//   (a) the bound: libsodium Ed25519 verifications per second on all cores, over real
+//       signed events;
+//   (b) end to end: events already in the development broker ingested into a durable
+//       ledger (events/s, from the first record received to the last commit);
+//   (c) `verify` over the resulting ledger (entries/s), and the hash chain alone;
+// plus produce-to-commit latency at half the bound (p50/p99), bytes on disk per entry
+// and resident memory, then prints the ratios to the bound last, one per line:
+//   ratio ingest/bound 0.91
+// Figures are measurements of this run, never constants.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ledger/status.h"
+
+namespace g60 {
+
+struct BenchOptions {
+  uint64_t events = 100000;    // business events in the stream (control events add a few)
+  unsigned threads = 0;        // 0: one per core
+  std::string work_dir;        // where the ledger is written (durable, on disk)
+  double latency_seconds = 5;  // how long the paced latency phase produces
+  bool keep = false;           // keep the ledger afterwards
+  std::string catalog_path;    // the catalogue the stream follows
+};
+
+struct BenchReport {
+  double bound_per_s = 0;
+  double produce_per_s = 0;
+  double ingest_per_s = 0;
+  double verify_per_s = 0;
+  double chain_per_s = 0;
+  double latency_p50_ms = 0;
+  double latency_p99_ms = 0;
+  double latency_rate_per_s = 0;  // the paced rate the latency was measured at
+  uint64_t latency_samples = 0;
+  uint64_t entries = 0;
+  double bytes_per_entry = 0;
+  double rss_before_ingest_mib = 0;
+  double rss_peak_ingest_mib = 0;
+  int partitions = 0;
+  unsigned threads = 0;
+};
+
+Result<BenchReport> RunBench(const BenchOptions& options);
+// Prints the report, the ratios last.
+void PrintBench(const BenchReport& report);
+
+}  // namespace g60
