@@ -96,8 +96,8 @@ Result<std::optional<Msg>> TxnStateView::Load(MDB_dbi dbi, std::string_view id, 
 }
 
 Result<std::optional<ledger::v1::KeyState>> TxnStateView::Key(std::string_view key_id) {
-  for (const auto& anchor : anchors_) {
-    if (KeyIdOf(anchor) == key_id) {
+  for (const auto& [anchor_id, anchor] : anchors_) {
+    if (anchor_id == key_id) {
       ledger::v1::KeyState ks;
       ks.set_public_key(anchor);
       ks.set_role(v1::ROLE_ADMIN);
@@ -243,8 +243,10 @@ Status Ledger::Init(const LedgerOptions& options) {
       public_keys_.emplace(std::string(cur->key()), std::string(cur->value()));
     }
   }
-  for (const auto& a : anchors_)
-    public_keys_.emplace(KeyIdOf(a), a);
+  for (const auto& a : anchors_) {
+    anchor_keys_.emplace_back(KeyIdOf(a), a);
+    public_keys_.emplace(anchor_keys_.back());
+  }
   // Committing (even a read-only transaction) keeps the table handles open: LMDB
   // closes handles opened in a transaction that aborts.
   return txn->Commit();
@@ -360,7 +362,7 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   AppendOutcome out;
   if (record.offset < head.next_offset) return out;  // consumed before: a redelivery
 
-  TxnStateView state(txn_, ledger_->tables_, record.partition, ledger_->anchors_,
+  TxnStateView state(txn_, ledger_->tables_, record.partition, ledger_->anchor_keys_,
                      ledger_->catalogs_);
   auto decision = Decide(state, record, pre, head.size);
   if (!decision) return Fail(decision.error());

@@ -107,6 +107,10 @@ class Ledger {
   const lmdb::Env& env() const { return env_; }
   const Tables& tables() const { return tables_; }
   const std::vector<std::string>& trust_anchors() const { return anchors_; }
+  // (key id, public key) of each trust anchor, computed once.
+  const std::vector<std::pair<std::string, std::string>>& anchor_keys() const {
+    return anchor_keys_;
+  }
   const std::string& dir() const { return dir_; }
   CatalogCache& catalogs() const { return catalogs_; }
 
@@ -119,6 +123,7 @@ class Ledger {
   std::string dir_;
   Tables tables_{};
   std::vector<std::string> anchors_;
+  std::vector<std::pair<std::string, std::string>> anchor_keys_;
   int lock_fd_ = -1;
   mutable std::shared_mutex keys_mu_;
   std::unordered_map<std::string, std::string> public_keys_;  // key id -> public key
@@ -136,7 +141,8 @@ std::string EncodeHead(const PartitionHead& head);
 class TxnStateView final : public StateView {
  public:
   TxnStateView(const lmdb::Txn& txn, const Tables& tables, uint32_t partition,
-               const std::vector<std::string>& anchors, CatalogCache& catalogs)
+               const std::vector<std::pair<std::string, std::string>>& anchors,
+               CatalogCache& catalogs)
       : txn_(txn), t_(tables), partition_(partition), anchors_(anchors), catalogs_(catalogs) {}
   Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) override;
   Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) override;
@@ -152,7 +158,7 @@ class TxnStateView final : public StateView {
   const lmdb::Txn& txn_;
   const Tables& t_;
   uint32_t partition_;
-  const std::vector<std::string>& anchors_;
+  const std::vector<std::pair<std::string, std::string>>& anchors_;  // key id, public key
   CatalogCache& catalogs_;
 };
 

@@ -59,7 +59,7 @@ Result<LedgerSummary> Summarize(const Ledger& ledger) {
   }
   auto heads = ReadHeads(*txn, ledger.tables());
   if (heads && !heads->empty()) {
-    TxnStateView view(*txn, ledger.tables(), heads->front().partition, ledger.trust_anchors(),
+    TxnStateView view(*txn, ledger.tables(), heads->front().partition, ledger.anchor_keys(),
                       ledger.catalogs());
     auto catalog = view.Catalog();
     if (!catalog) return Fail(catalog.error());

@@ -27,7 +27,11 @@ struct BenchOptions {
 };
 
 struct BenchReport {
+  // The bound is measured before and after the ingest and verify phases; the higher of
+  // the two is used, so that a slow moment of the machine cannot flatter the ratios.
   double bound_per_s = 0;
+  double bound_before_per_s = 0;
+  double bound_after_per_s = 0;
   double produce_per_s = 0;
   double ingest_per_s = 0;
   double verify_per_s = 0;
@@ -42,6 +46,9 @@ struct BenchReport {
   double rss_peak_ingest_mib = 0;
   int partitions = 0;
   unsigned threads = 0;
+  uint64_t batches = 0;           // LMDB transactions of the ingest phase
+  double ingest_cpu_seconds = 0;  // process CPU time (user + system) during the ingest phase
+  double ingest_wall_seconds = 0;
 };
 
 Result<BenchReport> RunBench(const BenchOptions& options);
