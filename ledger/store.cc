@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,21 @@ Status LockWriter(const std::string& dir, int* fd_out) {
   }
   *fd_out = fd;
   return {};
+}
+
+// LMDB reports a short write on a full disk as EIO (mdb_page_flush): when a commit fails
+// that way and the ledger's filesystem is (nearly) full, say so.
+Error ExplainWriteFailure(const Error& e, const std::string& dir) {
+  if (e.code() != ErrorCode::kInternal && e.code() != ErrorCode::kResourceExhausted) return e;
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) != 0) return e;
+  uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  constexpr uint64_t kNearlyFull = 4u << 20;
+  if (free_bytes >= kNearlyFull) return e;
+  return Error::ResourceExhausted(fmt::format(
+      "{} (the disk is full: {} bytes free on the filesystem of {}; free space and start "
+      "again, the last committed batch is intact)",
+      e.message(), free_bytes, dir));
 }
 
 }  // namespace
@@ -418,7 +434,9 @@ Status Batch::Commit() {
   for (const auto& [partition, head] : heads_) {
     G60_TRY(txn_.Put(ledger_->tables_.heads, PartitionPrefix(partition), EncodeHead(head)));
   }
-  G60_TRY(txn_.Commit());
+  if (auto committed = txn_.Commit(); !committed) {
+    return Fail(ExplainWriteFailure(committed.error(), ledger_->dir_));
+  }
   std::unique_lock lock(ledger_->keys_mu_);
   for (auto& [id, pk] : new_keys_)
     ledger_->public_keys_.emplace(std::move(id), std::move(pk));

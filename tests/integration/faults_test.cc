@@ -10,6 +10,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -258,4 +259,43 @@ TEST_CASE("SIGTERM commits what was consumed and exits cleanly; metrics are serv
   ingest.Kill(SIGTERM);
   CHECK(ingest.Wait() == 0);
   CHECK_THAT(ingest.Output(), Catch::Contains(std::to_string(messages) + " entr(ies) appended"));
+}
+
+TEST_CASE("a full disk stops ingest with a clear error; it resumes once space is freed",
+          "[integration][kafka][faults][disk]") {
+  // A small tmpfs stands for the ledger's disk; growing it stands for freeing space.
+  REQUIRE(::geteuid() == 0);  // mounting needs root, as CI and ops/test run
+  auto broker = StartBroker();
+  auto producer = MakeProducer(broker->bootstrap());
+  Expectations unused;
+  uint64_t messages =
+      ProduceStream(*producer, GenerateDemoStream(Stream(1500, 25), Keys()), unused);
+  TempDir dir;
+  std::filesystem::create_directories(dir / "ledger");
+  std::string mnt = dir / "ledger";
+  REQUIRE(
+      Run({"/bin/mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt}, dir / "mount.log").status ==
+      0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount " + path + " 2>/dev/null").c_str()); }
+  } unmount{mnt};
+  std::string cfg = WriteIngestConfig(dir, broker->bootstrap());
+  auto full = Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all", "--until-caught-up"},
+                  dir / "full.log");
+  INFO(full.output);
+  CHECK(full.status == 3);
+  CHECK_THAT(full.output, Catch::Contains("disk is full"));
+  uint64_t before = EntriesIn(mnt);
+  CHECK(before < messages);
+  REQUIRE(Run({"/bin/mount", "-o", "remount,size=64m", mnt}, dir / "remount.log").status == 0);
+  auto resumed =
+      Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all", "--until-caught-up"},
+          dir / "resumed.log");
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  auto ledger = OpenReader(mnt);
+  RequireOneEntryPerMessage(*ledger, messages);
+  RequireVerified(*ledger);
+  RequireReplayEqual(*ledger);
 }
