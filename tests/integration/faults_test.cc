@@ -94,27 +94,55 @@ TEST_CASE("SIGKILL at random points while events arrive: exactly one entry each,
   auto steps = GenerateDemoStream(Stream(800, 21), Keys());
   std::atomic<uint64_t> messages{0};
   std::atomic<bool> produced{false};
+  // The feeder spreads the stream over the kill loop (about 0.3 s a cycle), so that the
+  // ingest is killed while events keep arriving.
+  uint64_t planned = 0;
+  for (const auto& st : steps)
+    planned += st.events.size();
+  const auto pause =
+      std::chrono::microseconds(static_cast<int64_t>(cycles) * 300000 * 50 /
+                                static_cast<int64_t>(std::max<uint64_t>(planned, 1)));
   std::thread feeder([&] {
     auto producer = MakeProducer(broker->bootstrap());
-    Expectations unused;
-    messages = ProduceStream(*producer, steps, unused);
+    const int partitions = *producer->PartitionCount();
+    uint64_t sent = 0;
+    for (const auto& step : steps) {
+      for (const auto& pe : step.events) {
+        std::string value = SignDemoEvent(step, pe.event, Keys());
+        if (step.control) {
+          REQUIRE(producer->SendToAll(value, pe.event.event_id()).has_value());
+          sent += static_cast<uint64_t>(partitions);
+        } else {
+          REQUIRE(producer->Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
+          ++sent;
+        }
+        if (sent % 50 == 0) std::this_thread::sleep_for(pause);
+      }
+      REQUIRE(producer->Flush()->failures.empty());  // steps in order, as the demo does
+    }
+    messages = sent;
     produced = true;
   });
   std::vector<std::string> args = {G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all"};
   uint64_t seed = 77;
-  int kills = 0;
+  int kills = 0, kills_while_producing = 0;
   for (int c = 0; c < cycles; ++c) {
     Child ingest(args, dir / "ingest.log");
     seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + (seed >> 33) % 400));
+    bool producing = !produced.load();
     ingest.Kill(SIGKILL);
     int status = ingest.Wait();
     CHECK((status == 128 + SIGKILL || status == 0));
     kills += status == 128 + SIGKILL;
+    kills_while_producing += producing;
   }
   feeder.join();
   REQUIRE(produced);
   CHECK(kills >= cycles * 9 / 10);
+  CHECK(kills_while_producing >= cycles / 2);
+  WARN(kills << " kills, " << kills_while_producing << " while events were arriving, "
+             << EntriesIn(dir / "ledger") << " entries before the final run");
   auto final_run =
       Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all", "--until-caught-up"},
           dir / "final.log");
