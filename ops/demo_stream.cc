@@ -8,31 +8,14 @@
 
 #include "ledger/catalog.h"
 #include "ledger/crypto.h"
+#include "ops/splitmix.h"
 #include "producers/signer.h"
 
 namespace g60 {
 
 namespace {
 
-// SplitMix64: a tiny generator whose output is fixed by the seed on every platform
-// (std:: distributions are not), so a seed names one stream forever.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int64_t Range(int64_t lo, int64_t hi) {  // inclusive
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  bool Chance(int percent) { return Range(1, 100) <= percent; }
-
- private:
-  uint64_t s_;
-};
+using Rng = SplitMix64;
 
 constexpr int64_t kYuan = 100;           // fen per yuan
 constexpr int64_t kWan = 10000 * kYuan;  // fen per 万元

@@ -41,20 +41,6 @@ std::string WriteIngestConfig(const TempDir& dir, const std::string& bootstrap,
   return dir / "ingest.toml";
 }
 
-uint64_t EntriesIn(const std::string& dir) {
-  LedgerOptions o;
-  o.dir = dir;
-  auto l = Ledger::Open(o);
-  if (!l) return 0;
-  auto heads = (*l)->Heads();
-  uint64_t n = 0;
-  if (heads) {
-    for (const auto& h : *heads)
-      n += h.size;
-  }
-  return n;
-}
-
 // The ledger replayed from scratch (its own records through the rules) equals itself.
 void RequireReplayEqual(const Ledger& ledger) {
   TempDir copy;

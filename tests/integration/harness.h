@@ -116,4 +116,20 @@ inline void RequireOneEntryPerMessage(const Ledger& ledger, uint64_t messages) {
   CHECK(total == messages);
 }
 
+// Entries in a ledger directory (0 when it cannot be opened yet), read while another
+// process may be writing it.
+inline uint64_t EntriesIn(const std::string& dir) {
+  LedgerOptions o;
+  o.dir = dir;
+  auto l = Ledger::Open(o);
+  if (!l) return 0;
+  auto heads = (*l)->Heads();
+  uint64_t n = 0;
+  if (heads) {
+    for (const auto& h : *heads)
+      n += h.size;
+  }
+  return n;
+}
+
 }  // namespace g60::testing

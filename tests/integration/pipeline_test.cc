@@ -139,19 +139,7 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
       G60LEDGER_BIN, "ingest",       "--config", dir / "ingest.toml",
       "--ledger",    dir / "ledger", "--anchor", dir / "admin.key.pub"};
   int kills = 0;
-  auto entries = [&]() -> uint64_t {
-    LedgerOptions o;
-    o.dir = dir / "ledger";
-    auto l = Ledger::Open(o);
-    if (!l) return 0;
-    auto heads = (*l)->Heads();
-    uint64_t n = 0;
-    if (heads) {
-      for (const auto& h : *heads)
-        n += h.size;
-    }
-    return n;
-  };
+  auto entries = [&] { return EntriesIn(dir / "ledger"); };
   uint64_t last = 0;
   while (kills < 3) {
     Child ingest(args, dir / "ingest.log");

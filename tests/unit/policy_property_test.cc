@@ -14,6 +14,7 @@
 #include "ledger/entry.h"
 #include "ledger/lmdb.h"
 #include "ledger/replay.h"
+#include "ops/splitmix.h"
 #include "support.h"
 
 using namespace g60;
@@ -23,27 +24,7 @@ using ledger::v1::PaymentState;
 
 namespace {
 
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int64_t Range(int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  bool Chance(int percent) { return Range(1, 100) <= percent; }
-  template <typename T>
-  const T& Pick(const std::vector<T>& v) {
-    return v[Next() % v.size()];
-  }
-
- private:
-  uint64_t s_;
-};
+using Rng = SplitMix64;
 
 constexpr int64_t kWan = 1'000'000;  // 万元 in fen
 
