@@ -61,7 +61,8 @@ Result<std::optional<std::string>> CompareLedgers(const Ledger& a, const Ledger&
                 {"payments", A.payments, B.payments},
                 {"policy", A.policy, B.policy},
                 {"catalogs", A.catalogs, B.catalogs},
-                {"catalog_blobs", A.catalog_blobs, B.catalog_blobs}};
+                {"catalog_blobs", A.catalog_blobs, B.catalog_blobs},
+                {"merkle", A.merkle, B.merkle}};
   for (const auto& t : tables) {
     auto ca = lmdb::Cursor::Open(*ta, t.da);
     auto cb = lmdb::Cursor::Open(*tb, t.db);

@@ -13,6 +13,7 @@
 
 #include "ledger/bytes.h"
 #include "ledger/entry.h"
+#include "ledger/merkle.h"
 
 namespace g60 {
 
@@ -66,6 +67,30 @@ Error ExplainWriteFailure(const Error& e, const std::string& dir) {
 }
 
 }  // namespace
+
+std::string MerkleKey(uint32_t partition, uint32_t level, uint64_t index) {
+  std::string k = PartitionPrefix(partition);
+  k.push_back(static_cast<char>(level));
+  PutU64BE(k, index);
+  return k;
+}
+
+std::function<Result<Hash>(uint32_t, uint64_t)> MerkleNodes(const lmdb::Txn& txn,
+                                                            const Tables& tables,
+                                                            uint32_t partition) {
+  return [&txn, &tables, partition](uint32_t level, uint64_t index) -> Result<Hash> {
+    auto v = txn.Get(tables.merkle, MerkleKey(partition, level, index));
+    if (!v) return Fail(v.error());
+    if (!*v || (*v)->size() != 32) {
+      return Fail(Error::DataLoss(
+          fmt::format("Merkle subtree ({}, {}) of partition {} is missing or damaged", level, index,
+                      partition)));
+    }
+    Hash h;
+    std::copy((*v)->begin(), (*v)->end(), h.begin());
+    return h;
+  };
+}
 
 std::string PartitionKey(uint32_t partition, std::string_view id) {
   std::string k = PartitionPrefix(partition);
@@ -209,7 +234,8 @@ Status Ledger::Init(const LedgerOptions& options) {
                 {"payments", &tables_.payments},
                 {"policy", &tables_.policy},
                 {"catalogs", &tables_.catalogs},
-                {"catalog_blobs", &tables_.catalog_blobs}};
+                {"catalog_blobs", &tables_.catalog_blobs},
+                {"merkle", &tables_.merkle}};
   for (auto& t : tables) {
     auto dbi = txn->OpenDb(t.name, write);
     if (!dbi) {
@@ -421,6 +447,15 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   out.appended = true;
   out.sequence = head.size;
   out.entry_hash = EntryHash(entry);
+  // The entry hash is the leaf of the partition's Merkle log: store the subtrees it
+  // completes, write-once, in the same transaction.
+  auto writes = merkle::AppendLeaf(MerkleNodes(txn_, ledger_->tables_, record.partition), head.size,
+                                   out.entry_hash);
+  if (!writes) return Fail(writes.error());
+  for (const auto& w : *writes) {
+    G60_TRY(txn_.Put(ledger_->tables_.merkle, MerkleKey(record.partition, w.level, w.index),
+                     AsBytes(w.hash), MDB_NOOVERWRITE));
+  }
   out.verdict = decision->verdict;
   out.reason = decision->reason;
   head.size += 1;

@@ -8,6 +8,7 @@
 // the writer. Across processes, only the holder of the writer lock may write.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,8 +46,15 @@ struct PartitionHead {
 // LMDB named databases ("tables"); docs/formats.md lists their keys and values.
 struct Tables {
   MDB_dbi meta, entries, heads, event_ids, keys, pubkeys, applications, approvals, payments, policy,
-      catalogs, catalog_blobs;
+      catalogs, catalog_blobs, merkle;
 };
+
+// LMDB key of a stored Merkle subtree: partition u32 || level u8 || index u64 (big-endian).
+std::string MerkleKey(uint32_t partition, uint32_t level, uint64_t index);
+// The partition's stored perfect subtrees as a merkle::NodeSource, read through `txn`.
+std::function<Result<Hash>(uint32_t, uint64_t)> MerkleNodes(const lmdb::Txn& txn,
+                                                            const Tables& tables,
+                                                            uint32_t partition);
 
 // Table key of per-partition state: partition u32 BE || id.
 std::string PartitionKey(uint32_t partition, std::string_view id);

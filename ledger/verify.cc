@@ -10,6 +10,7 @@
 
 #include "ledger/bytes.h"
 #include "ledger/entry.h"
+#include "ledger/merkle.h"
 
 namespace g60 {
 
@@ -187,11 +188,34 @@ class Verifier {
     head.size = seq + 1;
     head.head_hash = EntryHash(bytes);
     head.next_offset = last_offset + 1;
+    if (std::string why = CheckMerkle(p, seq, head.head_hash); !why.empty()) return why;
     if (body.verdict() == ledger::v1::VERDICT_ACCEPTED) {
       return options_.check_signatures ? CheckAccepted(p, seq, body, keys) : "";
     }
     if (body.verdict() != ledger::v1::VERDICT_REJECTED)
       return "verdict is neither accepted nor rejected";
+    return "";
+  }
+
+  // Recomputes the subtrees this leaf completes (from the partition's right edge, kept
+  // in frontier_) and compares them with the stored Merkle log.
+  std::string CheckMerkle(uint32_t p, uint64_t seq, const Hash& leaf) {
+    if (seq == 0) frontier_.assign(64, Hash{});
+    merkle::NodeSource edge = [this](uint32_t level, uint64_t) -> Result<Hash> {
+      return frontier_[level];
+    };
+    auto writes = merkle::AppendLeaf(edge, seq, leaf);
+    if (!writes) return writes.error().message();
+    for (const auto& w : *writes) {
+      frontier_[w.level] = w.hash;
+      auto stored = txn_.Get(ledger_.tables().merkle, MerkleKey(p, w.level, w.index));
+      if (!stored) return stored.error().message();
+      if (!*stored || **stored != AsBytes(w.hash)) {
+        return fmt::format("Merkle subtree ({}, {}) is {} in the log; the entries give {}", w.level,
+                           w.index, *stored ? HexEncode(**stored) : std::string("missing"),
+                           HexEncode(AsBytes(w.hash)));
+      }
+    }
     return "";
   }
 
@@ -264,7 +288,8 @@ class Verifier {
   const lmdb::Txn& txn_;
   unsigned threads_;
   std::map<uint32_t, PartitionHead> recomputed_;
-  std::set<uint32_t> broken_;  // partitions whose chain broke
+  std::set<uint32_t> broken_;   // partitions whose chain broke
+  std::vector<Hash> frontier_;  // the right edge of the partition's Merkle tree, per level
   std::vector<SigJob> sig_jobs_;
   uint64_t entries_ = 0;
   uint64_t signatures_ = 0;

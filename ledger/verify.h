@@ -1,5 +1,6 @@
 // `g60ledger verify`: re-reads every entry of every partition and re-checks the byte
-// layout, every hash link, the heads, and the signature, signer and role of every
+// layout, every hash link, the heads, every stored subtree of the partition's Merkle
+// log, and the signature, signer and role of every
 // accepted event (replaying key grants and revocations from the chain itself, with
 // only the trust anchors given). Signatures are checked on all cores.
 #pragma once

@@ -18,6 +18,7 @@
 #include "ledger/bytes.h"
 #include "ledger/catalog.h"
 #include "ledger/config.h"
+#include "ledger/merkle.h"
 #include "ledger/store.h"
 #include "ledger/summary.h"
 #include "ledger/verify.h"
@@ -361,12 +362,18 @@ int RunVerify(const Common& common) {
   return 0;
 }
 
-void PrintHeads(const std::vector<PartitionHead>& heads) {
+// One line per partition: chain size, next offset, head entry hash and Merkle root.
+int PrintHeads(const Ledger& ledger, const std::vector<PartitionHead>& heads) {
+  auto txn = lmdb::Txn::Begin(ledger.env(), true);
+  if (!txn) return Report(txn.error());
   for (const auto& h : heads) {
-    std::printf("partition %u size %llu next_offset %lld head %s\n", h.partition,
+    auto root = merkle::Root(MerkleNodes(*txn, ledger.tables(), h.partition), h.size);
+    if (!root) return Report(root.error());
+    std::printf("partition %u size %llu next_offset %lld head %s merkle_root %s\n", h.partition,
                 static_cast<unsigned long long>(h.size), static_cast<long long>(h.next_offset),
-                HexEncode(AsBytes(h.head_hash)).c_str());
+                HexEncode(AsBytes(h.head_hash)).c_str(), HexEncode(AsBytes(*root)).c_str());
   }
+  return 0;
 }
 
 int RunHeads(const Common& common) {
@@ -376,8 +383,7 @@ int RunHeads(const Common& common) {
   if (!ledger) return Report(ledger.error());
   auto heads = (*ledger)->Heads();
   if (!heads) return Report(heads.error());
-  PrintHeads(*heads);
-  return 0;
+  return PrintHeads(**ledger, *heads);
 }
 
 int RunSummary(const Common& common) {
@@ -422,8 +428,7 @@ int RunSummary(const Common& common) {
     row(p, t);
   row("TOTAL", s->total);
   std::printf("heads:\n");
-  PrintHeads(s->heads);
-  return 0;
+  return PrintHeads(**ledger, s->heads);
 }
 
 // ---- demo-stream

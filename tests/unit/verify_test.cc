@@ -5,6 +5,8 @@
 
 #include "ledger/entry.h"
 #include "ledger/lmdb.h"
+#include "ledger/merkle.h"
+#include "ledger/merkle_verify.h"
 #include "ledger/verify.h"
 #include "support.h"
 
@@ -196,11 +198,12 @@ TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
           "[verify][tamper]") {
   TempDir dir;
   BuildLedger(dir.path());
-  // Re-encode entry 8 (a payment rejected for exceeding its stage) as accepted, and
-  // rebuild every later link and the head so the chain itself is consistent: only the
-  // signature/role replay can object, and does, since the value is still a valid
-  // signed event; so we also swap in a forged value.
+  // Re-encode entry 8 (a payment rejected for exceeding its stage) as accepted with a
+  // forged signature, and rebuild every later link, the head and the Merkle log so that
+  // the chain and the log are consistent: only the signature replay can object.
   Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
+    auto merkle_dbi = txn.OpenDb("merkle", false);
+    REQUIRE(merkle_dbi.has_value());
     Hash prev = EntryHash(Get(txn, entries, EntryKey(0, 7)));
     for (uint64_t seq = 8; seq < 11; ++seq) {
       auto e = DecodeEntry(Get(txn, entries, EntryKey(0, seq)));
@@ -216,6 +219,13 @@ TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
       std::string bytes = EncodeEntry(0, seq, prev, body.SerializeAsString());
       REQUIRE(txn.Put(entries, EntryKey(0, seq), bytes).has_value());
       prev = EntryHash(bytes);
+      Tables t{};
+      t.merkle = *merkle_dbi;
+      auto writes = merkle::AppendLeaf(MerkleNodes(txn, t, 0), seq, prev);
+      REQUIRE(writes.has_value());
+      for (const auto& w : *writes) {
+        REQUIRE(txn.Put(*merkle_dbi, MerkleKey(0, w.level, w.index), AsBytes(w.hash)).has_value());
+      }
     }
     PartitionHead h{0, 11, prev, 11};
     REQUIRE(txn.Put(heads, std::string("\0\0\0\0", 4), EncodeHead(h)).has_value());
@@ -224,4 +234,49 @@ TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
   REQUIRE_FALSE(r.ok());
   CHECK(r.first_problem->ToString() ==
         "partition 0 entry 8: accepted event's Ed25519 signature does not verify");
+}
+
+TEST_CASE("a Merkle log that disagrees with the entries is detected", "[verify][tamper][merkle]") {
+  TempDir dir;
+  BuildLedger(dir.path());
+  Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi, MDB_dbi) {
+    auto merkle_dbi = txn.OpenDb("merkle", false);
+    REQUIRE(merkle_dbi.has_value());
+    // The subtree of leaves 4..7 of partition 1.
+    std::string key = MerkleKey(1, 2, 1);
+    std::string node = Get(txn, *merkle_dbi, key);
+    node[0] = static_cast<char>(node[0] ^ 1);
+    REQUIRE(txn.Put(*merkle_dbi, key, node).has_value());
+  });
+  auto r = Verify(dir.path());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.first_problem->partition == 1);
+  CHECK(r.first_problem->sequence == 7);  // the leaf that completes that subtree
+  CHECK_THAT(r.first_problem->what, Catch::StartsWith("Merkle subtree (2, 1) is "));
+}
+
+TEST_CASE("the stored Merkle log matches the entries: heads and proofs of every entry",
+          "[verify][merkle]") {
+  TempDir dir;
+  BuildLedger(dir.path());
+  LedgerOptions o;
+  o.dir = dir.path();
+  auto ledger = Ledger::Open(o);
+  REQUIRE(ledger.has_value());
+  auto txn = lmdb::Txn::Begin((*ledger)->env(), true);
+  auto head = (*ledger)->Head(1);
+  uint64_t n = (*head)->size;
+  merkle::MemoryTree reference;
+  for (uint64_t i = 0; i < n; ++i) {
+    auto v = txn->Get((*ledger)->tables().entries, EntryKey(1, i));
+    reference.Append(EntryHash(**v));
+  }
+  auto nodes = MerkleNodes(*txn, (*ledger)->tables(), 1);
+  Hash root = *merkle::Root(nodes, n);
+  CHECK(root == *merkle::Root(reference.Source(), n));
+  for (uint64_t i = 0; i < n; ++i) {
+    auto proof = merkle::InclusionProof(nodes, i, n);
+    REQUIRE(proof.has_value());
+    CHECK(merkle::VerifyInclusion(i, n, *reference.Source()(0, i), *proof, root).has_value());
+  }
 }
