@@ -336,20 +336,33 @@ int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
 
 // ---- verify, heads, summary
 
-int RunVerify(const Common& common) {
+// The configuration and a read-only ledger, for the verbs that only read.
+struct OpenedLedger {
+  Config config;
+  std::unique_ptr<Ledger> ledger;
+};
+Result<OpenedLedger> OpenForReading(const Common& common) {
   auto cfg = common.Load();
-  if (!cfg) return Report(cfg.error());
+  if (!cfg) return Fail(cfg.error());
   auto ledger = common.OpenLedger(*cfg, false);
-  if (!ledger) return Report(ledger.error());
+  if (!ledger) return Fail(ledger.error());
+  return OpenedLedger{std::move(*cfg), std::move(*ledger)};
+}
+
+int RunVerify(const Common& common) {
+  auto opened = OpenForReading(common);
+  if (!opened) return Report(opened.error());
+  const Config& cfg = opened->config;
+  const Ledger& ledger = *opened->ledger;
   VerifyOptions o;
-  o.trust_anchors = cfg->trust_anchors;
-  o.threads = cfg->verify_threads;
+  o.trust_anchors = cfg.trust_anchors;
+  o.threads = cfg.verify_threads;
   bool tty = ::isatty(STDERR_FILENO);
   if (tty)
     o.progress = [](uint64_t n) {
       std::fprintf(stderr, "\rverify: %llu entries", static_cast<unsigned long long>(n));
     };
-  auto report = VerifyLedger(**ledger, o);
+  auto report = VerifyLedger(ledger, o);
   if (tty) std::fprintf(stderr, "\n");
   if (!report) return Report(report.error());
   if (!report->ok()) {
@@ -377,21 +390,19 @@ int PrintHeads(const Ledger& ledger, const std::vector<PartitionHead>& heads) {
 }
 
 int RunHeads(const Common& common) {
-  auto cfg = common.Load();
-  if (!cfg) return Report(cfg.error());
-  auto ledger = common.OpenLedger(*cfg, false);
-  if (!ledger) return Report(ledger.error());
-  auto heads = (*ledger)->Heads();
+  auto opened = OpenForReading(common);
+  if (!opened) return Report(opened.error());
+  const Ledger& ledger = *opened->ledger;
+  auto heads = ledger.Heads();
   if (!heads) return Report(heads.error());
-  return PrintHeads(**ledger, *heads);
+  return PrintHeads(ledger, *heads);
 }
 
 int RunSummary(const Common& common) {
-  auto cfg = common.Load();
-  if (!cfg) return Report(cfg.error());
-  auto ledger = common.OpenLedger(*cfg, false);
-  if (!ledger) return Report(ledger.error());
-  auto s = Summarize(**ledger);
+  auto opened = OpenForReading(common);
+  if (!opened) return Report(opened.error());
+  const Ledger& ledger = *opened->ledger;
+  auto s = Summarize(ledger);
   if (!s) return Report(s.error());
   std::printf("entries   %llu (accepted %llu, rejected %llu)\n",
               static_cast<unsigned long long>(s->entries),
@@ -428,7 +439,7 @@ int RunSummary(const Common& common) {
     row(p, t);
   row("TOTAL", s->total);
   std::printf("heads:\n");
-  return PrintHeads(**ledger, s->heads);
+  return PrintHeads(ledger, s->heads);
 }
 
 // ---- demo-stream

@@ -164,6 +164,16 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
   auto ledger = OpenReader(dir / "ledger");
   RequireOneEntryPerMessage(*ledger, messages);
   RequireVerified(*ledger);
+  // The verbs an operator runs on it.
+  auto verified =
+      Run({G60LEDGER_BIN, "verify", "--ledger", dir / "ledger", "--anchor", dir / "admin.key.pub"},
+          dir / "verify.log");
+  CHECK(verified.status == 0);
+  CHECK_THAT(verified.output,
+             Catch::StartsWith("verify: OK: " + std::to_string(messages) + " entries"));
+  auto heads = Run({G60LEDGER_BIN, "heads", "--ledger", dir / "ledger"}, dir / "heads.log");
+  CHECK(heads.status == 0);
+  CHECK_THAT(heads.output, Catch::Contains("partition 7 size") && Catch::Contains("merkle_root"));
 
   // A replica that never crashed reaches the very same chains.
   TempDir clean;
