@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "producers/producer.h"
+
 namespace g60 {
 
 namespace {
@@ -125,33 +127,6 @@ Status AssignAll(RdKafka::KafkaConsumer& consumer, Ledger& ledger, const std::st
   return {};
 }
 
-// Runs Precheck over a batch on all threads.
-void PrecheckAll(const Ledger& ledger, const std::vector<Record>& records,
-                 std::vector<Prechecked>& out, unsigned threads) {
-  out.resize(records.size());
-  PublicKeyLookup lookup = [&ledger](std::string_view key_id) {
-    return ledger.PublicKeyOf(key_id);
-  };
-  std::atomic<size_t> next{0};
-  constexpr size_t kChunk = 64;
-  auto work = [&] {
-    while (true) {
-      size_t begin = next.fetch_add(kChunk);
-      if (begin >= records.size()) return;
-      size_t end = std::min(records.size(), begin + kChunk);
-      for (size_t i = begin; i < end; ++i)
-        out[i] = Precheck(records[i].value, lookup);
-    }
-  };
-  std::vector<std::thread> pool;
-  unsigned extra = records.size() > kChunk ? threads - 1 : 0;
-  for (unsigned t = 0; t < extra; ++t)
-    pool.emplace_back(work);
-  work();
-  for (auto& t : pool)
-    t.join();
-}
-
 }  // namespace
 
 Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
@@ -205,6 +180,54 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   };
   std::unique_ptr<Pending> verifying;
 
+  // Checkpoints: produced to their topic after the transaction that stored them commits.
+  std::unique_ptr<Producer> checkpoint_producer;
+  if (options.checkpointer && !options.checkpoint_topic.empty()) {
+    ProducerOptions po;
+    po.bootstrap = options.bootstrap;
+    po.topic = options.checkpoint_topic;
+    po.delivery_timeout_ms = 15000;
+    po.flush_timeout_ms = 20000;
+    po.kafka = options.producer_kafka;
+    auto p = Producer::Create(po);
+    if (!p) return Fail(p.error().Context("creating the checkpoint producer"));
+    checkpoint_producer = std::move(*p);
+  }
+  auto publish = [&](const std::vector<StoredCheckpoint>& issued) -> Status {
+    for (const auto& c : issued) {
+      spdlog::info("checkpoint: partition {} size {}", c.partition, c.size);
+      if (!checkpoint_producer) continue;
+      std::string origin = c.note.substr(0, c.note.find('\n'));
+      G60_TRY(checkpoint_producer->Send(origin, c.note, fmt::format("{} {}", origin, c.size)));
+    }
+    stats.checkpoints += issued.size();
+    return {};
+  };
+  // Signs what is due (all that is uncovered when `force`) in a transaction of its own.
+  auto checkpoint_now = [&](bool force) -> Status {
+    auto batch = ledger.BeginBatch();
+    if (!batch) return Fail(batch.error());
+    auto issued = options.checkpointer->IssueDue(*batch, force);
+    if (!issued) return Fail(issued.error());
+    if (issued->empty()) return {};
+    G60_TRY(batch->Commit());
+    return publish(*issued);
+  };
+  if (checkpoint_producer) {  // the latest of each partition again, for auditors who missed it
+    auto txn = lmdb::Txn::Begin(ledger.env(), true);
+    if (!txn) return Fail(txn.error());
+    auto heads = ReadHeads(*txn, ledger.tables());
+    if (!heads) return Fail(heads.error());
+    for (const auto& h : *heads) {
+      auto latest = LatestCheckpoint(*txn, ledger.tables(), h.partition);
+      if (!latest) return Fail(latest.error());
+      if (!*latest) continue;
+      std::string origin = (*latest)->note.substr(0, (*latest)->note.find('\n'));
+      G60_TRY(checkpoint_producer->Send(origin, (*latest)->note, origin));
+    }
+  }
+  auto last_checkpoint_poll = Clock::now();
+
   std::vector<AppendOutcome> outcomes;
   std::optional<Clock::time_point> first_record;
   auto last_progress = Clock::now();
@@ -239,8 +262,15 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
       if (options.metrics) options.metrics->Appended(accepted, ReasonName(outcome->reason));
       next_offsets[static_cast<int32_t>(records[i].partition)] = records[i].offset + 1;
     }
+    std::vector<StoredCheckpoint> issued;
+    if (options.checkpointer) {
+      auto due = options.checkpointer->IssueDue(*batch, false);
+      if (!due) return Fail(due.error());
+      issued = std::move(*due);
+    }
     G60_TRY(batch->Commit());
     ++stats.batches;
+    G60_TRY(publish(issued));
     auto committed = Clock::now();
     stats.busy_seconds = std::chrono::duration<double>(committed - *first_record).count();
     if (options.on_commit) options.on_commit(records, outcomes);
@@ -282,7 +312,9 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
       collecting.reserve(options.batch_max_messages);
       Pending* p = verifying.get();
       verifying->done = std::async(std::launch::async, [&ledger, p, threads] {
-        PrecheckAll(ledger, p->records, p->prechecked, threads);
+        PrecheckAll(
+            p->records, p->prechecked,
+            [&ledger](std::string_view key_id) { return ledger.PublicKeyOf(key_id); }, threads);
       });
     }
     if (options.metrics) {
@@ -367,6 +399,15 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         break;
       }
     }
+    // Nothing in flight: sign what the interval makes due.
+    if (options.checkpointer && collecting.empty() && !verifying &&
+        Clock::now() - last_checkpoint_poll >= std::chrono::seconds(1)) {
+      last_checkpoint_poll = Clock::now();
+      if (auto s = checkpoint_now(false); !s) {
+        failure = s.error();
+        break;
+      }
+    }
     if (options.until_caught_up && collecting.empty() && !verifying &&
         !rebalancer.assigned.empty() && rebalancer.at_end.size() == rebalancer.assigned.size()) {
       spdlog::info("ingest: caught up on {} partition(s)", rebalancer.assigned.size());
@@ -383,6 +424,30 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         failure = s.error();
       else
         spdlog::error("committing the last batch: {}", s.error().ToString());
+    }
+  }
+  // Everything committed gets a checkpoint before ingest stops, whatever stopped it,
+  // unless writing is what failed.
+  if (options.checkpointer && !commit_failed) {
+    if (auto s = checkpoint_now(true); !s) {
+      if (!failure)
+        failure = s.error();
+      else
+        spdlog::error("signing the last checkpoints: {}", s.error().ToString());
+    }
+  }
+  if (checkpoint_producer) {
+    auto delivered = checkpoint_producer->Flush();
+    if (!delivered) {
+      spdlog::error("checkpoint topic: {}", delivered.error().ToString());
+    } else {
+      stats.checkpoints_published = delivered->delivered;
+      for (const auto& f : delivered->failures) {
+        spdlog::error(
+            "checkpoint {} was not delivered to {}: {} (it is stored in the ledger and is "
+            "produced again at the next start)",
+            f.label, options.checkpoint_topic, f.error);
+      }
     }
   }
   consumer->close();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "consumers/metrics.h"
+#include "ledger/checkpoint.h"
 #include "ledger/store.h"
 
 namespace g60 {
@@ -36,6 +37,13 @@ struct IngestOptions {
   uint32_t verify_threads = 0;               // 0 = one per core
   std::map<std::string, std::string> kafka;  // more librdkafka consumer properties
   IngestMetrics* metrics = nullptr;          // counts into these when set (not owned)
+  // Signs checkpoints when set (not owned): in each batch that makes them due, when idle
+  // for the configured interval, and for everything ingested when ingest stops.
+  Checkpointer* checkpointer = nullptr;
+  // Each checkpoint issued is produced here (key: its origin; value: the signed note),
+  // and each partition's latest once at start, so auditors keep copies. "" = not produced.
+  std::string checkpoint_topic;
+  std::map<std::string, std::string> producer_kafka;  // more librdkafka producer properties
   // Called after each durable commit with the batch's records and outcomes (benchmarks,
   // latency probes). Runs on the ingest thread: keep it short.
   std::function<void(const std::vector<Record>&, const std::vector<AppendOutcome>&)> on_commit;
@@ -48,6 +56,8 @@ struct IngestStats {
   uint64_t accepted = 0;
   uint64_t rejected = 0;
   uint64_t batches = 0;
+  uint64_t checkpoints = 0;            // signed and stored
+  uint64_t checkpoints_published = 0;  // acknowledged by the checkpoint topic
   std::map<std::string, uint64_t> rejected_by_reason;
   // From the first record received to the last commit: the time spent ingesting,
   // without the consumer group's start-up.

@@ -67,7 +67,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& origin) {
                                                    e.source().begin.column, e.description())));
   }
   Config c;
-  G60_TRY(CheckKeys(root, "top level", {"ledger", "kafka", "trust", "ingest"}, origin));
+  G60_TRY(
+      CheckKeys(root, "top level", {"ledger", "kafka", "trust", "ingest", "checkpoint"}, origin));
   if (auto* t = root["ledger"].as_table()) {
     G60_TRY(CheckKeys(*t, "ledger", {"dir", "map_size_mib"}, origin));
     G60_TRY(ReadString(*t, "dir", c.ledger_dir, origin + " [ledger]"));
@@ -121,6 +122,23 @@ Result<Config> ParseConfig(std::string_view text, const std::string& origin) {
     G60_TRY(ReadInt(*t, "batch_max_ms", c.batch_max_ms, 1, 60000, origin + " [ingest]"));
     G60_TRY(ReadInt(*t, "verify_threads", c.verify_threads, 0, 256, origin + " [ingest]"));
     G60_TRY(ReadString(*t, "metrics_listen", c.metrics_listen, origin + " [ingest]"));
+  }
+  if (auto* t = root["checkpoint"].as_table()) {
+    std::string where = origin + " [checkpoint]";
+    G60_TRY(CheckKeys(*t, "checkpoint",
+                      {"key_file", "name", "every_entries", "every_seconds", "topic", "verifier"},
+                      origin));
+    G60_TRY(ReadString(*t, "key_file", c.checkpoint_key_file, where));
+    G60_TRY(ReadString(*t, "name", c.checkpoint_name, where));
+    G60_TRY(ReadInt(*t, "every_entries", c.checkpoint_every_entries, 1, int64_t{1} << 40, where));
+    G60_TRY(ReadInt(*t, "every_seconds", c.checkpoint_every_seconds, 1, 86400, where));
+    G60_TRY(ReadString(*t, "topic", c.checkpoint_topic, where));
+    G60_TRY(ReadString(*t, "verifier", c.checkpoint_verifier, where));
+    if (c.checkpoint_name.empty() || c.checkpoint_name.find_first_of(" +\n") != std::string::npos) {
+      return Fail(Error::InvalidArgument(
+          where +
+          ": name must be non-empty, without spaces or '+' (it is a signed-note key name)"));
+    }
   }
   return c;
 }

@@ -30,6 +30,13 @@ struct Config {
   uint32_t batch_max_ms = 100;         // batch_max_ms: longest wait to fill a batch
   uint32_t verify_threads = 0;         // verify_threads: 0 = one per core
   std::string metrics_listen;          // metrics_listen: "127.0.0.1:9464" serves /metrics
+  // [checkpoint]
+  std::string checkpoint_key_file;  // key_file: the ledger's own key; empty = no checkpoints
+  std::string checkpoint_name = "g60ledger.local/songjiang";  // name: origins are NAME/PARTITION
+  uint64_t checkpoint_every_entries = 10000;                  // every_entries
+  uint32_t checkpoint_every_seconds = 60;                     // every_seconds
+  std::string checkpoint_topic = "g60.checkpoints";           // topic: "" = not produced
+  std::string checkpoint_verifier;  // verifier: the key auditors check checkpoints with
 };
 
 // Parses a configuration file. Unknown keys are errors, so that a typo never silently

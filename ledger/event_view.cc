@@ -99,6 +99,9 @@ std::string CheckFields(const v1::Event& e, EventType type) {
       if (g.role() == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(g.role())) {
         return "key_grant needs a role";
       }
+      if (g.role() == v1::ROLE_LEDGER) {
+        return "the ledger role signs checkpoints only and is never granted";
+      }
       if (g.valid_from_ms() < 0) return "valid_from_ms must be >= 0";
       if (g.valid_until_ms() != 0 && g.valid_until_ms() <= g.valid_from_ms()) {
         return "valid_until_ms must be 0 (no end) or after valid_from_ms";
@@ -218,6 +221,8 @@ const char* RoleName(v1::Role role) {
       return "municipal-approver";
     case v1::ROLE_TREASURY:
       return "treasury";
+    case v1::ROLE_LEDGER:
+      return "ledger";
     default:
       return "unspecified";
   }
@@ -225,7 +230,7 @@ const char* RoleName(v1::Role role) {
 
 v1::Role RoleFromName(std::string_view name) {
   for (v1::Role r : {v1::ROLE_ADMIN, v1::ROLE_APPLICANT_PORTAL, v1::ROLE_DISTRICT_APPROVER,
-                     v1::ROLE_MUNICIPAL_APPROVER, v1::ROLE_TREASURY}) {
+                     v1::ROLE_MUNICIPAL_APPROVER, v1::ROLE_TREASURY, v1::ROLE_LEDGER}) {
     if (name == RoleName(r)) return r;
   }
   return v1::ROLE_UNSPECIFIED;

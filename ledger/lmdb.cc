@@ -58,7 +58,8 @@ Result<Env> Env::Open(const std::string& dir, const EnvOptions& options) {
     return Fail(ToError(rc, "mdb_env_set_maxreaders"));
   }
   // MDB_NOTLS: read transactions are not tied to a thread (we hand them to workers).
-  unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0u);
+  unsigned flags =
+      MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0u) | (options.no_sync ? MDB_NOSYNC : 0u);
   if (int rc = mdb_env_open(raw, dir.c_str(), flags, 0640); rc != 0) {
     return Fail(ToError(rc, "opening LMDB environment in " + dir));
   }
@@ -166,6 +167,9 @@ Result<bool> Cursor::First() {
 }
 Result<bool> Cursor::Last() {
   return Move(MDB_LAST);
+}
+Result<bool> Cursor::Prev() {
+  return Move(MDB_PREV);
 }
 Result<bool> Cursor::Next() {
   return Move(MDB_NEXT);

@@ -28,6 +28,8 @@ struct EnvOptions {
   size_t map_size_bytes = size_t{4} << 30;  // 4 GiB; grown by the operator if it fills
   unsigned max_dbs = 32;
   bool read_only = false;
+  // Commits without fsync (MDB_NOSYNC): only for scratch copies that a crash may lose.
+  bool no_sync = false;
 };
 
 class Env {
@@ -97,6 +99,7 @@ class Cursor {
   Result<bool> First();
   Result<bool> Last();
   Result<bool> Next();
+  Result<bool> Prev();
   std::string_view key() const { return View(key_); }
   std::string_view value() const { return View(value_); }
 

@@ -62,7 +62,10 @@ Result<std::optional<std::string>> CompareLedgers(const Ledger& a, const Ledger&
                 {"policy", A.policy, B.policy},
                 {"catalogs", A.catalogs, B.catalogs},
                 {"catalog_blobs", A.catalog_blobs, B.catalog_blobs},
-                {"merkle", A.merkle, B.merkle}};
+                {"merkle", A.merkle, B.merkle},
+                {"index", A.index, B.index}};
+  // Not compared: "checkpoints" and meta's checkpoint key, which depend on when and
+  // with which key a ledger signed, not on its records.
   for (const auto& t : tables) {
     auto ca = lmdb::Cursor::Open(*ta, t.da);
     auto cb = lmdb::Cursor::Open(*tb, t.db);

@@ -15,7 +15,8 @@ namespace g60 {
 // ledger with the same trust anchors), one partition after another.
 Status ReplayLedger(const Ledger& source, Ledger& target, uint32_t batch_entries = 2000);
 
-// Compares every table of two ledgers; returns the first difference, or nullopt.
+// Compares every table of two ledgers that replay must reproduce (all but the
+// checkpoints); returns the first difference, or nullopt.
 Result<std::optional<std::string>> CompareLedgers(const Ledger& a, const Ledger& b);
 
 }  // namespace g60

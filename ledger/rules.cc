@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <thread>
+
 #include "ledger/bytes.h"
 #include "ledger/crypto.h"
 
@@ -719,6 +722,29 @@ Result<std::optional<Decision>> CheckSigner(StateView& state, const Record& reco
 }
 
 }  // namespace
+
+void PrecheckAll(const std::vector<Record>& records, std::vector<Prechecked>& out,
+                 const PublicKeyLookup& lookup, unsigned threads) {
+  out.resize(records.size());
+  std::atomic<size_t> next{0};
+  constexpr size_t kChunk = 64;
+  auto work = [&] {
+    while (true) {
+      size_t begin = next.fetch_add(kChunk);
+      if (begin >= records.size()) return;
+      size_t end = std::min(records.size(), begin + kChunk);
+      for (size_t i = begin; i < end; ++i)
+        out[i] = Precheck(records[i].value, lookup);
+    }
+  };
+  std::vector<std::thread> pool;
+  unsigned extra = records.size() > kChunk && threads > 1 ? threads - 1 : 0;
+  for (unsigned t = 0; t < extra; ++t)
+    pool.emplace_back(work);
+  work();
+  for (auto& t : pool)
+    t.join();
+}
 
 std::string PolicyKey(std::initializer_list<std::string_view> parts) {
   std::string k;

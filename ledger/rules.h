@@ -40,6 +40,9 @@ struct Prechecked {
 // Looks up a public key by key id; empty when unknown. Must be thread-safe.
 using PublicKeyLookup = std::function<std::string(std::string_view key_id)>;
 Prechecked Precheck(std::string_view value, const PublicKeyLookup& lookup);
+// Runs Precheck over `records` on `threads` threads (the caller's among them).
+void PrecheckAll(const std::vector<Record>& records, std::vector<Prechecked>& out,
+                 const PublicKeyLookup& lookup, unsigned threads);
 
 // Read access to one partition's state as of the record being decided.
 class StateView {

@@ -13,13 +13,14 @@
 
 #include "ledger/bytes.h"
 #include "ledger/entry.h"
+#include "ledger/index.h"
 #include "ledger/merkle.h"
 
 namespace g60 {
 
 namespace {
 
-constexpr std::string_view kFormat = "g60ledger/1";
+constexpr std::string_view kFormat = "g60ledger/2";
 constexpr size_t kHeadValueSize = 8 + 32 + 8;
 
 std::string PartitionPrefix(uint32_t partition) {
@@ -201,6 +202,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   lmdb::EnvOptions env_options;
   env_options.map_size_bytes = options.map_size_bytes;
   env_options.read_only = !options.writer;
+  env_options.no_sync = options.scratch;
   auto env = lmdb::Env::Open(options.dir, env_options);
   if (!env) {
     if (lock_fd >= 0) ::close(lock_fd);
@@ -235,7 +237,9 @@ Status Ledger::Init(const LedgerOptions& options) {
                 {"policy", &tables_.policy},
                 {"catalogs", &tables_.catalogs},
                 {"catalog_blobs", &tables_.catalog_blobs},
-                {"merkle", &tables_.merkle}};
+                {"merkle", &tables_.merkle},
+                {"index", &tables_.index},
+                {"checkpoints", &tables_.checkpoints}};
   for (auto& t : tables) {
     auto dbi = txn->OpenDb(t.name, write);
     if (!dbi) {
@@ -456,6 +460,7 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
     G60_TRY(txn_.Put(ledger_->tables_.merkle, MerkleKey(record.partition, w.level, w.index),
                      AsBytes(w.hash), MDB_NOOVERWRITE));
   }
+  G60_TRY(WriteIndex(state, body, pre.decoded, record.partition, head.size));
   out.verdict = decision->verdict;
   out.reason = decision->reason;
   head.size += 1;
@@ -465,10 +470,55 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   return out;
 }
 
-Status Batch::Commit() {
+Status Batch::WriteIndex(StateView& state, const ledger::v1::EntryBody& body,
+                         const DecodedMessage& d, uint32_t partition, uint64_t sequence) {
+  IndexInput in;
+  in.body = &body;
+  if (!body.event_id().empty()) {
+    in.project_id = d.event.project_id();
+    in.occurred_at_ms = d.event.occurred_at_ms();
+    switch (d.type) {
+      case EventType::EVENT_TYPE_APPROVAL:
+        in.approval_id = d.event.event_id();
+        if (in.project_id.empty()) {
+          auto app = state.Application(d.event.approval().application_event_id());
+          if (!app) return Fail(app.error());
+          if (*app) in.project_id = (*app)->project_id();
+        }
+        break;
+      case EventType::EVENT_TYPE_STAGE_PAYMENT:
+        in.approval_id = d.event.stage_payment().approval_event_id();
+        break;
+      case EventType::EVENT_TYPE_CLAWBACK:
+        if (d.event.clawback().payment_event_ids_size() > 0) {
+          auto pay = state.Payment(d.event.clawback().payment_event_ids(0));
+          if (!pay) return Fail(pay.error());
+          if (*pay) in.approval_id = (*pay)->approval_event_id();
+        }
+        break;
+      default:
+        break;
+    }
+    if (in.project_id.empty() && !in.approval_id.empty()) {
+      auto ap = state.Approval(in.approval_id);
+      if (!ap) return Fail(ap.error());
+      if (*ap) in.project_id = (*ap)->project_id();
+    }
+  }
+  for (const auto& key : IndexKeys(in, partition, sequence))
+    G60_TRY(txn_.Put(ledger_->tables_.index, key, "", MDB_NOOVERWRITE));
+  return {};
+}
+
+Status Batch::WriteHeads() {
   for (const auto& [partition, head] : heads_) {
     G60_TRY(txn_.Put(ledger_->tables_.heads, PartitionPrefix(partition), EncodeHead(head)));
   }
+  return {};
+}
+
+Status Batch::Commit() {
+  G60_TRY(WriteHeads());
   if (auto committed = txn_.Commit(); !committed) {
     return Fail(ExplainWriteFailure(committed.error(), ledger_->dir_));
   }

@@ -34,6 +34,8 @@ struct LedgerOptions {
   // ledger records them at creation and refuses to open with a different set, since
   // its decisions depend on them.
   std::vector<std::string> trust_anchors;
+  // A scratch ledger (audit's replay) commits without fsync.
+  bool scratch = false;
 };
 
 struct PartitionHead {
@@ -46,7 +48,7 @@ struct PartitionHead {
 // LMDB named databases ("tables"); docs/formats.md lists their keys and values.
 struct Tables {
   MDB_dbi meta, entries, heads, event_ids, keys, pubkeys, applications, approvals, payments, policy,
-      catalogs, catalog_blobs, merkle;
+      catalogs, catalog_blobs, merkle, index, checkpoints;
 };
 
 // LMDB key of a stored Merkle subtree: partition u32 || level u8 || index u64 (big-endian).
@@ -78,17 +80,24 @@ class Batch {
   // Decides the record and appends its entry. A record below the partition's next
   // offset was recorded before and is skipped (appended = false).
   Result<AppendOutcome> Append(const Record& record, const Prechecked& pre);
+  // Writes the heads of the partitions appended to, so that reads through txn() see them
+  // (Commit does it too).
+  Status WriteHeads();
   // Writes the heads and commits durably.
   Status Commit();
   size_t appended() const { return appended_; }
   // The batch's write transaction, for reads that must see its uncommitted appends.
   const lmdb::Txn& txn() const { return txn_; }
+  lmdb::Txn& txn() { return txn_; }
+  Ledger& ledger() { return *ledger_; }
 
  private:
   friend class Ledger;
   Batch(Ledger& ledger, lmdb::Txn txn) : ledger_(&ledger), txn_(std::move(txn)) {}
   Result<PartitionHead*> Head(uint32_t partition);
   Status ApplyEffects(uint32_t partition, const std::vector<Effect>& effects);
+  Status WriteIndex(StateView& state, const ledger::v1::EntryBody& body, const DecodedMessage& d,
+                    uint32_t partition, uint64_t sequence);
 
   Ledger* ledger_;
   lmdb::Txn txn_;

@@ -22,8 +22,10 @@
 #include "ledger/store.h"
 #include "ledger/summary.h"
 #include "ledger/verify.h"
+#include "ops/audit_verbs.h"
 #include "ops/bench.h"
 #include "ops/broker.h"
+#include "ops/common.h"
 #include "ops/demo_stream.h"
 #include "producers/keyfile.h"
 #include "producers/ndjson.h"
@@ -32,97 +34,6 @@
 
 namespace g60 {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) {
-  g_stop.store(true);
-}
-
-void InstallSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-// Exit codes: 0 ok, 1 the job found a problem (verify failed, events failed), 2 usage
-// or configuration error, 3 an operating error (broker, disk, lock).
-constexpr int kExitProblem = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitOperating = 3;
-
-int Report(const Error& e) {
-  std::fprintf(stderr, "g60ledger: %s\n", e.ToString().c_str());
-  return e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound
-             ? kExitUsage
-             : kExitOperating;
-}
-
-// Flags shared by the verbs that read a ledger or talk to Kafka; --config supplies
-// defaults, explicit flags win.
-struct Common {
-  std::string config_path;
-  std::string ledger_dir;
-  std::string bootstrap;
-  std::string topic;
-  std::vector<std::string> anchor_files;
-  uint64_t map_size_mib = 0;
-  std::string metrics_listen;
-
-  void AddLedger(CLI::App* app) {
-    app->add_option("--config", config_path, "ledger configuration file (TOML)");
-    app->add_option("--ledger", ledger_dir, "ledger directory (LMDB)");
-  }
-  void AddKafka(CLI::App* app) {
-    if (!app->get_option_no_throw("--config")) {
-      app->add_option("--config", config_path, "ledger configuration file (TOML)");
-    }
-    app->add_option("--bootstrap", bootstrap, "Kafka bootstrap servers HOST:PORT,...");
-    app->add_option("--topic", topic, "Kafka topic (default g60.events)");
-  }
-  void AddAnchors(CLI::App* app) {
-    app->add_option("--anchor", anchor_files,
-                    "trust anchor public key file (repeatable; adds to [trust] anchors)")
-        ->allow_extra_args(false);
-  }
-
-  Result<Config> Load() const {
-    Config c;
-    if (!config_path.empty()) {
-      auto loaded = LoadConfig(config_path);
-      if (!loaded) return Fail(loaded.error());
-      c = *loaded;
-      // A relative ledger dir in the file is relative to the file.
-      if (!c.ledger_dir.empty() && std::filesystem::path(c.ledger_dir).is_relative()) {
-        c.ledger_dir = (std::filesystem::path(config_path).parent_path() / c.ledger_dir).string();
-      }
-    }
-    if (!ledger_dir.empty()) c.ledger_dir = ledger_dir;
-    if (!bootstrap.empty()) c.bootstrap = bootstrap;
-    if (!topic.empty()) c.topic = topic;
-    if (map_size_mib) c.map_size_mib = map_size_mib;
-    for (const auto& f : anchor_files) {
-      auto k = ReadPublicKeyFile(f);
-      if (!k) return Fail(k.error());
-      c.trust_anchors.push_back(k->public_key);
-    }
-    return c;
-  }
-
-  Result<std::unique_ptr<Ledger>> OpenLedger(const Config& c, bool writer) const {
-    if (c.ledger_dir.empty()) {
-      return Fail(Error::InvalidArgument("no ledger directory (--ledger or [ledger] dir)"));
-    }
-    LedgerOptions o;
-    o.dir = c.ledger_dir;
-    o.writer = writer;
-    o.map_size_bytes = static_cast<size_t>(c.map_size_mib) << 20;
-    o.trust_anchors = c.trust_anchors;
-    return Ledger::Open(o);
-  }
-};
 
 // ---- keygen
 
@@ -316,6 +227,23 @@ int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
   if (!metrics) return Report(metrics.error());
   o.metrics = metrics->get();
   if (!listen.empty()) spdlog::info("ingest: metrics on http://{}/metrics", listen);
+  auto key = LoadCheckpointKey(*cfg);
+  if (!key) return Report(key.error());
+  std::optional<Checkpointer> checkpointer;
+  if (*key) {
+    checkpointer.emplace(**key, cfg->checkpoint_every_entries,
+                         std::chrono::seconds(cfg->checkpoint_every_seconds));
+    o.checkpointer = &*checkpointer;
+    o.checkpoint_topic = cfg->checkpoint_topic;
+    o.producer_kafka = cfg->producer_properties;
+    spdlog::info("ingest: signing checkpoints as {} every {} entries or {} s, produced to {}",
+                 (*key)->name, cfg->checkpoint_every_entries, cfg->checkpoint_every_seconds,
+                 cfg->checkpoint_topic.empty() ? "(no topic)" : cfg->checkpoint_topic);
+  } else {
+    spdlog::warn(
+        "ingest: checkpoints are off: no [checkpoint] key_file in the configuration; entries "
+        "cannot be proved to auditors until one is signed");
+  }
   InstallSignalHandlers();
   auto stats = RunIngest(**ledger, o, g_stop);
   if (!stats) return Report(stats.error());
@@ -328,6 +256,12 @@ int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
       static_cast<unsigned long long>(stats->rejected),
       static_cast<unsigned long long>(stats->skipped),
       static_cast<unsigned long long>(stats->batches));
+  if (checkpointer) {
+    std::printf("ingest: %llu checkpoint(s) signed, %llu delivered to %s\n",
+                static_cast<unsigned long long>(stats->checkpoints),
+                static_cast<unsigned long long>(stats->checkpoints_published),
+                cfg->checkpoint_topic.c_str());
+  }
   for (const auto& [reason, n] : stats->rejected_by_reason) {
     std::printf("  rejected %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
   }
@@ -335,19 +269,6 @@ int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
 }
 
 // ---- verify, heads, summary
-
-// The configuration and a read-only ledger, for the verbs that only read.
-struct OpenedLedger {
-  Config config;
-  std::unique_ptr<Ledger> ledger;
-};
-Result<OpenedLedger> OpenForReading(const Common& common) {
-  auto cfg = common.Load();
-  if (!cfg) return Fail(cfg.error());
-  auto ledger = common.OpenLedger(*cfg, false);
-  if (!ledger) return Fail(ledger.error());
-  return OpenedLedger{std::move(*cfg), std::move(*ledger)};
-}
 
 int RunVerify(const Common& common) {
   auto opened = OpenForReading(common);
@@ -722,6 +643,8 @@ int main(int argc, char** argv) {
   bench->add_option("--catalog", bench_options.catalog_path, "catalogue the stream follows");
   bench->add_flag("--keep", bench_options.keep, "keep the ledger afterwards");
 
+  AuditVerbs audit_verbs(app, common);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -739,5 +662,6 @@ int main(int argc, char** argv) {
   if (*cat_check) return RunCatalogCheck(cat_file);
   if (*cat_show) return RunCatalogShow(cat_file);
   if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
+  if (auto rc = audit_verbs.Run()) return *rc;
   return kExitUsage;
 }

@@ -1,0 +1,308 @@
+#include "ledger/audit.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "ledger/bytes.h"
+#include "ledger/checkpoint.h"
+#include "ledger/entry.h"
+#include "ledger/event_view.h"
+#include "ledger/merkle.h"
+#include "ledger/replay.h"
+
+namespace g60 {
+
+nlohmann::json AuditReport::ToJson() const {
+  nlohmann::json j;
+  j["ok"] = ok();
+  j["entries"] = entries;
+  j["accepted_entries_redecided"] = accepted;
+  j["checkpoints"] = checkpoints;
+  j["external_checkpoints"] = external_checkpoints;
+  j["ledger_key"] = ledger_key;
+  j["ledger_key_from_ledger"] = ledger_key_from_ledger;
+  j["seconds"] = seconds;
+  j["heads"] = nlohmann::json::array();
+  for (const auto& h : heads) {
+    j["heads"].push_back({{"partition", h.partition},
+                          {"size", h.size},
+                          {"head_hash", HexEncode(AsBytes(h.head_hash))}});
+  }
+  if (first_discrepancy) {
+    j["first_discrepancy"] = {{"stage", stage},
+                              {"partition", first_discrepancy->partition},
+                              {"sequence", first_discrepancy->sequence},
+                              {"what", first_discrepancy->what}};
+  } else {
+    j["first_discrepancy"] = nullptr;
+  }
+  return j;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Says how a replayed entry differs from the stored one, in the terms of its decision.
+std::string DescribeDifference(std::string_view stored, std::string_view replayed) {
+  auto a = DecodeEntry(stored);
+  auto b = DecodeEntry(replayed);
+  if (!a || !b) return "the stored entry differs from the replayed one";
+  const auto& x = a->body;
+  const auto& y = b->body;
+  auto decision = [](const ledger::v1::EntryBody& e) {
+    return fmt::format("{} {}{}",
+                       e.verdict() == ledger::v1::VERDICT_ACCEPTED ? "ACCEPTED" : "REJECTED",
+                       ReasonName(e.reason()), e.detail().empty() ? "" : " (" + e.detail() + ")");
+  };
+  if (x.verdict() != y.verdict() || x.reason() != y.reason()) {
+    return fmt::format("the ledger recorded {}, the rules decide {}", decision(x), decision(y));
+  }
+  if (x.detail() != y.detail()) {
+    return fmt::format("detail \"{}\" stored, \"{}\" on replay", x.detail(), y.detail());
+  }
+  if (x.amount_fen() != y.amount_fen()) {
+    return fmt::format("amount {} stored, {} on replay", FormatFen(x.amount_fen()),
+                       FormatFen(y.amount_fen()));
+  }
+  if (x.programme() != y.programme()) {
+    return fmt::format("programme {} stored, {} on replay", x.programme(), y.programme());
+  }
+  if (x.catalog_hash() != y.catalog_hash()) return "the catalogue in force differs";
+  if (x.effects_size() != y.effects_size()) return "the recorded effects differ";
+  return "the stored entry's bytes differ from the replayed entry's";
+}
+
+class Auditor {
+ public:
+  Auditor(const Ledger& ledger, const AuditOptions& options, AuditReport& report)
+      : ledger_(ledger), o_(options), r_(report) {
+    threads_ = o_.threads ? o_.threads : std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  void Progress(std::string_view stage, uint64_t done, uint64_t total) {
+    if (o_.progress) o_.progress(stage, done, total);
+  }
+  bool Discrepancy(std::string_view stage, Problem p) {
+    r_.stage = std::string(stage);
+    r_.first_discrepancy = std::move(p);
+    return false;
+  }
+
+  // 1. Layout, hash links, heads and Merkle subtrees.
+  Result<bool> Chain() {
+    VerifyOptions v;
+    v.trust_anchors = o_.trust_anchors;
+    v.threads = threads_;
+    v.check_signatures = false;  // the replay re-decides every signature below
+    v.progress = [this](uint64_t done) { Progress("chain", done, total_); };
+    auto report = VerifyLedger(ledger_, v);
+    if (!report) return Fail(report.error());
+    r_.heads = report->heads;
+    r_.entries = report->entries;
+    if (report->first_problem) return Discrepancy("chain", *report->first_problem);
+    return true;
+  }
+
+  // 2. Every checkpoint: signature, origin, and the root of the log at its size.
+  Result<bool> Checkpoints() {
+    auto txn = lmdb::Txn::Begin(ledger_.env(), true);
+    if (!txn) return Fail(txn.error());
+    const Tables& t = ledger_.tables();
+    note::Verifier key;
+    if (o_.ledger_key) {
+      key = *o_.ledger_key;
+    } else {
+      auto stored = CheckpointVerifierKey(*txn, t);
+      if (!stored) return Fail(stored.error());
+      if (*stored) {
+        auto parsed = note::ParseVerifierKey(**stored);
+        if (!parsed) return Discrepancy("checkpoints", {0, 0, parsed.error().message()});
+        key = *parsed;
+        r_.ledger_key_from_ledger = true;
+      }
+    }
+    r_.ledger_key = key.name.empty() ? "" : note::VerifierKey(key);
+    std::map<uint32_t, uint64_t> sizes;
+    for (const auto& h : r_.heads)
+      sizes[h.partition] = h.size;
+    auto check = [&](std::string_view text, std::optional<std::pair<uint32_t, uint64_t>> stored_at,
+                     const std::string& what) -> Result<bool> {
+      uint32_t where_p = stored_at ? stored_at->first : 0;
+      uint64_t where_s = stored_at ? stored_at->second : 0;
+      auto fail = [&](const std::string& msg) {
+        return Discrepancy("checkpoints", {where_p, where_s, what + ": " + msg});
+      };
+      if (key.name.empty()) return fail("no checkpoint key to check it with");
+      auto body = note::Open(text, key);
+      if (!body) return fail(body.error().message());
+      auto cp = note::ParseCheckpoint(*body);
+      if (!cp) return fail(cp.error().message());
+      auto p = PartitionOfOrigin(cp->origin, key.name);
+      if (!p) return fail(p.error().message());
+      where_p = *p;
+      where_s = cp->size;
+      if (stored_at && (stored_at->first != *p || stored_at->second != cp->size)) {
+        return fail(
+            fmt::format("stored as partition {} size {} but signed for partition {} size {}",
+                        stored_at->first, stored_at->second, *p, cp->size));
+      }
+      if (cp->size > sizes[*p]) {
+        return fail(fmt::format("signs size {} but partition {} has only {} entries", cp->size, *p,
+                                sizes[*p]));
+      }
+      auto root = merkle::Root(MerkleNodes(*txn, t, *p), cp->size);
+      if (!root) return Fail(root.error());
+      if (*root != cp->root) {
+        return fail(fmt::format(
+            "signed root {} but the log's root at size {} is {}: the ledger was rewritten after "
+            "this checkpoint was signed",
+            Base64Encode(AsBytes(cp->root)), cp->size, Base64Encode(AsBytes(*root))));
+      }
+      return true;
+    };
+    bool good = true;
+    G60_TRY(ForEachCheckpoint(*txn, t, [&](const StoredCheckpoint& c) -> Status {
+      if (!good) return {};
+      auto ok =
+          check(c.note, std::make_pair(c.partition, c.size),
+                fmt::format("stored checkpoint of partition {} size {}", c.partition, c.size));
+      if (!ok) return Fail(ok.error());
+      good = *ok;
+      ++r_.checkpoints;
+      return {};
+    }));
+    if (!good) return false;
+    for (size_t i = 0; i < o_.external_checkpoints.size(); ++i) {
+      auto ok = check(o_.external_checkpoints[i], std::nullopt,
+                      fmt::format("the auditor's checkpoint #{}", i + 1));
+      if (!ok) return Fail(ok.error());
+      if (!*ok) return false;
+      ++r_.external_checkpoints;
+    }
+    return true;
+  }
+
+  // 3. Every record decided again; the entry must come out identical.
+  Result<bool> Replay(Ledger& target) {
+    auto txn = lmdb::Txn::Begin(ledger_.env(), true);
+    if (!txn) return Fail(txn.error());
+    auto cur = lmdb::Cursor::Open(*txn, ledger_.tables().entries);
+    if (!cur) return Fail(cur.error());
+    PublicKeyLookup lookup = [&target](std::string_view id) { return target.PublicKeyOf(id); };
+    constexpr size_t kBatch = 2000;
+    std::vector<Record> records;
+    std::vector<std::string_view> stored;
+    std::vector<Prechecked> pre;
+    uint64_t done = 0;
+    auto flush = [&]() -> Result<bool> {
+      PrecheckAll(records, pre, lookup, threads_);
+      auto batch = target.BeginBatch();
+      if (!batch) return Fail(batch.error());
+      for (size_t i = 0; i < records.size(); ++i) {
+        auto out = batch->Append(records[i], pre[i]);
+        if (!out) return Fail(out.error());
+        auto header = DecodeEntryHeader(stored[i]);
+        if (!header) return Fail(header.error());
+        if (!out->appended || out->entry_hash != EntryHash(stored[i])) {
+          std::string replayed;
+          auto v =
+              batch->txn().Get(target.tables().entries, EntryKey(header->partition, out->sequence));
+          if (v && *v) replayed = std::string(**v);
+          return Discrepancy("replay",
+                             {header->partition, header->sequence,
+                              out->appended ? DescribeDifference(stored[i], replayed)
+                                            : "its record's offset was already consumed by an "
+                                              "earlier entry (a duplicated or reordered record)"});
+        }
+        if (out->verdict == ledger::v1::VERDICT_ACCEPTED) ++r_.accepted;
+      }
+      G60_TRY(batch->Commit());
+      done += records.size();
+      Progress("replay", done, total_);
+      records.clear();
+      stored.clear();
+      return true;
+    };
+    for (auto ok = cur->First();; ok = cur->Next()) {
+      if (!ok) return Fail(ok.error());
+      if (!*ok) break;
+      auto entry = DecodeEntry(cur->value());
+      if (!entry) return Fail(entry.error());
+      const auto& src = entry->body.source();
+      records.push_back(Record{src.topic(), static_cast<uint32_t>(src.partition()), src.offset(),
+                               src.timestamp_ms(), src.key(), entry->body.value()});
+      stored.push_back(cur->value());
+      if (records.size() >= kBatch) {
+        auto good = flush();
+        if (!good) return Fail(good.error());
+        if (!*good) return false;
+      }
+    }
+    if (!records.empty()) return flush();
+    return true;
+  }
+
+  Result<AuditReport> Run() {
+    auto started = Clock::now();
+    auto heads = ledger_.Heads();
+    if (!heads) return Fail(heads.error());
+    for (const auto& h : *heads)
+      total_ += h.size;
+    auto finish = [&]() -> Result<AuditReport> {
+      r_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      return r_;
+    };
+    auto chain = Chain();
+    if (!chain) return Fail(chain.error());
+    if (!*chain) return finish();
+    auto cps = Checkpoints();
+    if (!cps) return Fail(cps.error());
+    if (!*cps) return finish();
+
+    std::error_code ec;
+    std::filesystem::remove_all(o_.scratch_dir, ec);
+    LedgerOptions lo;
+    lo.dir = o_.scratch_dir;
+    lo.writer = true;
+    lo.scratch = true;
+    lo.trust_anchors = o_.trust_anchors;
+    lo.map_size_bytes = std::max<size_t>(ledger_.env().map_size(), size_t{1} << 30);
+    auto target = Ledger::Open(lo);
+    if (!target) return Fail(target.error().Context("opening the audit's scratch ledger"));
+    auto replay = Replay(**target);
+    if (!replay) return Fail(replay.error());
+    if (*replay) {
+      Progress("state", 0, 1);
+      auto diff = CompareLedgers(ledger_, **target);
+      if (!diff) return Fail(diff.error());
+      if (*diff) Discrepancy("state", {0, 0, **diff});
+    }
+    target->reset();
+    std::filesystem::remove_all(o_.scratch_dir, ec);
+    return finish();
+  }
+
+ private:
+  const Ledger& ledger_;
+  const AuditOptions& o_;
+  AuditReport& r_;
+  unsigned threads_ = 1;
+  uint64_t total_ = 0;
+};
+
+}  // namespace
+
+Result<AuditReport> AuditLedger(const Ledger& ledger, const AuditOptions& options) {
+  if (options.scratch_dir.empty()) {
+    return Fail(Error::InvalidArgument("the audit needs a scratch directory for its replay"));
+  }
+  AuditReport report;
+  Auditor a(ledger, options, report);
+  return a.Run();
+}
+
+}  // namespace g60
