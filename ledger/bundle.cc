@@ -225,9 +225,15 @@ Result<json> BuildBundle(const Ledger& ledger, const std::vector<EntryRef>& entr
   if (!key) return Fail(key.error());
 
   // The entries asked for, and the key grants behind their signatures, back to anchors.
+  // The anchors the ledger was created with (whatever this reader was opened with).
   std::set<std::string> anchors;
-  for (const auto& [id, pk] : ledger.anchor_keys())
-    anchors.insert(id);
+  auto blob = txn.Get(t.meta, "anchors");
+  if (!blob) return Fail(blob.error());
+  if (!*blob || (*blob)->size() % kPublicKeySize != 0) {
+    return Fail(Error::DataLoss("the ledger's meta table has no valid trust anchor record"));
+  }
+  for (size_t i = 0; i < (*blob)->size(); i += kPublicKeySize)
+    anchors.insert(KeyIdOf((*blob)->substr(i, kPublicKeySize)));
   std::map<EntryRef, std::pair<std::string, DecodedEntry>> links;
   std::deque<EntryRef> todo(entries.begin(), entries.end());
   while (!todo.empty()) {

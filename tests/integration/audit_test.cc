@@ -1,0 +1,518 @@
+// The auditor's toolkit end to end: ingest signs checkpoints and produces them to
+// g60.checkpoints; every event's proof bundle and every payment trace verifies offline
+// with only the ledger key and the trust anchors; an edit anywhere in a bundle fails;
+// a ledger rewritten after a checkpoint fails verify-consistency and audit.
+#include <fmt/format.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <set>
+
+#include "consumers/ingest.h"
+#include "integration/harness.h"
+#include "ledger/audit.h"
+#include "ledger/bundle.h"
+#include "ledger/bytes.h"
+#include "ledger/checkpoint.h"
+#include "ledger/entry.h"
+#include "ledger/merkle.h"
+#include "ledger/merkle_verify.h"
+#include "process.h"
+#include "producers/keyfile.h"
+#include "support.h"
+
+using namespace g60;
+using namespace g60::testing;
+using nlohmann::json;
+
+namespace {
+
+const CheckpointKey& LedgerKey() {
+  static const CheckpointKey k = [] {
+    KeyPair kp = KeyPairFromSeed(std::string(32, '\x60'));
+    return CheckpointKey{"test.g60ledger/songjiang", kp.secret_key, kp.public_key};
+  }();
+  return k;
+}
+
+BundleTrust Trust() {
+  return BundleTrust{LedgerKey().verifier(), {Keys().admin.public_key}};
+}
+
+// Every signed note on the checkpoint topic, by origin, in the order produced.
+std::map<std::string, std::vector<std::string>> ReadCheckpointTopic(const std::string& bootstrap) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  REQUIRE(conf->set("bootstrap.servers", bootstrap, err) == RdKafka::Conf::CONF_OK);
+  REQUIRE(conf->set("group.id", "audit-test", err) == RdKafka::Conf::CONF_OK);
+  REQUIRE(conf->set("enable.partition.eof", "true", err) == RdKafka::Conf::CONF_OK);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  REQUIRE(c);
+  std::vector<RdKafka::TopicPartition*> tp{
+      RdKafka::TopicPartition::create("g60.checkpoints", 0, RdKafka::Topic::OFFSET_BEGINNING)};
+  REQUIRE(c->assign(tp) == RdKafka::ERR_NO_ERROR);
+  RdKafka::TopicPartition::destroy(tp);
+  std::map<std::string, std::vector<std::string>> out;
+  for (int i = 0; i < 600; ++i) {
+    std::unique_ptr<RdKafka::Message> m(c->consume(100));
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) break;
+    if (m->err() != RdKafka::ERR_NO_ERROR) continue;
+    out[*m->key()].emplace_back(static_cast<const char*>(m->payload()), m->len());
+  }
+  c->close();
+  return out;
+}
+
+// Ingests the demo stream (with its forgeries, duplicates and policy rejections) into
+// `dir`, signing checkpoints every 100 entries.
+IngestStats IngestDemo(const std::string& dir, DevBroker& broker) {
+  auto producer = MakeProducer(broker.bootstrap());
+  DemoStreamOptions so;
+  so.applicants = 120;
+  so.seed = 5;
+  so.catalog = TestCatalog();
+  Expectations expect;
+  ProduceStream(*producer, GenerateDemoStream(so, Keys()), expect);
+  auto ledger = OpenTestLedger(dir, size_t{256} << 20);
+  Checkpointer cp(LedgerKey(), 100, std::chrono::seconds(3600));
+  IngestOptions io;
+  io.bootstrap = broker.bootstrap();
+  io.until_caught_up = true;
+  io.group_id = "audit-it";
+  io.checkpointer = &cp;
+  io.checkpoint_topic = "g60.checkpoints";
+  std::atomic<bool> stop{false};
+  auto stats = RunIngest(*ledger, io, stop);
+  REQUIRE(stats.has_value());
+  return *stats;
+}
+
+// Every way of editing a JSON value: each must make the bundle fail.
+std::vector<json> Edits(const json& v) {
+  std::vector<json> out;
+  if (v.is_string()) {
+    std::string s = v;
+    out.push_back(s + "x");
+    if (!s.empty()) {
+      std::string t = s;
+      t[t.size() / 2] = t[t.size() / 2] == 'A' ? 'B' : 'A';
+      out.push_back(t);
+    }
+  } else if (v.is_number_unsigned()) {
+    out.push_back(v.get<uint64_t>() + 1);
+    if (v.get<uint64_t>() > 0) out.push_back(v.get<uint64_t>() - 1);
+  } else if (v.is_number_integer()) {
+    out.push_back(v.get<int64_t>() + 1);
+  } else if (v.is_array()) {
+    json a = v;
+    a.push_back("extra");
+    out.push_back(a);
+    if (!v.empty()) {
+      json b = v;
+      b.erase(b.size() - 1);
+      out.push_back(b);
+    }
+  } else if (v.is_object()) {
+    json o = v;
+    o["extra"] = 1;
+    out.push_back(o);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("after ingest, every event's bundle and every payment trace verify offline",
+          "[integration][audit]") {
+  BrokerOptions bo;
+  bo.topics = {{"g60.events", kPartitions}, {"g60.checkpoints", 1}};
+  auto broker = DevBroker::Start(bo);
+  REQUIRE(broker.has_value());
+  TempDir dir;
+  IngestStats stats = IngestDemo(dir.path(), **broker);
+  REQUIRE(stats.appended > 500);
+  // One checkpoint per 100 entries of a partition at most, and one at the end of each.
+  REQUIRE(stats.checkpoints >= static_cast<uint64_t>(kPartitions));
+  REQUIRE(stats.checkpoints_published == stats.checkpoints);
+
+  auto ledger = OpenReader(dir.path());
+  auto txn = lmdb::Txn::Begin(ledger->env(), true);
+  REQUIRE(txn.has_value());
+  const Tables& t = ledger->tables();
+
+  // The topic holds each checkpoint; the last of each origin is the ledger's latest,
+  // and each note opens with the ledger key.
+  auto topic = ReadCheckpointTopic((*broker)->bootstrap());
+  REQUIRE(topic.size() == static_cast<size_t>(kPartitions));
+  uint64_t on_topic = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    auto latest = LatestCheckpoint(*txn, t, p);
+    REQUIRE(latest.has_value());
+    REQUIRE(latest->has_value());
+    auto& notes = topic[CheckpointOrigin(LedgerKey().name, p)];
+    REQUIRE(!notes.empty());
+    CHECK(notes.back() == (*latest)->note);
+    for (const auto& n : notes)
+      CHECK(note::Open(n, LedgerKey().verifier()).has_value());
+    on_topic += notes.size();
+    // Covers every entry (signed when ingest caught up).
+    auto head = ledger->Head(p);
+    CHECK((*latest)->size == (*head)->size);
+  }
+  CHECK(on_topic == stats.checkpoints);
+
+  // Every entry: by event id where it claimed one, by position otherwise.
+  std::set<std::string> ids;
+  std::vector<EntryRef> unclaimed;
+  std::vector<std::string> payments;
+  auto heads = ReadHeads(*txn, t);
+  REQUIRE(heads.has_value());
+  for (const auto& h : *heads) {
+    for (uint64_t s = 0; s < h.size; ++s) {
+      auto v = txn->Get(t.entries, EntryKey(h.partition, s));
+      auto e = DecodeEntry(**v);
+      REQUIRE(e.has_value());
+      auto found = FindEvent(*txn, t, e->body.event_id());
+      bool claimed =
+          !e->body.event_id().empty() && found.has_value() &&
+          std::find(found->begin(), found->end(), EntryRef{h.partition, s}) != found->end();
+      if (claimed) {
+        ids.insert(e->body.event_id());
+        if (e->body.event_type() == ledger::v1::EVENT_TYPE_STAGE_PAYMENT &&
+            e->body.verdict() == ledger::v1::VERDICT_ACCEPTED) {
+          payments.push_back(e->body.event_id());
+        }
+      } else {
+        unclaimed.push_back(EntryRef{h.partition, s});
+      }
+    }
+  }
+  REQUIRE(!unclaimed.empty());  // forgeries, malformed records, duplicates
+  REQUIRE(payments.size() > 20);
+  uint64_t links = 0;
+  for (const auto& id : ids) {
+    INFO(id);
+    auto refs = FindEvent(*txn, t, id);
+    auto bundle = BuildBundle(*ledger, *refs, "event", id);
+    REQUIRE(bundle.has_value());
+    auto ok = VerifyBundle(*bundle, Trust());
+    if (!ok) FAIL(ok.error().ToString());
+    links += ok->size();
+  }
+  for (const auto& at : unclaimed) {
+    std::string subject = fmt::format("{}:{}", at.partition, at.sequence);
+    INFO(subject);
+    auto bundle = BuildBundle(*ledger, {at}, "event", subject);
+    REQUIRE(bundle.has_value());
+    auto ok = VerifyBundle(*bundle, Trust());
+    if (!ok) FAIL(ok.error().ToString());
+  }
+  CHECK(links > ids.size());  // key grants ride along
+
+  // Every payment's trace; the clawed-back ones show the whole chain.
+  size_t with_clawback = 0;
+  json sample;
+  for (const auto& id : payments) {
+    INFO(id);
+    auto refs = TraceEntries(*txn, t, id);
+    REQUIRE(refs.has_value());
+    auto bundle = BuildBundle(*ledger, *refs, "trace", id);
+    REQUIRE(bundle.has_value());
+    auto ok = VerifyBundle(*bundle, Trust());
+    if (!ok) FAIL(ok.error().ToString());
+    std::set<std::string> roles;
+    for (const auto& l : *ok)
+      roles.insert(l.role);
+    CHECK(roles.count("application"));
+    CHECK(roles.count("approval"));
+    CHECK(roles.count("payment"));
+    if (roles.count("clawback")) {
+      ++with_clawback;
+      if (sample.is_null()) sample = *bundle;
+    }
+  }
+  REQUIRE(with_clawback > 0);
+
+  SECTION("an edit of any field of a trace bundle fails") {
+    // Without the ledger: only the key and anchors.
+    txn->Abort();
+    size_t edits = 0;
+    auto expect_fail = [&](const json& b, const std::string& what) {
+      INFO(what);
+      CHECK_FALSE(VerifyBundle(b, Trust()).has_value());
+      ++edits;
+    };
+    for (auto& [k, v] : sample.items()) {
+      if (k == "links") continue;
+      for (const auto& e : Edits(v)) {
+        json b = sample;
+        b[k] = e;
+        expect_fail(b, "top-level " + k);
+      }
+      json b = sample;
+      b.erase(k);
+      expect_fail(b, "top-level " + k + " removed");
+    }
+    for (size_t i = 0; i < sample["links"].size(); ++i) {
+      const json& link = sample["links"][i];
+      for (auto& [k, v] : link.items()) {
+        std::vector<json> edits_of = Edits(v);
+        if (k == "inclusion_proof") {
+          for (auto& [pk, pv] : v.items()) {
+            for (const auto& e : Edits(pv)) {
+              json ip = v;
+              ip[pk] = e;
+              edits_of.push_back(ip);
+            }
+          }
+          for (size_t h = 0; h < v["hashes"].size(); ++h) {
+            for (const auto& e : Edits(v["hashes"][h])) {
+              json ip = v;
+              ip["hashes"][h] = e;
+              edits_of.push_back(ip);
+            }
+          }
+        }
+        if (k == "event") {
+          for (auto& [ek, ev] : v.items()) {
+            for (const auto& e : Edits(ev)) {
+              json ej = v;
+              ej[ek] = e;
+              edits_of.push_back(ej);
+            }
+          }
+        }
+        for (const auto& e : edits_of) {
+          json b = sample;
+          b["links"][i][k] = e;
+          expect_fail(b, fmt::format("link {} field {} = {}", i, k, e.dump()));
+        }
+        json b = sample;
+        b["links"][i].erase(k);
+        expect_fail(b, fmt::format("link {} field {} removed", i, k));
+      }
+      // A link others rest on (a key grant, the application, the approval, a payment
+      // clawed back, the subject) cannot go missing. A trace proves each link's
+      // inclusion, not that none was left out: a final clawback or a rejected attempt
+      // can be omitted unnoticed, which is what `audit` (and the indexes) are for.
+      bool leaf_link = link["role"] == "clawback" || link["verdict"] == "REJECTED";
+      if (!leaf_link || link["event_id"] == sample["subject"]) {
+        json b = sample;
+        b["links"].erase(i);
+        expect_fail(b, fmt::format("link {} ({}) removed", i, link["role"].get<std::string>()));
+      }
+    }
+    json swapped = sample;
+    std::swap(swapped["links"][0], swapped["links"][1]);
+    expect_fail(swapped, "two links swapped");
+    BundleTrust other = Trust();
+    other.trust_anchors = {Keys().rogue.public_key};
+    CHECK_FALSE(VerifyBundle(sample, other).has_value());
+    other = Trust();
+    other.ledger_key.public_key = Keys().rogue.public_key;
+    CHECK_FALSE(VerifyBundle(sample, other).has_value());
+    CHECK(edits > 200);
+  }
+
+  SECTION("the command line: prove, trace --json and verify-proof, offline") {
+    txn->Abort();
+    std::string cfg = dir.path() + "/auditor.toml";
+    {
+      std::ofstream f(cfg);
+      f << "[trust]\nanchors = [\"" << Base64Encode(Keys().admin.public_key) << "\"]\n"
+        << "[checkpoint]\nverifier = \"" << note::VerifierKey(LedgerKey().verifier()) << "\"\n";
+    }
+    std::string bundle = dir.path() + "/bundle.json";
+    auto proved =
+        Run({G60LEDGER_BIN, "prove", payments.front(), "--ledger", dir.path(), "-o", bundle},
+            dir.path() + "/prove.out");
+    INFO(proved.output);
+    REQUIRE(proved.status == 0);
+    auto ok = Run({G60LEDGER_BIN, "verify-proof", bundle, "--config", cfg}, dir.path() + "/vp.out");
+    INFO(ok.output);
+    CHECK(ok.status == 0);
+    CHECK(ok.output.find("verify-proof: OK") != std::string::npos);
+    // One digit of the amount changed in the decoded event.
+    std::ifstream in(bundle);
+    json b = json::parse(in);
+    b["links"].back()["event"]["stage_payment"]["amount_fen"] = "1";
+    std::ofstream(bundle) << b.dump();
+    auto bad =
+        Run({G60LEDGER_BIN, "verify-proof", bundle, "--config", cfg}, dir.path() + "/vp2.out");
+    INFO(bad.output);
+    CHECK(bad.status == 1);
+    CHECK(bad.output.find("\"event\" is") != std::string::npos);
+
+    std::string trace = dir.path() + "/trace.json";
+    auto traced = Run({G60LEDGER_BIN, "trace", payments.front(), "--ledger", dir.path(), "--anchor",
+                       dir.path() + "/admin.pub", "--json", trace},
+                      dir.path() + "/trace.out");
+    // No admin.pub file: the verb says which file it could not read.
+    CHECK(traced.status == 2);
+    REQUIRE(WriteKeyFile(dir.path() + "/admin", Keys().admin).has_value());
+    traced = Run({G60LEDGER_BIN, "trace", payments.front(), "--ledger", dir.path(), "--anchor",
+                  dir.path() + "/admin.pub", "--json", trace},
+                 dir.path() + "/trace.out");
+    INFO(traced.output);
+    REQUIRE(traced.status == 0);
+    CHECK(traced.output.find("proofs: every link's inclusion proof and signature verify") !=
+          std::string::npos);
+    auto vt = Run({G60LEDGER_BIN, "verify-proof", trace, "--config", cfg}, dir.path() + "/vt.out");
+    INFO(vt.output);
+    CHECK(vt.status == 0);
+  }
+}
+
+namespace {
+
+// A small ledger: grants, catalogue and `n` applications in partition 0.
+std::vector<Record> Records(int n, int skip = -1) {
+  auto records = GrantRecords(0);
+  int64_t offset = static_cast<int64_t>(records.size());
+  for (int i = 0; i < n; ++i) {
+    if (i == skip) continue;  // the rewritten history leaves one out
+    std::string applicant = fmt::format("91310117APPLIC{:04d}", i);
+    records.push_back(
+        MakeRecord(0, offset++, applicant,
+                   SignEvent(ApplicationEvent(fmt::format("app-{}", i), applicant, 1000000, 500000),
+                             Keys().portal)));
+  }
+  return records;
+}
+
+StoredCheckpoint Issue(Ledger& ledger) {
+  auto batch = ledger.BeginBatch();
+  REQUIRE(batch.has_value());
+  auto c = IssueCheckpoint(*batch, 0, LedgerKey());
+  REQUIRE(c.has_value());
+  REQUIRE(c->has_value());
+  REQUIRE(batch->Commit().has_value());
+  return **c;
+}
+
+note::Checkpoint Parse(const StoredCheckpoint& c) {
+  auto text = note::Open(c.note, LedgerKey().verifier());
+  REQUIRE(text.has_value());
+  auto cp = note::ParseCheckpoint(*text);
+  REQUIRE(cp.has_value());
+  return *cp;
+}
+
+AuditReport RunAudit(const Ledger& ledger, const std::string& scratch,
+                     std::vector<std::string> external = {},
+                     std::vector<std::string> anchors = {Keys().admin.public_key}) {
+  AuditOptions o;
+  o.trust_anchors = std::move(anchors);
+  o.ledger_key = LedgerKey().verifier();
+  o.external_checkpoints = std::move(external);
+  o.scratch_dir = scratch;
+  auto r = AuditLedger(ledger, o);
+  REQUIRE(r.has_value());
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and audit", "[audit]") {
+  TempDir a_dir, b_dir, scratch;
+  auto a = OpenTestLedger(a_dir.path());
+  auto all = Records(60);
+  AppendAll(*a, std::vector<Record>(all.begin(), all.begin() + 40));
+  StoredCheckpoint c1 = Issue(*a);
+  REQUIRE(c1.size == 40);
+  AppendAll(*a, std::vector<Record>(all.begin() + 40, all.end()));
+  StoredCheckpoint c2 = Issue(*a);
+  REQUIRE(c2.size == 65);  // 4 grants, the catalogue, 60 applications
+
+  // The honest ledger: consistent, and the audit passes with the auditor's copy of c1.
+  {
+    auto txn = lmdb::Txn::Begin(a->env(), true);
+    auto proof = merkle::ConsistencyProof(MerkleNodes(*txn, a->tables(), 0), 40, 65);
+    REQUIRE(proof.has_value());
+    CHECK(merkle::VerifyConsistency(40, 65, Parse(c1).root, Parse(c2).root, *proof).has_value());
+  }
+  AuditReport honest = RunAudit(*a, scratch.path() + "/a", {c1.note});
+  INFO(honest.ToJson().dump());
+  CHECK(honest.ok());
+  CHECK(honest.checkpoints == 2);
+  CHECK(honest.external_checkpoints == 1);
+  CHECK(honest.entries == 65);
+  CHECK(honest.accepted == 65);
+
+  // The same records with application 20 left out, signed with the same key.
+  auto b = OpenTestLedger(b_dir.path());
+  auto rewritten = Records(61, 20);
+  AppendAll(*b, rewritten);
+  StoredCheckpoint forged = Issue(*b);
+  REQUIRE(forged.size == 65);
+  {
+    auto txn = lmdb::Txn::Begin(b->env(), true);
+    auto proof = merkle::ConsistencyProof(MerkleNodes(*txn, b->tables(), 0), 40, 65);
+    REQUIRE(proof.has_value());
+    CHECK_FALSE(
+        merkle::VerifyConsistency(40, 65, Parse(c1).root, Parse(forged).root, *proof).has_value());
+  }
+  // The auditor's copy of c1 exposes it.
+  AuditReport caught = RunAudit(*b, scratch.path() + "/b", {c1.note});
+  REQUIRE_FALSE(caught.ok());
+  CHECK(caught.stage == "checkpoints");
+  CHECK(caught.first_discrepancy->what.find("rewritten") != std::string::npos);
+
+  SECTION("the ledger refuses to sign over a checkpoint its log contradicts") {
+    auto batch = b->BeginBatch();
+    REQUIRE(batch.has_value());
+    std::string key;
+    PutU32BE(key, 0);
+    PutU64BE(key, 65);  // over the checkpoint signed at 65: the honest ledger's c1 root
+    note::Checkpoint fake = Parse(c1);
+    fake.size = 65;
+    auto planted =
+        note::Sign(note::FormatCheckpoint(fake), LedgerKey().name, LedgerKey().secret_key);
+    REQUIRE(planted.has_value());
+    REQUIRE(batch->txn().Put(b->tables().checkpoints, key, *planted).has_value());
+    REQUIRE(batch->Commit().has_value());
+    AppendAll(*b, {Records(62).back()});  // one more entry, so a checkpoint is due
+    auto again = b->BeginBatch();
+    auto refused = IssueCheckpoint(*again, 0, LedgerKey());
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message().find("not consistent") != std::string::npos);
+  }
+
+  SECTION("a different key cannot sign for the ledger") {
+    auto batch = a->BeginBatch();
+    CheckpointKey other = LedgerKey();
+    KeyPair kp = KeyPairFromSeed(std::string(32, '\x61'));
+    other.secret_key = kp.secret_key;
+    other.public_key = kp.public_key;
+    auto refused = IssueCheckpoint(*batch, 0, other);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message().find("signed by") != std::string::npos);
+  }
+
+  SECTION("audit names a decision the rules do not reproduce") {
+    // An auditor who trusts another anchor: the grants are not authentic to them.
+    AuditReport r = RunAudit(*a, scratch.path() + "/c", {}, {Keys().rogue.public_key});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == "replay");
+    CHECK(r.first_discrepancy->partition == 0);
+    CHECK(r.first_discrepancy->sequence == 0);
+    CHECK(r.first_discrepancy->what.find("the rules decide REJECTED UNKNOWN_KEY") !=
+          std::string::npos);
+  }
+
+  SECTION("audit names state that the entries do not give") {
+    {
+      auto batch = a->BeginBatch();
+      REQUIRE(batch.has_value());
+      REQUIRE(batch->txn()
+                  .Put(a->tables().applications, PartitionKey(0, "app-7"), "forged state")
+                  .has_value());
+      REQUIRE(batch->Commit().has_value());
+    }
+    AuditReport r = RunAudit(*a, scratch.path() + "/d");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == "state");
+    CHECK(r.first_discrepancy->what.find("applications") != std::string::npos);
+  }
+}
