@@ -210,9 +210,14 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
   }
   CHECK(links > ids.size());  // key grants ride along
 
-  // Every payment's trace; the clawed-back ones show the whole chain.
+  // Every payment's trace; the clawed-back ones show the whole chain. Each is also
+  // written out for the independent verifier written from docs/audit.md.
   size_t with_clawback = 0;
   json sample;
+  std::vector<std::string> python = {
+      "/usr/bin/python3", std::string(G60_SOURCE_DIR) + "/tests/tools/verify_bundle.py",
+      "--ledger-key",     note::VerifierKey(LedgerKey().verifier()),
+      "--anchor",         Base64Encode(Keys().admin.public_key)};
   for (const auto& id : payments) {
     INFO(id);
     auto refs = TraceEntries(*txn, t, id);
@@ -231,8 +236,25 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
       ++with_clawback;
       if (sample.is_null()) sample = *bundle;
     }
+    std::string path = fmt::format("{}/trace-{}.json", dir.path(), python.size());
+    std::ofstream(path) << bundle->dump();
+    python.push_back(path);
   }
   REQUIRE(with_clawback > 0);
+  {
+    auto independent = Run(python, dir.path() + "/python.out");
+    INFO(independent.output);
+    CHECK(independent.status == 0);
+    CHECK(independent.output.find(fmt::format("OK: {} bundle(s)", payments.size())) !=
+          std::string::npos);
+    json edited = sample;
+    edited["links"].back()["amount_fen"] = edited["links"].back()["amount_fen"].get<int64_t>() + 1;
+    std::ofstream(python.back()) << edited.dump();
+    auto refused = Run(python, dir.path() + "/python2.out");
+    INFO(refused.output);
+    CHECK(refused.status == 1);
+    CHECK(refused.output.find("amount_fen") != std::string::npos);
+  }
 
   SECTION("an edit of any field of a trace bundle fails") {
     // Without the ledger: only the key and anchors.

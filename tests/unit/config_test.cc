@@ -25,6 +25,11 @@ TEST_CASE("the example configuration parses once it has a real anchor", "[config
   CHECK(c->topic == "g60.events");
   CHECK(c->trust_anchors == std::vector<std::string>{g60::testing::Keys().admin.public_key});
   CHECK(c->batch_max_messages == 2000);
+  CHECK(c->checkpoint_key_file == "/etc/g60ledger/ledger.key");
+  CHECK(c->checkpoint_name == "g60ledger.example/songjiang");
+  CHECK(c->checkpoint_every_entries == 10000);
+  CHECK(c->checkpoint_every_seconds == 60);
+  CHECK(c->checkpoint_topic == "g60.checkpoints");
   // As shipped, the placeholder anchor is refused with a clear error.
   auto raw = ParseConfig(ss.str(), "example");
   REQUIRE_FALSE(raw.has_value());
@@ -42,6 +47,10 @@ TEST_CASE("configuration errors name the file, key and rule", "[config]") {
       ParseConfig("[kafka.consumer]\n\"session.timeout.ms\" = 6000\n", "f.toml").error().message(),
       Catch::Contains("must be a string"));
   CHECK_THAT(ParseConfig("[ledger\n", "f.toml").error().message(), Catch::StartsWith("f.toml:1:"));
+  CHECK_THAT(ParseConfig("[checkpoint]\nname = \"a b\"\n", "f.toml").error().message(),
+             Catch::Contains("signed-note key name"));
+  CHECK_THAT(ParseConfig("[checkpoint]\nevery_entries = 0\n", "f.toml").error().message(),
+             Catch::Contains("every_entries must be an integer from 1"));
   auto ok = ParseConfig("[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n", "f.toml");
   REQUIRE(ok.has_value());
   CHECK(ok->consumer_properties.at("session.timeout.ms") == "6000");

@@ -1,0 +1,293 @@
+#!/usr/bin/python3
+"""An auditor's proof-bundle verifier written from docs/audit.md alone.
+
+It shares no code with g60ledger: Python's hashlib and base64, PyNaCl (Debian's
+python3-nacl) for Ed25519, and a protobuf wire-format reader of a few lines. ops/test
+runs it on bundles made by the C++ code.
+
+    verify_bundle.py BUNDLE.json... --ledger-key NAME+HASH+KEY --anchor BASE64 [--anchor ...]
+
+Exit 0 when every link of every bundle verifies, 1 (naming the bundle and the reason)
+otherwise.
+"""
+import argparse, base64, hashlib, json, struct, sys
+
+import nacl.exceptions
+import nacl.signing
+
+H = lambda b: hashlib.sha256(b).digest()
+b64 = lambda b: base64.b64encode(b).decode()
+
+
+class Bad(Exception):
+    pass
+
+
+def unb64(s, what):
+    try:
+        return base64.b64decode(s, validate=True)
+    except Exception:
+        raise Bad(f"{what} is not base64")
+
+
+# ---- protobuf wire format (docs/audit.md section 2 names the field numbers)
+def fields(buf):
+    out, i = {}, 0
+    def varint():
+        nonlocal i
+        v = shift = 0
+        while True:
+            if i >= len(buf):
+                raise Bad("truncated protobuf")
+            b = buf[i]; i += 1
+            v |= (b & 0x7F) << shift; shift += 7
+            if not b & 0x80:
+                return v
+    while i < len(buf):
+        tag = varint(); num, wt = tag >> 3, tag & 7
+        if wt == 0:
+            val = varint()
+        elif wt == 2:
+            n = varint(); val = bytes(buf[i:i + n]); i += n
+            if i > len(buf):
+                raise Bad("truncated protobuf")
+        elif wt == 1:
+            val = buf[i:i + 8]; i += 8
+        elif wt == 5:
+            val = buf[i:i + 4]; i += 4
+        else:
+            raise Bad("bad protobuf wire type")
+        out.setdefault(num, []).append(val)
+    return out
+
+def one(f, n, default):
+    return f.get(n, [default])[-1]
+
+def s64(v):  # int64 varint as two's complement
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+def text(f, n):
+    return one(f, n, b"").decode()
+
+
+REASONS = {0: "NONE", 1: "MALFORMED_MESSAGE", 2: "MALFORMED_EVENT", 3: "KAFKA_KEY_MISMATCH",
+           10: "UNKNOWN_KEY", 11: "BAD_SIGNATURE", 12: "KEY_REVOKED", 13: "KEY_NOT_VALID",
+           14: "ROLE_NOT_ALLOWED", 15: "LEVEL_MISMATCH", 20: "DUPLICATE_EVENT",
+           30: "INVALID_FIELD", 31: "NO_APPLICATION", 32: "ALREADY_APPROVED", 33: "NO_APPROVAL",
+           34: "STAGE_MISMATCH", 35: "EXCEEDS_APPROVAL", 36: "NO_PAYMENT", 37: "EXCEEDS_PAID",
+           38: "AMOUNT_OVERFLOW", 39: "APPLICANT_MISMATCH", 40: "EXCEEDS_REQUESTED",
+           41: "KEY_STATE", 50: "NO_CATALOG", 51: "UNKNOWN_PROGRAMME", 52: "OUTSIDE_VALIDITY",
+           53: "EXCEEDS_CAP", 54: "WRONG_REWARD", 55: "ALREADY_REWARDED", 56: "YEARLY_CAP",
+           57: "WINDOW_CAP", 58: "DUPLICATE_SUPPORT", 59: "CARRY_MISMATCH", 60: "SUPERSEDED",
+           61: "LEVEL_NOT_PROGRAMME", 62: "CO_FUNDING_CAP", 63: "NOT_STAGED"}
+TYPES = {1: ("application", "application"), 2: ("approval", "approval"),
+         3: ("stage-payment", "payment"), 4: ("clawback", "clawback"),
+         5: ("key-grant", "key-grant"), 6: ("key-revoke", "key-revoke"),
+         7: ("catalog-published", "catalog")}
+PAYLOAD_TYPE = {10: 1, 11: 2, 12: 3, 13: 4, 14: 5, 15: 6, 16: 7}  # Event payload field -> type
+ADMIN, PORTAL, DISTRICT, MUNICIPAL, TREASURY = 1, 2, 3, 4, 5
+
+
+def required_role(event_type, level):
+    return {1: PORTAL, 3: TREASURY, 4: TREASURY, 5: ADMIN, 6: ADMIN, 7: ADMIN}.get(
+        event_type, DISTRICT if level == 1 else MUNICIPAL if level == 2 else None)
+
+
+# ---- RFC 9162 section 2.1.3.2
+def verify_inclusion(m, n, leaf, proof, root):
+    if m >= n:
+        return False
+    fn, sn, r = m, n - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = H(b"\x01" + p + r)
+            if not fn & 1:
+                while True:
+                    fn >>= 1; sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            r = H(b"\x01" + r + p)
+        fn >>= 1; sn >>= 1
+    return sn == 0 and r == root
+
+
+# ---- C2SP signed note and tlog checkpoint (docs/audit.md section 4)
+def parse_verifier(key):
+    name, khash, k = key.split("+", 2)  # the base64 key may contain "+" itself
+    raw = unb64(k, "verifier key")
+    if raw[0] != 1 or len(raw) != 33:
+        raise Bad("verifier key is not Ed25519")
+    pub = raw[1:]
+    if H(name.encode() + b"\n\x01" + pub)[:4].hex() != khash:
+        raise Bad("verifier key hash does not match")
+    return name, pub
+
+def open_checkpoint(note, name, pub):
+    body, sep, sigs = note.partition("\n\n")
+    if not sep:
+        raise Bad("checkpoint note has no signature block")
+    body += "\n"
+    khash = H(name.encode() + b"\n\x01" + pub)[:4]
+    for line in sigs.splitlines():
+        prefix = "\u2014 " + name + " "
+        if not line.startswith(prefix):
+            continue
+        raw = unb64(line[len(prefix):], "note signature")
+        if raw[:4] != khash or len(raw) != 68:
+            continue
+        try:
+            nacl.signing.VerifyKey(pub).verify(body.encode(), raw[4:])
+        except nacl.exceptions.BadSignatureError:
+            raise Bad("checkpoint signature does not verify")
+        lines = body.split("\n")[:-1]
+        if len(lines) != 3 or not lines[1].isdigit() or (len(lines[1]) > 1 and lines[1][0] == "0"):
+            raise Bad("checkpoint text is not origin, size, root")
+        root = unb64(lines[2], "checkpoint root")
+        if len(root) != 32:
+            raise Bad("checkpoint root is not 32 bytes")
+        return lines[0], int(lines[1]), root
+    raise Bad("checkpoint carries no signature by the ledger key")
+
+
+def key_id(pub):
+    return H(pub)[:16].hex()
+
+
+def verify(bundle, ledger_key, anchors):
+    name, pub = parse_verifier(ledger_key)
+    if set(bundle) != {"format", "kind", "subject", "ledger", "links"}:
+        raise Bad("bundle members are not format, kind, subject, ledger, links")
+    if bundle["format"] != "g60ledger-bundle/v1" or bundle["kind"] not in ("event", "trace"):
+        raise Bad("not a g60ledger-bundle/v1 of kind event or trace")
+    if bundle["ledger"] != name:
+        raise Bad("bundle is from another ledger")
+    anchor_ids = {key_id(a): a for a in anchors}
+    done, accepted, last = [], {}, None
+    for i, l in enumerate(bundle["links"]):
+        where = f"link {i}"
+        entry = unb64(l["entry"], f"{where} entry")
+        if len(entry) < 56 or entry[:8] != b"G60E\x01\x00\x00\x00":
+            raise Bad(f"{where}: entry header")
+        part, seq = struct.unpack(">IQ", entry[8:20])
+        (n,) = struct.unpack(">I", entry[52:56])
+        if len(entry) != 56 + n:
+            raise Bad(f"{where}: entry length")
+        if last is not None and (part, seq) <= last:
+            raise Bad(f"{where}: links out of order")
+        last = (part, seq)
+        body = fields(entry[56:])
+        src = fields(one(body, 1, b""))
+        value = one(body, 2, b"")
+        etype = one(body, 8, 0)
+        verdict = one(body, 3, 0)
+        derived = {
+            "role": TYPES.get(etype, ("undecodable", "undecodable"))[1],
+            "partition": part, "sequence": seq,
+            "event_id": text(body, 6), "applicant_id": text(body, 7),
+            "event_type": TYPES.get(etype, ("undecodable", "undecodable"))[0],
+            "programme": text(body, 10), "detail": text(body, 5), "key_id": text(body, 9),
+            "verdict": "ACCEPTED" if verdict == 1 else "REJECTED",
+            "reason": REASONS[one(body, 4, 0)],
+            "amount_fen": s64(one(body, 11, 0)),
+            "effects": [e.decode() for e in body.get(13, [])],
+            "signed_event": b64(value),
+            "leaf_hash": b64(H(b"\x00" + entry)),
+        }
+        expected_members = set(derived) | {"entry", "inclusion_proof", "checkpoint"}
+        if set(l) - {"event"} != expected_members:
+            raise Bad(f"{where}: members differ from the specification")
+        for k, v in derived.items():
+            if l[k] != v:
+                raise Bad(f"{where}: {k} is {l[k]!r}, the entry says {v!r}")
+        origin, size, root = open_checkpoint(l["checkpoint"], name, pub)
+        if origin != f"{name}/{part}":
+            raise Bad(f"{where}: checkpoint is for {origin}")
+        ip = l["inclusion_proof"]
+        if set(ip) != {"leaf_index", "tree_size", "hashes"} or ip["leaf_index"] != seq or \
+                ip["tree_size"] != size:
+            raise Bad(f"{where}: inclusion proof does not name the entry and the checkpoint size")
+        hashes = [unb64(h, f"{where} proof hash") for h in ip["hashes"]]
+        if any(len(h) != 32 for h in hashes) or \
+                not verify_inclusion(seq, size, H(b"\x00" + entry), hashes, root):
+            raise Bad(f"{where}: inclusion proof fails against the checkpoint root")
+        event = None
+        if verdict == 1:
+            signed = fields(value)
+            event_bytes, kid, sig = one(signed, 1, b""), text(signed, 2), one(signed, 3, b"")
+            event = fields(event_bytes)
+            level = 0
+            payload = [(PAYLOAD_TYPE[f], fields(event[f][-1])) for f in PAYLOAD_TYPE if f in event]
+            if len(payload) != 1 or payload[0][0] != etype:
+                raise Bad(f"{where}: event payload")
+            ptype, pay = payload[0]
+            if ptype == 2:
+                level = one(pay, 4, 0)
+            ts = s64(one(src, 4, 0))
+            if kid in anchor_ids:
+                signer, role = anchor_ids[kid], ADMIN
+            else:
+                signer = None
+                for (gp, gs, gpay) in done:
+                    if gp == part and gpay is not None and gpay[0] == 5 and \
+                            key_id(one(gpay[1], 1, b"")) == kid:
+                        signer, role = one(gpay[1], 1, b""), one(gpay[1], 2, 0)
+                        start, end = s64(one(gpay[1], 3, 0)), s64(one(gpay[1], 4, 0))
+                if signer is None:
+                    raise Bad(f"{where}: signer {kid} is neither an anchor nor granted earlier")
+                if ts < start or (end != 0 and ts >= end):
+                    raise Bad(f"{where}: signer key not valid at the record's timestamp")
+            try:
+                nacl.signing.VerifyKey(signer).verify(b"g60ledger/event/v1\x00" + event_bytes, sig)
+            except nacl.exceptions.BadSignatureError:
+                raise Bad(f"{where}: event signature does not verify")
+            if role != required_role(etype, level):
+                raise Bad(f"{where}: signer's role may not sign this event")
+            if "event" in l and (l["event"].get("event_id") != text(event, 1) or
+                                 l["event"].get("applicant_id", "") != text(event, 2)):
+                raise Bad(f"{where}: the decoded event shown differs from the signed one")
+            accepted[text(event, 1)] = (derived["role"], ptype, pay)
+            done.append((part, seq, (ptype, pay)))
+        else:
+            done.append((part, seq, None))
+    subjects = {l["event_id"] for l in bundle["links"]} | {
+        f"{l['partition']}:{l['sequence']}" for l in bundle["links"]}
+    if bundle["subject"] not in subjects:
+        raise Bad("no link is the bundle's subject")
+    if bundle["kind"] == "trace":
+        def need(ref, role):
+            if accepted.get(ref, (None,))[0] != role:
+                raise Bad(f"trace: {role} {ref} is named but not an accepted link")
+        for eid, (role, ptype, pay) in accepted.items():
+            if ptype == 2:
+                need(text(pay, 1), "application")
+            elif ptype == 3:
+                need(text(pay, 1), "approval")
+            elif ptype == 4:
+                for ref in pay.get(1, []):
+                    need(ref.decode(), "payment")
+    return len(bundle["links"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundles", nargs="+")
+    ap.add_argument("--ledger-key", required=True)
+    ap.add_argument("--anchor", action="append", required=True, help="base64 public key")
+    a = ap.parse_args()
+    anchors = [base64.b64decode(x) for x in a.anchor]
+    links = 0
+    for path in a.bundles:
+        try:
+            links += verify(json.load(open(path)), a.ledger_key, anchors)
+        except (Bad, KeyError, TypeError, ValueError, AttributeError) as e:
+            print(f"verify_bundle.py: FAILED: {path}: {e}")
+            return 1
+    print(f"verify_bundle.py: OK: {len(a.bundles)} bundle(s), {links} link(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
