@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "consumers/ingest.h"
 #include "integration/harness.h"
@@ -537,4 +538,54 @@ TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and a
     CHECK(r.stage == "state");
     CHECK(r.first_discrepancy->what.find("applications") != std::string::npos);
   }
+}
+
+TEST_CASE("checkpoints are due by count, by time, and when forced; never twice for one size",
+          "[checkpoint]") {
+  TempDir dir;
+  auto ledger = OpenTestLedger(dir.path());
+  auto records = Records(30);
+  auto issue = [&](Checkpointer& cp, bool force) {
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    auto issued = cp.IssueDue(*batch, force);
+    REQUIRE(issued.has_value());
+    REQUIRE(batch->Commit().has_value());
+    return *issued;
+  };
+  Checkpointer by_count(LedgerKey(), 10, std::chrono::hours(1));
+  AppendAll(*ledger, std::vector<Record>(records.begin(), records.begin() + 9));
+  CHECK(issue(by_count, false).empty());  // 9 < 10, and the hour has not passed
+  AppendAll(*ledger, std::vector<Record>(records.begin() + 9, records.begin() + 10));
+  auto first = issue(by_count, false);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].size == 10);
+  CHECK(issue(by_count, false).empty());
+  CHECK(issue(by_count, true).empty());  // forced, but nothing new to cover
+  AppendAll(*ledger, std::vector<Record>(records.begin() + 10, records.begin() + 13));
+  auto forced = issue(by_count, true);
+  REQUIRE(forced.size() == 1);
+  CHECK(forced[0].size == 13);
+
+  Checkpointer by_time(LedgerKey(), 1000, std::chrono::milliseconds(50));
+  AppendAll(*ledger, std::vector<Record>(records.begin() + 13, records.begin() + 14));
+  CHECK(issue(by_time, false).empty());  // first seen uncovered now
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  auto timed = issue(by_time, false);
+  REQUIRE(timed.size() == 1);
+  CHECK(timed[0].size == 14);
+
+  // Each stored note is the one returned, and opens with the ledger key.
+  auto txn = lmdb::Txn::Begin(ledger->env(), true);
+  std::vector<uint64_t> sizes;
+  REQUIRE(ForEachCheckpoint(*txn, ledger->tables(), [&](const StoredCheckpoint& c) -> Status {
+            CHECK(Parse(c).size == c.size);
+            CHECK(Parse(c).origin == "test.g60ledger/songjiang/0");
+            sizes.push_back(c.size);
+            return {};
+          }).has_value());
+  CHECK(sizes == std::vector<uint64_t>{10, 13, 14});
+  auto covering = CheckpointCovering(*txn, ledger->tables(), 0, 11);
+  REQUIRE(covering.has_value());
+  CHECK((*covering)->size == 13);
 }
