@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "ledger/bytes.h"
@@ -25,6 +26,7 @@ nlohmann::json AuditReport::ToJson() const {
   j["ledger_key"] = ledger_key;
   j["ledger_key_from_ledger"] = ledger_key_from_ledger;
   j["seconds"] = seconds;
+  j["stage_seconds"] = stage_seconds;
   j["heads"] = nlohmann::json::array();
   for (const auto& h : heads) {
     j["heads"].push_back({{"partition", h.partition},
@@ -187,6 +189,8 @@ class Auditor {
   }
 
   // 3. Every record decided again; the entry must come out identical.
+  // Records are decided in batches; the signatures of one batch are checked on the
+  // worker threads while the batch before it is appended, as in the ingest.
   Result<bool> Replay(Ledger& target) {
     auto txn = lmdb::Txn::Begin(ledger_.env(), true);
     if (!txn) return Fail(txn.error());
@@ -194,55 +198,79 @@ class Auditor {
     if (!cur) return Fail(cur.error());
     PublicKeyLookup lookup = [&target](std::string_view id) { return target.PublicKeyOf(id); };
     constexpr size_t kBatch = 2000;
-    std::vector<Record> records;
-    std::vector<std::string_view> stored;
-    std::vector<Prechecked> pre;
+    struct Chunk {
+      std::vector<Record> records;
+      std::vector<std::string_view> stored;  // the entries, in the read transaction's map
+      std::vector<Prechecked> pre;
+      std::future<void> checked;
+    };
     uint64_t done = 0;
-    auto flush = [&]() -> Result<bool> {
-      PrecheckAll(records, pre, lookup, threads_);
+    auto apply = [&](Chunk& c) -> Result<bool> {
+      c.checked.wait();
       auto batch = target.BeginBatch();
       if (!batch) return Fail(batch.error());
-      for (size_t i = 0; i < records.size(); ++i) {
-        auto out = batch->Append(records[i], pre[i]);
+      for (size_t i = 0; i < c.records.size(); ++i) {
+        auto out = batch->Append(c.records[i], c.pre[i]);
         if (!out) return Fail(out.error());
-        auto header = DecodeEntryHeader(stored[i]);
-        if (!header) return Fail(header.error());
-        if (!out->appended || out->entry_hash != EntryHash(stored[i])) {
+        if (!out->appended || out->entry_hash != EntryHash(c.stored[i])) {
+          auto header = DecodeEntryHeader(c.stored[i]);
+          if (!header) return Fail(header.error());
           std::string replayed;
           auto v =
               batch->txn().Get(target.tables().entries, EntryKey(header->partition, out->sequence));
           if (v && *v) replayed = std::string(**v);
           return Discrepancy("replay",
                              {header->partition, header->sequence,
-                              out->appended ? DescribeDifference(stored[i], replayed)
+                              out->appended ? DescribeDifference(c.stored[i], replayed)
                                             : "its record's offset was already consumed by an "
                                               "earlier entry (a duplicated or reordered record)"});
         }
         if (out->verdict == ledger::v1::VERDICT_ACCEPTED) ++r_.accepted;
       }
       G60_TRY(batch->Commit());
-      done += records.size();
+      done += c.records.size();
       Progress("replay", done, total_);
-      records.clear();
-      stored.clear();
       return true;
     };
+    auto start = [&](std::unique_ptr<Chunk>& c) {
+      Chunk* p = c.get();
+      p->checked = std::async(std::launch::async, [this, p, &lookup] {
+        PrecheckAll(p->records, p->pre, lookup, threads_);
+      });
+    };
+    std::unique_ptr<Chunk> filling = std::make_unique<Chunk>(), checking;
     for (auto ok = cur->First();; ok = cur->Next()) {
       if (!ok) return Fail(ok.error());
       if (!*ok) break;
       auto entry = DecodeEntry(cur->value());
       if (!entry) return Fail(entry.error());
       const auto& src = entry->body.source();
-      records.push_back(Record{src.topic(), static_cast<uint32_t>(src.partition()), src.offset(),
-                               src.timestamp_ms(), src.key(), entry->body.value()});
-      stored.push_back(cur->value());
-      if (records.size() >= kBatch) {
-        auto good = flush();
-        if (!good) return Fail(good.error());
-        if (!*good) return false;
+      filling->records.push_back(Record{src.topic(), static_cast<uint32_t>(src.partition()),
+                                        src.offset(), src.timestamp_ms(), src.key(),
+                                        entry->body.value()});
+      filling->stored.push_back(cur->value());
+      if (filling->records.size() >= kBatch) {
+        start(filling);
+        if (checking) {
+          auto good = apply(*checking);
+          if (!good || !*good) {
+            filling->checked.wait();
+            return good;
+          }
+        }
+        checking = std::move(filling);
+        filling = std::make_unique<Chunk>();
       }
     }
-    if (!records.empty()) return flush();
+    if (!filling->records.empty()) start(filling);
+    for (auto* c : {checking.get(), filling.get()}) {
+      if (!c || c->records.empty()) continue;
+      auto good = apply(*c);
+      if (!good || !*good) {
+        if (c == checking.get() && !filling->records.empty()) filling->checked.wait();
+        return good;
+      }
+    }
     return true;
   }
 
@@ -256,11 +284,19 @@ class Auditor {
       r_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
       return r_;
     };
+    auto stage_started = Clock::now();
+    auto timed = [&](const char* stage) {
+      auto now = Clock::now();
+      r_.stage_seconds[stage] = std::chrono::duration<double>(now - stage_started).count();
+      stage_started = now;
+    };
     auto chain = Chain();
     if (!chain) return Fail(chain.error());
+    timed("chain");
     if (!*chain) return finish();
     auto cps = Checkpoints();
     if (!cps) return Fail(cps.error());
+    timed("checkpoints");
     if (!*cps) return finish();
 
     std::error_code ec;
@@ -275,10 +311,12 @@ class Auditor {
     if (!target) return Fail(target.error().Context("opening the audit's scratch ledger"));
     auto replay = Replay(**target);
     if (!replay) return Fail(replay.error());
+    timed("replay");
     if (*replay) {
       Progress("state", 0, 1);
       auto diff = CompareLedgers(ledger_, **target);
       if (!diff) return Fail(diff.error());
+      timed("state");
       if (*diff) Discrepancy("state", {0, 0, **diff});
     }
     target->reset();

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -45,6 +46,7 @@ struct AuditReport {
   std::string stage;  // the stage of the first discrepancy
   std::optional<Problem> first_discrepancy;
   double seconds = 0;
+  std::map<std::string, double> stage_seconds;  // time spent in each stage
   bool ok() const { return !first_discrepancy; }
   nlohmann::json ToJson() const;
 };

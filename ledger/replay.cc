@@ -63,7 +63,8 @@ Result<std::optional<std::string>> CompareLedgers(const Ledger& a, const Ledger&
                 {"catalogs", A.catalogs, B.catalogs},
                 {"catalog_blobs", A.catalog_blobs, B.catalog_blobs},
                 {"merkle", A.merkle, B.merkle},
-                {"index", A.index, B.index}};
+                {"index", A.index, B.index},
+                {"totals", A.totals, B.totals}};
   // Not compared: "checkpoints" and meta's checkpoint key, which depend on when and
   // with which key a ledger signed, not on its records.
   for (const auto& t : tables) {

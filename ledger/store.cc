@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "ledger/bytes.h"
+#include "ledger/catalog.h"
 #include "ledger/entry.h"
 #include "ledger/index.h"
 #include "ledger/merkle.h"
@@ -239,7 +240,8 @@ Status Ledger::Init(const LedgerOptions& options) {
                 {"catalog_blobs", &tables_.catalog_blobs},
                 {"merkle", &tables_.merkle},
                 {"index", &tables_.index},
-                {"checkpoints", &tables_.checkpoints}};
+                {"checkpoints", &tables_.checkpoints},
+                {"totals", &tables_.totals}};
   for (auto& t : tables) {
     auto dbi = txn->OpenDb(t.name, write);
     if (!dbi) {
@@ -461,6 +463,7 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
                      AsBytes(w.hash), MDB_NOOVERWRITE));
   }
   G60_TRY(WriteIndex(state, body, pre.decoded, record.partition, head.size));
+  G60_TRY(WriteTotals(body, pre.decoded, record.partition));
   out.verdict = decision->verdict;
   out.reason = decision->reason;
   head.size += 1;
@@ -507,6 +510,74 @@ Status Batch::WriteIndex(StateView& state, const ledger::v1::EntryBody& body,
   }
   for (const auto& key : IndexKeys(in, partition, sequence))
     G60_TRY(txn_.Put(ledger_->tables_.index, key, "", MDB_NOOVERWRITE));
+  return {};
+}
+
+std::string TotalsKey(std::string_view programme, int year, uint32_t partition) {
+  std::string k(programme);
+  k.push_back('\0');
+  k.push_back(static_cast<char>((year >> 8) & 0xff));
+  k.push_back(static_cast<char>(year & 0xff));
+  PutU32BE(k, partition);
+  return k;
+}
+
+Status Batch::WriteTotals(const ledger::v1::EntryBody& body, const DecodedMessage& d,
+                          uint32_t partition) {
+  if (body.programme().empty() || body.event_id().empty() || d.event.occurred_at_ms() <= 0) {
+    return {};
+  }
+  const Tables& t = ledger_->tables_;
+  std::string key = TotalsKey(body.programme(), CstYear(d.event.occurred_at_ms()), partition);
+  ledger::v1::ProgrammeYearTotals totals;
+  auto v = txn_.Get(t.totals, key);
+  if (!v) return Fail(v.error());
+  if (*v && !totals.ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
+    return Fail(Error::DataLoss(fmt::format("totals of {} do not parse", body.programme())));
+  }
+  auto add = [](int64_t& total, int64_t amount) -> Status {
+    if (__builtin_add_overflow(total, amount, &total)) {
+      return Fail(Error::DataLoss("a programme's yearly total overflows int64 fen"));
+    }
+    return {};
+  };
+  if (body.verdict() != ledger::v1::VERDICT_ACCEPTED) {
+    totals.set_rejected(totals.rejected() + 1);
+  } else {
+    int64_t sum = 0;
+    switch (body.event_type()) {
+      case EventType::EVENT_TYPE_APPLICATION:
+        totals.set_applications(totals.applications() + 1);
+        sum = totals.requested_fen();
+        G60_TRY(add(sum, d.event.application().requested_fen()));
+        totals.set_requested_fen(sum);
+        break;
+      case EventType::EVENT_TYPE_APPROVAL:
+        totals.set_approvals(totals.approvals() + 1);
+        sum = totals.approved_fen();
+        G60_TRY(add(sum, body.amount_fen()));
+        totals.set_approved_fen(sum);
+        totals.set_largest_approval_fen(std::max(totals.largest_approval_fen(), body.amount_fen()));
+        break;
+      case EventType::EVENT_TYPE_STAGE_PAYMENT:
+        totals.set_payments(totals.payments() + 1);
+        sum = totals.paid_fen();
+        G60_TRY(add(sum, body.amount_fen()));
+        totals.set_paid_fen(sum);
+        break;
+      case EventType::EVENT_TYPE_CLAWBACK:
+        totals.set_clawbacks(totals.clawbacks() + 1);
+        sum = totals.clawed_back_fen();
+        G60_TRY(add(sum, body.amount_fen()));
+        totals.set_clawed_back_fen(sum);
+        break;
+      default:
+        break;
+    }
+  }
+  std::string bytes;
+  G60_ASSERT(totals.SerializeToString(&bytes));
+  G60_TRY(txn_.Put(t.totals, key, bytes));
   return {};
 }
 

@@ -48,7 +48,7 @@ struct PartitionHead {
 // LMDB named databases ("tables"); docs/formats.md lists their keys and values.
 struct Tables {
   MDB_dbi meta, entries, heads, event_ids, keys, pubkeys, applications, approvals, payments, policy,
-      catalogs, catalog_blobs, merkle, index, checkpoints;
+      catalogs, catalog_blobs, merkle, index, checkpoints, totals;
 };
 
 // LMDB key of a stored Merkle subtree: partition u32 || level u8 || index u64 (big-endian).
@@ -57,6 +57,9 @@ std::string MerkleKey(uint32_t partition, uint32_t level, uint64_t index);
 std::function<Result<Hash>(uint32_t, uint64_t)> MerkleNodes(const lmdb::Txn& txn,
                                                             const Tables& tables,
                                                             uint32_t partition);
+
+// Key of table "totals": programme || 0x00 || year u16 BE || partition u32 BE.
+std::string TotalsKey(std::string_view programme, int year, uint32_t partition);
 
 // Table key of per-partition state: partition u32 BE || id.
 std::string PartitionKey(uint32_t partition, std::string_view id);
@@ -98,6 +101,8 @@ class Batch {
   Status ApplyEffects(uint32_t partition, const std::vector<Effect>& effects);
   Status WriteIndex(StateView& state, const ledger::v1::EntryBody& body, const DecodedMessage& d,
                     uint32_t partition, uint64_t sequence);
+  Status WriteTotals(const ledger::v1::EntryBody& body, const DecodedMessage& d,
+                     uint32_t partition);
 
   Ledger* ledger_;
   lmdb::Txn txn_;

@@ -231,6 +231,9 @@ Result<BenchReport> RunBench(const BenchOptions& o) {
       return Fail(Error::DataLoss("bench: audit failed: " + audit->first_discrepancy->ToString()));
     }
     r.audit_per_s = static_cast<double>(audit->entries) / Seconds(t0, Clock::now());
+    for (const auto& [stage, secs] : audit->stage_seconds)
+      r.audit_stages +=
+          fmt::format("{}{} {:.2f} s", r.audit_stages.empty() ? "" : ", ", stage, secs);
   }
   {
     MDB_envinfo info;
@@ -317,7 +320,8 @@ void PrintBench(const BenchReport& r) {
       r.ingest_cpu_seconds / std::max(r.ingest_wall_seconds, 1e-9));
   std::printf("verify                  %.0f entries/s\n", r.verify_per_s);
   std::printf("hash chain only         %.0f entries/s\n", r.chain_per_s);
-  std::printf("audit (full replay)     %.0f entries/s\n", r.audit_per_s);
+  std::printf("audit (full replay)     %.0f entries/s (%s)\n", r.audit_per_s,
+              r.audit_stages.c_str());
   std::printf("latency at %.0f/s       p50 %.1f ms, p99 %.1f ms (%llu events, produce to commit)\n",
               r.latency_rate_per_s, r.latency_p50_ms, r.latency_p99_ms,
               static_cast<unsigned long long>(r.latency_samples));

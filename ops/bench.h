@@ -37,6 +37,7 @@ struct BenchReport {
   double verify_per_s = 0;
   double chain_per_s = 0;
   double audit_per_s = 0;  // g60ledger audit over the same ledger
+  std::string audit_stages;
   double latency_p50_ms = 0;
   double latency_p99_ms = 0;
   double latency_rate_per_s = 0;  // the paced rate the latency was measured at
