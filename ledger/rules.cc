@@ -598,13 +598,16 @@ class Rules {
       G60_ASSERT(w_or->has_value());
       ApprovalState winner = **w_or;
       if (st.approved_fen() <= winner.approved_fen()) {
-        return Reject(Reason::REASON_DUPLICATE_SUPPORT,
-                      fmt::format("不重复: project {} of {} is already supported by approval {} "
-                                  "under {} with {}, at least this approval's {}{}",
-                                  app.project_id(), e_.applicant_id(), rec->approval_event_id(),
-                                  winner.programme(), FormatFen(winner.approved_fen()),
-                                  FormatFen(st.approved_fen()),
-                                  group ? fmt::format(" (overlap group {})", group->id()) : ""));
+        Decision dup =
+            Reject(Reason::REASON_DUPLICATE_SUPPORT,
+                   fmt::format("不重复: project {} of {} is already supported by approval {} "
+                               "under {} with {}, at least this approval's {}{}",
+                               app.project_id(), e_.applicant_id(), rec->approval_event_id(),
+                               winner.programme(), FormatFen(winner.approved_fen()),
+                               FormatFen(st.approved_fen()),
+                               group ? fmt::format(" (overlap group {})", group->id()) : ""));
+        dup.notes.push_back(std::string(kDuplicateOfNote) + rec->approval_event_id());
+        return dup;
       }
       // 就高: the higher approval supersedes; what was paid counts towards it.
       if (__builtin_add_overflow(winner.paid_fen(), winner.carried_over_fen(), &carried) ||

@@ -90,6 +90,10 @@ struct Decision {
   std::vector<std::string> notes;  // effects on other records, for people (EntryBody.effects)
 };
 
+// The note (EntryBody.effects) of an approval rejected as DUPLICATE_SUPPORT, followed by
+// the id of the approval that supports the project instead.
+inline constexpr std::string_view kDuplicateOfNote = "duplicate of approval ";
+
 // Policy table keys: parts joined by NUL (ids are printable, so never contain one).
 std::string PolicyKey(std::initializer_list<std::string_view> parts);
 

@@ -26,6 +26,7 @@
 #include "ops/bench.h"
 #include "ops/broker.h"
 #include "ops/common.h"
+#include "ops/query_verbs.h"
 #include "ops/demo_stream.h"
 #include "producers/keyfile.h"
 #include "producers/ndjson.h"
@@ -644,6 +645,7 @@ int main(int argc, char** argv) {
   bench->add_flag("--keep", bench_options.keep, "keep the ledger afterwards");
 
   AuditVerbs audit_verbs(app, common);
+  QueryVerbs query_verbs(app, common);
 
   try {
     app.parse(argc, argv);
@@ -663,5 +665,6 @@ int main(int argc, char** argv) {
   if (*cat_show) return RunCatalogShow(cat_file);
   if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
   if (auto rc = audit_verbs.Run()) return *rc;
+  if (auto rc = query_verbs.Run()) return *rc;
   return kExitUsage;
 }

@@ -1,0 +1,268 @@
+#include "ops/query_verbs.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "ledger/bytes.h"
+#include "ledger/entry.h"
+#include "ledger/event_view.h"
+
+namespace g60 {
+
+using nlohmann::json;
+
+QueryVerbs::QueryVerbs(CLI::App& app, Common& common) : common_(common) {
+  query_ = app.add_subcommand("query", "answer a compliance question from the ledger's indexes");
+  query_->require_subcommand(1);
+  auto shared = [this, &common](CLI::App* sub) {
+    common.AddLedger(sub);
+    sub->add_flag("--json", json_, "one JSON object: columns, rows, summary, next");
+    sub->add_flag("--csv", csv_, "CSV (RFC 4180) of the rows");
+    sub->add_option("--limit", limit_, "rows per page (1..10000)");
+    sub->add_option("--after", after_, "continue after this page token (printed as 'more:')");
+    sub->add_flag("--all", all_, "every page, one after the other");
+  };
+  auto period = [this](CLI::App* sub) {
+    sub->add_option("--from", from_, "from YYYY-MM-DD[THH:MM:SS] (China Standard Time), inclusive");
+    sub->add_option("--to", to_, "to YYYY-MM-DD[THH:MM:SS] (China Standard Time), exclusive");
+  };
+  applicant_ = query_->add_subcommand("applicant", "an applicant's full history, with totals");
+  applicant_->add_option("id", id_, "applicant id (unified social credit code)")->required();
+  shared(applicant_);
+  programme_ = query_->add_subcommand(
+      "programme",
+      "utilisation per year against the caps: applications, approved, paid, clawed back");
+  programme_->add_option("id", id_, "programme id (default: every programme)");
+  programme_->add_option("--year", year_, "one calendar year");
+  shared(programme_);
+  payments_ = query_->add_subcommand("payments", "stage payments in a period, by source and level");
+  period(payments_);
+  payments_->add_option("--source", source_,
+                        "DISTRICT_SPECIAL_FUND, DISTRICT_FISCAL or MUNICIPAL_FISCAL");
+  payments_->add_option("--level", level_, "DISTRICT or MUNICIPAL");
+  shared(payments_);
+  rejections_ = query_->add_subcommand("rejections", "rejected entries in a period, by reason");
+  period(rejections_);
+  rejections_->add_option("--reason", reason_, "one reason (e.g. EXCEEDS_CAP)");
+  shared(rejections_);
+  overlaps_ = query_->add_subcommand(
+      "overlaps", "从优、就高、不重复: superseded and duplicate approvals with the winning one");
+  shared(overlaps_);
+  outstanding_ = query_->add_subcommand("outstanding", "approved stages not yet paid");
+  shared(outstanding_);
+  clawbacks_ = query_->add_subcommand("clawbacks", "clawbacks in a period, with what they recover");
+  period(clawbacks_);
+  shared(clawbacks_);
+
+  export_ = app.add_subcommand(
+      "export",
+      "write entries as NDJSON or CSV, from a position, for analysts and finance systems");
+  common.AddLedger(export_);
+  export_->add_option("--format", format_, "ndjson (default) or csv")
+      ->check(CLI::IsMember({"ndjson", "csv"}));
+  export_->add_option("--position-file", position_file_,
+                      "start where this file says (if it exists) and write the end position "
+                      "to it after the export");
+  export_->add_option("--from", positions_,
+                      "start position PARTITION:SEQUENCE,... (partitions not named start at 0)");
+  export_->add_option("-o,--out", out_, "output file (default: standard output)");
+}
+
+std::optional<int> QueryVerbs::Run() {
+  if (*query_) return Query();
+  if (*export_) return Export();
+  return std::nullopt;
+}
+
+Result<QueryResult> QueryVerbs::RunOne(const Queries& q, const Page& page) const {
+  Period period;
+  if (!from_.empty()) {
+    auto f = ParseCstTime(from_, "--from");
+    if (!f) return Fail(f.error());
+    period.from_ms = *f;
+  }
+  if (!to_.empty()) {
+    auto t = ParseCstTime(to_, "--to");
+    if (!t) return Fail(t.error());
+    period.to_ms = *t;
+  }
+  if (*applicant_) return q.Applicant(id_, page);
+  if (*programme_) return q.Utilisation(id_, year_);
+  if (*payments_) return q.Payments(period, source_, level_, page);
+  if (*rejections_) return q.Rejections(period, reason_, page);
+  if (*overlaps_) return q.Overlaps(page);
+  if (*outstanding_) return q.Outstanding(page);
+  return q.Clawbacks(period, page);
+}
+
+int QueryVerbs::Query() {
+  if (json_ && csv_) return Report(Error::InvalidArgument("--json and --csv exclude each other"));
+  auto opened = OpenForReading(common_);
+  if (!opened) return Report(opened.error());
+  Queries q(*opened->ledger);
+  Page page{limit_, after_};
+  QueryResult all;
+  for (bool first = true;; first = false) {
+    auto r = RunOne(q, page);
+    if (!r) return Report(r.error());
+    if (!all_) {
+      all = std::move(*r);
+      break;
+    }
+    if (first) {
+      all = *r;
+    } else {
+      for (auto& row : r->rows)
+        all.rows.push_back(std::move(row));
+    }
+    all.next.clear();
+    if (r->next.empty()) break;
+    page.after = r->next;
+  }
+  std::string text = json_ ? all.ToJson().dump(2) + "\n" : csv_ ? FormatCsv(all) : FormatTable(all);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+namespace {
+
+Result<std::map<uint32_t, uint64_t>> ParsePositions(std::string_view text) {
+  std::map<uint32_t, uint64_t> out;
+  std::stringstream ss{std::string(text)};
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    unsigned p = 0;
+    unsigned long long s = 0;
+    char tail = 0;
+    if (std::sscanf(item.c_str(), "%u:%llu%c", &p, &s, &tail) != 2) {
+      return Fail(
+          Error::InvalidArgument(fmt::format("position '{}' is not PARTITION:SEQUENCE", item)));
+    }
+    out[p] = s;
+  }
+  return out;
+}
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s)
+    out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+int QueryVerbs::Export() {
+  auto opened = OpenForReading(common_);
+  if (!opened) return Report(opened.error());
+  const Ledger& ledger = *opened->ledger;
+  std::map<uint32_t, uint64_t> start;
+  if (!positions_.empty()) {
+    auto p = ParsePositions(positions_);
+    if (!p) return Report(p.error());
+    start = *p;
+  } else if (!position_file_.empty() && std::filesystem::exists(position_file_)) {
+    std::ifstream in(position_file_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+      text.pop_back();
+    auto p = ParsePositions(text);
+    if (!p) return Report(p.error().Context(position_file_));
+    start = *p;
+  }
+  auto txn = lmdb::Txn::Begin(ledger.env(), true);
+  if (!txn) return Report(txn.error());
+  auto heads = ReadHeads(*txn, ledger.tables());
+  if (!heads) return Report(heads.error());
+  std::FILE* out = stdout;
+  std::string tmp;
+  if (!out_.empty() && out_ != "-") {
+    tmp = out_ + ".tmp";
+    out = std::fopen(tmp.c_str(), "wb");
+    if (!out) return Report(Error::FailedPrecondition(fmt::format("cannot write {}", tmp)));
+  }
+  const std::vector<std::string> columns = {
+      "partition", "sequence",   "offset",       "kafka_timestamp_ms", "occurred_at_ms",
+      "type",      "event_id",   "applicant_id", "programme",          "verdict",
+      "reason",    "amount_fen", "detail",       "entry_hash"};
+  if (format_ == "csv") {
+    std::string header;
+    for (size_t i = 0; i < columns.size(); ++i)
+      header += (i ? "," : "") + columns[i];
+    std::fprintf(out, "%s\r\n", header.c_str());
+  }
+  uint64_t written = 0;
+  std::string end_position;
+  for (const auto& h : *heads) {
+    uint64_t from = start.count(h.partition) ? start[h.partition] : 0;
+    if (from > h.size) {
+      return Report(
+          Error::InvalidArgument(fmt::format("position {}:{} is beyond partition {}'s {} entries",
+                                             h.partition, from, h.partition, h.size)));
+    }
+    for (uint64_t s = from; s < h.size; ++s) {
+      auto v = txn->Get(ledger.tables().entries, EntryKey(h.partition, s));
+      if (!v || !*v)
+        return Report(Error::DataLoss(fmt::format("entry {}/{} is missing", h.partition, s)));
+      auto e = DecodeEntry(**v);
+      if (!e) return Report(e.error());
+      DecodedMessage msg = DecodeMessage(e->body.value());
+      const auto& b = e->body;
+      json row{{"partition", h.partition},
+               {"sequence", s},
+               {"offset", b.source().offset()},
+               {"kafka_timestamp_ms", b.source().timestamp_ms()},
+               {"occurred_at_ms", msg.event.occurred_at_ms()},
+               {"type", EventTypeName(b.event_type())},
+               {"event_id", b.event_id()},
+               {"applicant_id", b.applicant_id()},
+               {"programme", b.programme()},
+               {"verdict", b.verdict() == ledger::v1::VERDICT_ACCEPTED ? "ACCEPTED" : "REJECTED"},
+               {"reason", ReasonName(b.reason())},
+               {"amount_fen", b.amount_fen()},
+               {"detail", b.detail()},
+               {"entry_hash", HexEncode(AsBytes(EntryHash(**v)))}};
+      if (format_ == "ndjson") {
+        std::string line = row.dump() + "\n";
+        std::fwrite(line.data(), 1, line.size(), out);
+      } else {
+        std::string line;
+        for (size_t i = 0; i < columns.size(); ++i) {
+          const json& c = row[columns[i]];
+          line += (i ? "," : "") + CsvField(c.is_string() ? c.get<std::string>() : c.dump());
+        }
+        line += "\r\n";
+        std::fwrite(line.data(), 1, line.size(), out);
+      }
+      ++written;
+    }
+    end_position += fmt::format("{}{}:{}", end_position.empty() ? "" : ",", h.partition, h.size);
+  }
+  if (out != stdout) {
+    if (std::fclose(out) != 0)
+      return Report(Error::FailedPrecondition("writing " + tmp + " failed"));
+    std::filesystem::rename(tmp, out_);
+  } else {
+    std::fflush(stdout);
+  }
+  if (!position_file_.empty()) {
+    std::string ptmp = position_file_ + ".tmp";
+    std::ofstream(ptmp) << end_position << "\n";
+    std::filesystem::rename(ptmp, position_file_);
+  }
+  std::fprintf(stderr, "export: %llu entr%s; next position %s\n",
+               static_cast<unsigned long long>(written), written == 1 ? "y" : "ies",
+               end_position.c_str());
+  return 0;
+}
+
+}  // namespace g60

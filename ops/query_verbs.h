@@ -1,0 +1,41 @@
+// The compliance officer's verbs: `query` (applicant, programme, payments, rejections,
+// overlaps, outstanding, clawbacks) and `export` (entries as NDJSON or CSV from a
+// position). docs/queries.md describes every answer.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "ledger/query.h"
+#include "ops/common.h"
+
+namespace CLI {
+class App;
+}
+
+namespace g60 {
+
+class QueryVerbs {
+ public:
+  QueryVerbs(CLI::App& app, Common& common);
+  std::optional<int> Run();
+
+ private:
+  int Query();
+  int Export();
+  Result<QueryResult> RunOne(const Queries& q, const Page& page) const;
+
+  Common& common_;
+  CLI::App *query_ = nullptr, *export_ = nullptr;
+  CLI::App *applicant_ = nullptr, *programme_ = nullptr, *payments_ = nullptr,
+           *rejections_ = nullptr, *overlaps_ = nullptr, *outstanding_ = nullptr,
+           *clawbacks_ = nullptr;
+  std::string id_, from_, to_, source_, level_, reason_, after_;
+  int year_ = 0;
+  size_t limit_ = 100;
+  bool json_ = false, csv_ = false, all_ = false;
+  std::string format_ = "ndjson", position_file_, out_;
+  std::string positions_;
+};
+
+}  // namespace g60

@@ -1,0 +1,331 @@
+// Compliance queries against expectations computed independently from the demo stream:
+// the planned events and verdicts of GenerateDemoStream, not the ledger's state.
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "consumers/ingest.h"
+#include "integration/harness.h"
+#include "ledger/catalog.h"
+#include "ledger/query.h"
+#include "support.h"
+
+using namespace g60;
+using namespace g60::testing;
+using nlohmann::json;
+
+namespace {
+
+struct Demo {
+  TempDir dir;
+  std::vector<DemoStep> steps;
+  std::unique_ptr<Ledger> ledger;
+};
+
+// The demo stream (every programme, every policy scenario, forgeries and duplicates),
+// produced and ingested once for every test of this file.
+Demo& IngestedDemo() {
+  static std::unique_ptr<Demo> demo = [] {
+    auto d = std::make_unique<Demo>();
+    auto broker = StartBroker();
+    auto producer = MakeProducer(broker->bootstrap());
+    DemoStreamOptions so;
+    so.applicants = 160;
+    so.seed = 9;
+    so.catalog = TestCatalog();
+    d->steps = GenerateDemoStream(so, Keys());
+    Expectations expect;
+    ProduceStream(*producer, d->steps, expect);
+    {
+      auto ledger = OpenTestLedger(d->dir.path(), size_t{256} << 20);
+      IngestOptions io;
+      io.bootstrap = broker->bootstrap();
+      io.until_caught_up = true;
+      io.group_id = "query-it";
+      std::atomic<bool> stop{false};
+      REQUIRE(RunIngest(*ledger, io, stop).has_value());
+    }
+    d->ledger = OpenReader(d->dir.path());
+    return d;
+  }();
+  return *demo;
+}
+
+// Every page of a query, concatenated.
+template <typename F>
+std::vector<json> AllPages(F&& query, size_t limit) {
+  std::vector<json> rows;
+  Page page{limit, ""};
+  for (int i = 0; i < 100000; ++i) {
+    auto r = query(page);
+    REQUIRE(r.has_value());
+    REQUIRE(r->rows.size() <= limit);
+    for (auto& row : r->rows)
+      rows.push_back(row);
+    if (r->next.empty()) return rows;
+    page.after = r->next;
+  }
+  FAIL("paging did not end");
+  return rows;
+}
+
+bool Accepted(const PlannedEvent& pe) {
+  return pe.expected == Reason::REASON_NONE;
+}
+
+}  // namespace
+
+TEST_CASE("an applicant's history is every event the stream sent for them, in chain order",
+          "[query][integration]") {
+  Demo& d = IngestedDemo();
+  Queries q(*d.ledger);
+  std::map<std::string, std::multiset<std::string>> sent;  // applicant -> event ids
+  for (const auto& s : d.steps)
+    for (const auto& pe : s.events)
+      if (!s.control && !pe.event.applicant_id().empty())
+        sent[pe.event.applicant_id()].insert(pe.event.event_id());
+  REQUIRE(sent.size() > 100);
+  size_t checked = 0;
+  for (const auto& [applicant, ids] : sent) {
+    if (checked++ % 7 != 0) continue;
+    INFO(applicant);
+    auto r = q.Applicant(applicant, Page{1000, ""});
+    REQUIRE(r.has_value());
+    std::multiset<std::string> got;
+    uint64_t last = 0;
+    for (const auto& row : r->rows) {
+      got.insert(row["event_id"].get<std::string>());
+      CHECK(row["applicant_id"] == applicant);
+      CHECK(row["sequence"].get<uint64_t>() >= last);
+      last = row["sequence"];
+    }
+    CHECK(got == ids);
+    // Paged one row at a time: the same rows.
+    auto paged = AllPages([&](const Page& p) { return q.Applicant(applicant, p); }, 1);
+    CHECK(paged == r->rows);
+  }
+  CHECK(q.Applicant("91310117NOBODY0000", Page{}).error().code() == ErrorCode::kNotFound);
+  CHECK(q.Applicant("has space", Page{}).error().code() == ErrorCode::kInvalidArgument);
+  CHECK(q.Applicant(sent.begin()->first, Page{10, "zz"}).error().code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(q.Applicant(sent.begin()->first, Page{0, ""}).error().code() ==
+        ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("programme utilisation equals the accepted approvals, payments and clawbacks sent",
+          "[query][integration]") {
+  Demo& d = IngestedDemo();
+  Queries q(*d.ledger);
+  struct Sum {
+    uint64_t approvals = 0, payments = 0, clawbacks = 0;
+    int64_t approved = 0, paid = 0, clawed = 0;
+  };
+  std::map<std::string, Sum> want;
+  std::map<std::string, std::string> programme_of;  // approval or payment id -> programme
+  for (const auto& s : d.steps) {
+    for (const auto& pe : s.events) {
+      const auto& e = pe.event;
+      if (!Accepted(pe)) continue;
+      if (e.has_approval()) {
+        programme_of[e.event_id()] = e.programme();
+        ++want[e.programme()].approvals;
+        want[e.programme()].approved += e.approval().approved_fen();
+      } else if (e.has_stage_payment()) {
+        std::string p = programme_of.at(e.stage_payment().approval_event_id());
+        programme_of[e.event_id()] = p;
+        ++want[p].payments;
+        want[p].paid += e.stage_payment().amount_fen();
+      } else if (e.has_clawback()) {
+        std::string p = programme_of.at(e.clawback().payment_event_ids(0));
+        ++want[p].clawbacks;
+        want[p].clawed += e.clawback().amount_fen();
+      }
+    }
+  }
+  auto r = q.Utilisation("", 0);
+  REQUIRE(r.has_value());
+  std::map<std::string, Sum> got;
+  for (const auto& row : r->rows) {
+    Sum& s = got[row["programme"]];
+    s.approvals += row["approvals"].get<uint64_t>();
+    s.approved += row["approved_fen"].get<int64_t>();
+    s.payments += row["payments"].get<uint64_t>();
+    s.paid += row["paid_fen"].get<int64_t>();
+    s.clawbacks += row["clawbacks"].get<uint64_t>();
+    s.clawed += row["clawed_back_fen"].get<int64_t>();
+    CHECK(row["over_cap"] == false);
+    CHECK(row["largest_approval_fen"].get<int64_t>() <= row["cap_per_approval_fen"].get<int64_t>());
+  }
+  REQUIRE(want.size() > 20);
+  for (const auto& [p, w] : want) {
+    INFO(p);
+    CHECK(got[p].approvals == w.approvals);
+    CHECK(got[p].approved == w.approved);
+    CHECK(got[p].payments == w.payments);
+    CHECK(got[p].paid == w.paid);
+    CHECK(got[p].clawbacks == w.clawbacks);
+    CHECK(got[p].clawed == w.clawed);
+  }
+  auto one = q.Utilisation("G60-01", 2026);
+  REQUIRE(one.has_value());
+  REQUIRE(one->rows.size() == 1);
+  CHECK(one->rows[0]["approvals"].get<uint64_t>() == want["G60-01"].approvals);
+  CHECK(q.Utilisation("G60-99", 0).error().code() == ErrorCode::kNotFound);
+}
+
+TEST_CASE("payments, rejections and clawbacks in a period match the stream, paged or not",
+          "[query][integration]") {
+  Demo& d = IngestedDemo();
+  Queries q(*d.ledger);
+  const auto& catalog = TestCatalog();
+  std::map<std::string, v1::Level> level_of;
+  for (const auto& p : catalog.programmes())
+    level_of[p.id()] = p.level();
+  std::map<std::string, std::string> programme_of;
+  std::map<std::pair<std::string, std::string>, int64_t> paid;  // (source, level) -> fen
+  std::map<std::string, uint64_t> rejected;                     // reason -> count
+  int64_t clawed = 0;
+  uint64_t clawbacks = 0;
+  auto partitions = static_cast<uint64_t>(kPartitions);
+  for (const auto& s : d.steps) {
+    for (const auto& pe : s.events) {
+      const auto& e = pe.event;
+      if (!Accepted(pe)) {
+        rejected[ReasonName(pe.expected)] += s.control ? partitions : 1;
+        continue;
+      }
+      if (e.has_approval()) programme_of[e.event_id()] = e.programme();
+      if (e.has_stage_payment()) {
+        std::string p = programme_of.at(e.stage_payment().approval_event_id());
+        std::string src = v1::FundingSource_Name(e.stage_payment().source()).substr(15);
+        std::string lvl = level_of.at(p) == v1::LEVEL_DISTRICT ? "DISTRICT" : "MUNICIPAL";
+        paid[{src, lvl}] += e.stage_payment().amount_fen();
+      }
+      if (e.has_clawback()) {
+        ++clawbacks;
+        clawed += e.clawback().amount_fen();
+      }
+    }
+  }
+  Period all;
+  auto pays = q.Payments(all, "", "", Page{10, ""});
+  REQUIRE(pays.has_value());
+  std::map<std::pair<std::string, std::string>, int64_t> got;
+  for (const auto& row : pays->summary)
+    got[{row["source"], row["level"]}] = row["amount_fen"];
+  CHECK(got == paid);
+  CHECK(pays->rows.size() == 10);
+  CHECK_FALSE(pays->next.empty());
+  auto every = AllPages([&](const Page& p) { return q.Payments(all, "", "", p); }, 37);
+  size_t accepted_payments = 0;
+  for (const auto& s : d.steps)
+    for (const auto& pe : s.events)
+      if (Accepted(pe) && pe.event.has_stage_payment()) ++accepted_payments;
+  CHECK(every.size() == accepted_payments);
+  // Filtered by source and level.
+  auto district = q.Payments(all, "district_special_fund", "district", Page{10000, ""});
+  REQUIRE(district.has_value());
+  int64_t sum = 0;
+  for (const auto& row : district->rows)
+    sum += row["amount_fen"].get<int64_t>();
+  CHECK(sum == paid[{"DISTRICT_SPECIAL_FUND", "DISTRICT"}]);
+  CHECK(q.Payments(all, "CASH", "", Page{}).error().code() == ErrorCode::kInvalidArgument);
+  CHECK(q.Payments(all, "", "PROVINCIAL", Page{}).error().code() == ErrorCode::kInvalidArgument);
+  // A period: the stream starts on 2026-01-01 (CST); nothing is before.
+  Period before{INT64_MIN, *ParseCstTime("2026-01-01", "t")};
+  CHECK(q.Payments(before, "", "", Page{})->rows.empty());
+  CHECK(q.Payments(Period{5, 5}, "", "", Page{}).error().code() == ErrorCode::kInvalidArgument);
+
+  auto rej = q.Rejections(all, "", Page{10000, ""});
+  REQUIRE(rej.has_value());
+  std::map<std::string, uint64_t> got_rej;
+  for (const auto& row : rej->summary)
+    got_rej[row["reason"]] = row["rejected"];
+  CHECK(got_rej == rejected);
+  auto caps = q.Rejections(all, "exceeds_cap", Page{10000, ""});
+  REQUIRE(caps.has_value());
+  CHECK(caps->rows.size() == rejected["EXCEEDS_CAP"]);
+  CHECK(q.Rejections(all, "NO_SUCH_REASON", Page{}).error().code() == ErrorCode::kInvalidArgument);
+
+  auto claws = q.Clawbacks(all, Page{10000, ""});
+  REQUIRE(claws.has_value());
+  CHECK(claws->rows.size() == clawbacks);
+  CHECK(claws->summary[0]["amount_fen"].get<int64_t>() == clawed);
+  for (const auto& row : claws->rows)
+    CHECK_FALSE(row["approval_event_id"].get<std::string>().empty());
+}
+
+TEST_CASE("overlap decisions and outstanding stages follow the stream's approvals",
+          "[query][integration]") {
+  Demo& d = IngestedDemo();
+  Queries q(*d.ledger);
+  uint64_t duplicates = 0, carried = 0;
+  std::map<std::string, const v1::Event*> approvals;  // accepted
+  std::set<std::pair<std::string, uint32_t>> paid_stages;
+  for (const auto& s : d.steps) {
+    for (const auto& pe : s.events) {
+      const auto& e = pe.event;
+      if (pe.expected == Reason::REASON_DUPLICATE_SUPPORT) ++duplicates;
+      if (!Accepted(pe)) continue;
+      if (e.has_approval()) {
+        approvals[e.event_id()] = &e;
+        if (e.approval().carried_over_fen() > 0) ++carried;
+      }
+      if (e.has_stage_payment()) {
+        paid_stages.insert({e.stage_payment().approval_event_id(), e.stage_payment().stage()});
+      }
+    }
+  }
+  auto all = AllPages([&](const Page& p) { return q.Overlaps(p); }, 3);
+  uint64_t superseded = 0, dup_rows = 0;
+  std::set<std::string> superseded_ids;
+  for (const auto& row : all) {
+    CHECK_FALSE(row["winning_approval"].get<std::string>().empty());
+    CHECK(approvals.count(row["winning_approval"]));
+    if (row["decision"] == "superseded") {
+      ++superseded;
+      superseded_ids.insert(row["approval_event_id"]);
+      CHECK(row["winning_fen"].get<int64_t>() > row["approved_fen"].get<int64_t>());
+    } else {
+      ++dup_rows;
+      CHECK(row["winning_fen"].get<int64_t>() >= row["approved_fen"].get<int64_t>());
+    }
+  }
+  CHECK(dup_rows == duplicates);
+  REQUIRE(duplicates > 0);
+  CHECK(superseded >= carried);  // every approval that carried money over superseded one
+  REQUIRE(superseded > 0);
+
+  // Outstanding: exactly the stages of live approvals the stream never paid.
+  std::set<std::pair<std::string, uint32_t>> want;
+  int64_t want_fen = 0;
+  for (const auto& [id, e] : approvals) {
+    if (superseded_ids.count(id)) continue;
+    for (const auto& st : e->approval().stages()) {
+      if (paid_stages.count({id, st.number()})) continue;
+      want.insert({id, st.number()});
+      want_fen += st.amount_fen();
+    }
+  }
+  auto rows = AllPages([&](const Page& p) { return q.Outstanding(p); }, 50);
+  std::set<std::pair<std::string, uint32_t>> got;
+  for (const auto& row : rows)
+    got.insert({row["approval_event_id"], row["stage"].get<uint32_t>()});
+  CHECK(got == want);
+  auto one = q.Outstanding(Page{10000, ""});
+  int64_t got_fen = 0;
+  for (const auto& s : one->summary)
+    got_fen += s["outstanding_fen"].get<int64_t>();
+  CHECK(got_fen == want_fen);
+}
+
+TEST_CASE("query output renders as aligned text and as CSV", "[query]") {
+  QueryResult r;
+  r.title = "t";
+  r.columns = {"name", "amount_fen"};
+  r.rows = {{{"name", "a,b"}, {"amount_fen", 12345}}, {{"name", "say \"hi\""}, {"amount_fen", 5}}};
+  CHECK(FormatCsv(r) == "name,amount_fen\r\n\"a,b\",12345\r\n\"say \"\"hi\"\"\",5\r\n");
+  std::string table = FormatTable(r);
+  CHECK(table.find("123.45 CNY") != std::string::npos);
+  CHECK(table.find("(2 rows)") != std::string::npos);
+}
