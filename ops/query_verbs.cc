@@ -8,10 +8,12 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "ledger/bytes.h"
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
+#include "ops/serve.h"
 
 namespace g60 {
 
@@ -72,11 +74,25 @@ QueryVerbs::QueryVerbs(CLI::App& app, Common& common) : common_(common) {
   export_->add_option("--from", positions_,
                       "start position PARTITION:SEQUENCE,... (partitions not named start at 0)");
   export_->add_option("-o,--out", out_, "output file (default: standard output)");
+
+  serve_ = app.add_subcommand(
+      "serve", "read-only HTTP API (JSON) and the auditor's web page, beside a running ingest");
+  common.AddLedger(serve_);
+  serve_->add_option("--listen", listen_, "HOST:PORT to listen on (default 127.0.0.1:8060)");
+  web_dir_ = G60_DEFAULT_WEB_DIR;
+  openapi_ = G60_DEFAULT_OPENAPI;
+  serve_->add_option("--web", web_dir_,
+                     "directory of the web page (default: the repository's web/)");
+  serve_->add_option("--openapi", openapi_, "OpenAPI description served at /openapi.json");
+  serve_->add_option("--ledger-key", ledger_key_,
+                     "verifier key to check checkpoints with (default [checkpoint] verifier, "
+                     "else the key the ledger names)");
 }
 
 std::optional<int> QueryVerbs::Run() {
   if (*query_) return Query();
   if (*export_) return Export();
+  if (*serve_) return Serve();
   return std::nullopt;
 }
 
@@ -262,6 +278,39 @@ int QueryVerbs::Export() {
   std::fprintf(stderr, "export: %llu entr%s; next position %s\n",
                static_cast<unsigned long long>(written), written == 1 ? "y" : "ies",
                end_position.c_str());
+  return 0;
+}
+
+}  // namespace g60
+
+namespace g60 {
+
+int QueryVerbs::Serve() {
+  auto opened = OpenForReading(common_);
+  if (!opened) return Report(opened.error());
+  auto listen = ParseListen(listen_);
+  if (!listen) return Report(listen.error());
+  ServeOptions o;
+  o.host = listen->first;
+  o.port = listen->second;
+  o.web_dir = web_dir_;
+  o.openapi_path = openapi_;
+  std::string key = ledger_key_.empty() ? opened->config.checkpoint_verifier : ledger_key_;
+  if (!key.empty()) {
+    auto v = note::ParseVerifierKey(key);
+    if (!v) return Report(v.error().Context("--ledger-key"));
+    o.ledger_key = *v;
+  }
+  auto server = ApiServer::Start(*opened->ledger, o);
+  if (!server) return Report(server.error());
+  std::printf("serve: http://%s:%d/ (API under /api, description at /openapi.json); ledger %s\n",
+              o.host.c_str(), (*server)->port(), opened->config.ledger_dir.c_str());
+  std::fflush(stdout);
+  InstallSignalHandlers();
+  while (!g_stop.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (*server)->Stop();
+  std::printf("serve: stopped\n");
   return 0;
 }
 

@@ -23,10 +23,11 @@ class QueryVerbs {
  private:
   int Query();
   int Export();
+  int Serve();
   Result<QueryResult> RunOne(const Queries& q, const Page& page) const;
 
   Common& common_;
-  CLI::App *query_ = nullptr, *export_ = nullptr;
+  CLI::App *query_ = nullptr, *export_ = nullptr, *serve_ = nullptr;
   CLI::App *applicant_ = nullptr, *programme_ = nullptr, *payments_ = nullptr,
            *rejections_ = nullptr, *overlaps_ = nullptr, *outstanding_ = nullptr,
            *clawbacks_ = nullptr;
@@ -36,6 +37,7 @@ class QueryVerbs {
   bool json_ = false, csv_ = false, all_ = false;
   std::string format_ = "ndjson", position_file_, out_;
   std::string positions_;
+  std::string listen_ = "127.0.0.1:8060", web_dir_, openapi_, ledger_key_;
 };
 
 }  // namespace g60

@@ -11,6 +11,7 @@ g60_packages=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libcpp-httplib-dev prometheus-cpp-dev libbenchmark-dev
   kcat python3-kafka python3-nacl   # independent clients used by the tests
+  chromium chromium-driver          # the auditor's web page, tested headless
 )
 
 g60_install_deps() {

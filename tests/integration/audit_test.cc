@@ -30,11 +30,7 @@ using nlohmann::json;
 namespace {
 
 const CheckpointKey& LedgerKey() {
-  static const CheckpointKey k = [] {
-    KeyPair kp = KeyPairFromSeed(std::string(32, '\x60'));
-    return CheckpointKey{"test.g60ledger/songjiang", kp.secret_key, kp.public_key};
-  }();
-  return k;
+  return TestLedgerKey();
 }
 
 BundleTrust Trust() {
@@ -65,28 +61,10 @@ std::map<std::string, std::vector<std::string>> ReadCheckpointTopic(const std::s
   return out;
 }
 
-// Ingests the demo stream (with its forgeries, duplicates and policy rejections) into
-// `dir`, signing checkpoints every 100 entries.
 IngestStats IngestDemo(const std::string& dir, DevBroker& broker) {
-  auto producer = MakeProducer(broker.bootstrap());
-  DemoStreamOptions so;
-  so.applicants = 120;
-  so.seed = 5;
-  so.catalog = TestCatalog();
-  Expectations expect;
-  ProduceStream(*producer, GenerateDemoStream(so, Keys()), expect);
-  auto ledger = OpenTestLedger(dir, size_t{256} << 20);
-  Checkpointer cp(LedgerKey(), 100, std::chrono::seconds(3600));
-  IngestOptions io;
-  io.bootstrap = broker.bootstrap();
-  io.until_caught_up = true;
-  io.group_id = "audit-it";
-  io.checkpointer = &cp;
-  io.checkpoint_topic = "g60.checkpoints";
-  std::atomic<bool> stop{false};
-  auto stats = RunIngest(*ledger, io, stop);
-  REQUIRE(stats.has_value());
-  return *stats;
+  IngestStats stats;
+  IngestDemoStream(dir, broker, 120, 5, &stats, "g60.checkpoints");
+  return stats;
 }
 
 // Every way of editing a JSON value: each must make the bundle fail.

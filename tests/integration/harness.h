@@ -8,6 +8,7 @@
 #include <map>
 
 #include "consumers/ingest.h"
+#include "ledger/checkpoint.h"
 #include "ledger/entry.h"
 #include "ledger/verify.h"
 #include "ops/broker.h"
@@ -130,6 +131,45 @@ inline uint64_t EntriesIn(const std::string& dir) {
       n += h.size;
   }
   return n;
+}
+
+// The test ledger's checkpoint key (role ledger), derived from a fixed seed.
+inline const CheckpointKey& TestLedgerKey() {
+  static const CheckpointKey k = [] {
+    KeyPair kp = KeyPairFromSeed(std::string(32, '\x60'));
+    return CheckpointKey{"test.g60ledger/songjiang", kp.secret_key, kp.public_key};
+  }();
+  return k;
+}
+
+// Produces the demo stream (every programme, every policy scenario, forgeries and
+// duplicates) and ingests it into `dir` until caught up, signing checkpoints every 100
+// entries and at the end; the planned steps are returned for expectations.
+inline std::vector<DemoStep> IngestDemoStream(const std::string& dir, DevBroker& broker,
+                                              int applicants, uint64_t seed,
+                                              IngestStats* stats_out = nullptr,
+                                              const std::string& checkpoint_topic = "") {
+  auto producer = MakeProducer(broker.bootstrap());
+  DemoStreamOptions so;
+  so.applicants = applicants;
+  so.seed = seed;
+  so.catalog = TestCatalog();
+  auto steps = GenerateDemoStream(so, Keys());
+  Expectations expect;
+  ProduceStream(*producer, steps, expect);
+  auto ledger = OpenTestLedger(dir, size_t{256} << 20);
+  Checkpointer cp(TestLedgerKey(), 100, std::chrono::seconds(3600));
+  IngestOptions io;
+  io.bootstrap = broker.bootstrap();
+  io.until_caught_up = true;
+  io.group_id = "it-demo";
+  io.checkpointer = &cp;
+  io.checkpoint_topic = checkpoint_topic;
+  std::atomic<bool> stop{false};
+  auto stats = RunIngest(*ledger, io, stop);
+  REQUIRE(stats.has_value());
+  if (stats_out) *stats_out = *stats;
+  return steps;
 }
 
 }  // namespace g60::testing

@@ -28,23 +28,7 @@ Demo& IngestedDemo() {
   static std::unique_ptr<Demo> demo = [] {
     auto d = std::make_unique<Demo>();
     auto broker = StartBroker();
-    auto producer = MakeProducer(broker->bootstrap());
-    DemoStreamOptions so;
-    so.applicants = 160;
-    so.seed = 9;
-    so.catalog = TestCatalog();
-    d->steps = GenerateDemoStream(so, Keys());
-    Expectations expect;
-    ProduceStream(*producer, d->steps, expect);
-    {
-      auto ledger = OpenTestLedger(d->dir.path(), size_t{256} << 20);
-      IngestOptions io;
-      io.bootstrap = broker->bootstrap();
-      io.until_caught_up = true;
-      io.group_id = "query-it";
-      std::atomic<bool> stop{false};
-      REQUIRE(RunIngest(*ledger, io, stop).has_value());
-    }
+    d->steps = IngestDemoStream(d->dir.path(), *broker, 160, 9);
     d->ledger = OpenReader(d->dir.path());
     return d;
   }();

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""End-to-end test of the auditor's web page in headless Chromium (Debian's chromium and
+chromium-driver), driven through the W3C WebDriver protocol with nothing but urllib.
+
+    web_test.py URL APPLICANT_ID PAYMENT_ID
+
+Loads the page served by `g60ledger serve` at URL, checks the ledger status and the
+programme charts, searches APPLICANT_ID through the search box, checks the history shows
+PAYMENT_ID, opens its trace by clicking it, and checks that every link of the chain is
+shown as verified (by the server and by the browser's own WebCrypto checks). Exit 0 when
+all holds; 1 naming the first thing that did not.
+"""
+import json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+
+
+class Failed(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebDriver:
+    def __init__(self, base):
+        self.base = base
+        self.session = None
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.loads(r.read() or b"{}").get("value")
+        except urllib.error.HTTPError as e:
+            raise Failed(f"WebDriver {method} {path}: {e.read().decode(errors='replace')[:300]}")
+
+    def start(self, profile):
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1300,1000"]
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium", "args": args}}}}
+        self.session = self.call("POST", "/session", caps)["sessionId"]
+
+    def s(self, path):
+        return f"/session/{self.session}{path}"
+
+    def go(self, url):
+        self.call("POST", self.s("/url"), {"url": url})
+
+    def find_all(self, css):
+        return [e[ELEMENT] for e in self.call("POST", self.s("/elements"),
+                                              {"using": "css selector", "value": css})]
+
+    def find(self, css):
+        found = self.find_all(css)
+        if not found:
+            raise Failed(f"no element {css}")
+        return found[0]
+
+    def text(self, ref):
+        return self.call("GET", self.s(f"/element/{ref}/text"))
+
+    def attr(self, ref, name):
+        return self.call("GET", self.s(f"/element/{ref}/attribute/{name}"))
+
+    def click(self, ref):
+        self.call("POST", self.s(f"/element/{ref}/click"), {})
+
+    def type(self, ref, text):
+        self.call("POST", self.s(f"/element/{ref}/value"), {"text": text})
+
+    def script(self, js):
+        return self.call("POST", self.s("/execute/sync"), {"script": js, "args": []})
+
+    def wait_ready(self, want, timeout=30):
+        """Waits for the page to finish rendering route `want` (body[data-ready])."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ready = self.script("return document.body.dataset.ready || '';")
+            if ready == "error":
+                raise Failed("the page shows an error: " + self.text(self.find("#error")))
+            if ready and (want is None or ready == want):
+                return
+            time.sleep(0.1)
+        raise Failed(f"the page did not finish rendering {want!r}")
+
+    def quit(self):
+        if self.session:
+            try:
+                self.call("DELETE", f"/session/{self.session}")
+            except Exception:
+                pass
+
+
+def run(url, applicant, payment):
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="g60-chromium-")
+    driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wd = WebDriver(f"http://127.0.0.1:{port}")
+    try:
+        for _ in range(100):
+            try:
+                if wd.call("GET", "/status").get("ready"):
+                    break
+            except Exception:
+                pass
+            time.sleep(0.1)
+        wd.start(profile)
+
+        # The status page: every checkpoint verified, every partition listed, charts drawn.
+        wd.go(url + "/")
+        wd.wait_ready("home")
+        verdict = wd.text(wd.find("#status-verdict"))
+        if verdict != "Checkpoints verified":
+            raise Failed(f"status says {verdict!r}")
+        partitions = wd.find_all("#status-table tbody tr")
+        if len(partitions) < 1:
+            raise Failed("no partition in the status table")
+        for row in partitions:
+            if "signature and root verified" not in wd.text(row):
+                raise Failed(f"a partition's checkpoint is not verified: {wd.text(row)!r}")
+        charts = wd.find_all("#programmes .programme")
+        bars = wd.find_all("#programmes svg rect.approved")
+        if len(charts) < 20 or len(bars) != len(charts):
+            raise Failed(f"{len(charts)} programme charts, {len(bars)} bars")
+        print(f"web_test: status ok: {len(partitions)} partitions verified, {len(charts)} programme charts")
+
+        # Search the applicant through the form.
+        wd.type(wd.find("#applicant-input"), applicant)
+        wd.click(wd.find("#search-button"))
+        wd.wait_ready("applicant/" + applicant)
+        title = wd.text(wd.find("#applicant-title"))
+        if applicant not in title:
+            raise Failed(f"applicant title is {title!r}")
+        rows = wd.find_all("#history tbody tr")
+        history = "\n".join(wd.text(r) for r in rows)
+        if payment not in history:
+            raise Failed(f"the history of {applicant} does not show {payment}")
+        print(f"web_test: applicant ok: {len(rows)} entries in the history")
+
+        # Open the payment's trace by clicking it.
+        links = [r for r in wd.find_all("#history a.trace-link") if wd.text(r) == payment]
+        if not links:
+            raise Failed(f"{payment} is not a trace link")
+        wd.click(links[0])
+        wd.wait_ready("trace/" + payment)
+        verdict = wd.find("#trace-verdict")
+        if wd.attr(verdict, "class") != "ok":
+            raise Failed(f"trace verdict: {wd.text(verdict)!r}")
+        items = wd.find_all("#trace-links li.link")
+        roles = [wd.attr(i, "data-role") for i in items]
+        for need in ("application", "approval", "payment"):
+            if need not in roles:
+                raise Failed(f"the trace has no {need} link: {roles}")
+        bad = [wd.text(i) for i in items if "proof-ok" not in wd.attr(i, "class")]
+        if bad:
+            raise Failed(f"links not verified: {bad}")
+        checks = [wd.text(wd.find_all("#trace-links li.link .check")[k]) for k in range(len(items))]
+        if not all("inclusion proved" in c and "signature ok" in c for c in checks):
+            raise Failed(f"the browser's own checks: {checks}")
+        print(f"web_test: trace ok: {len(items)} links ({', '.join(roles)}), each proved in the browser")
+        return 0
+    finally:
+        wd.quit()
+        driver.terminate()
+        driver.wait(timeout=10)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        print(__doc__)
+        sys.exit(2)
+    try:
+        sys.exit(run(sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]))
+    except Failed as e:
+        print(f"web_test: FAILED: {e}")
+        sys.exit(1)

@@ -1,0 +1,287 @@
+// The auditor's page: plain JavaScript, no libraries, nothing fetched but this server's
+// /api (docs/openapi.json). Routes live in the URL fragment: #/ (status and programmes),
+// #/applicant/ID (history), #/trace/ID (payment chain). Each link of a trace is checked
+// twice: by the server (g60ledger verify-proof's checks) and here, in the browser, with
+// WebCrypto: the leaf hash, the RFC 9162 inclusion proof against the checkpoint's root,
+// and, where the browser has Ed25519, the checkpoint's signature.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+
+function fen(v) {
+  const neg = v < 0;
+  let s = String(Math.abs(v)).padStart(3, "0");
+  const cents = s.slice(-2);
+  let yuan = s.slice(0, -2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return (neg ? "-" : "") + yuan + "." + cents;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+async function api(path) {
+  const res = await fetch(path, { cache: "no-store" });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+  return body;
+}
+
+function showError(message) {
+  const p = $("#error");
+  p.textContent = message;
+  p.hidden = !message;
+}
+
+function show(section) {
+  for (const id of ["home", "applicant", "trace"]) $("#" + id).hidden = id !== section;
+}
+
+// ---- status and programmes
+
+async function renderHome() {
+  show("home");
+  const [status, programmes] = await Promise.all([api("/api/status"), api("/api/programmes")]);
+  const verified = status.checkpoints_verified;
+  $("#status-summary").replaceChildren(
+    el("span", { class: verified ? "ok" : "bad", id: "status-verdict",
+                 text: verified ? "Checkpoints verified" : "Checkpoint problem" }),
+    ` — ledger ${status.ledger || "(no checkpoint yet)"}, ${status.entries} entries, ` +
+      `${status.entries_covered_by_checkpoints} covered by signed checkpoints. Key: `,
+    el("code", { text: status.verifier_key || "none" }),
+    status.key_from_ledger ? " (as the ledger names it: compare with your own copy)" : "");
+  const tbody = $("#status-table tbody");
+  tbody.replaceChildren();
+  for (const p of status.partitions) {
+    const c = p.checkpoint;
+    tbody.append(el("tr", {},
+      el("td", { text: p.partition }), el("td", { class: "num", text: p.size }),
+      el("td", {}, el("code", { text: p.head_hash.slice(0, 16) + "…" })),
+      el("td", {}, el("code", { text: p.merkle_root.slice(0, 16) + "…" })),
+      el("td", { class: "num", text: c ? c.size : "—" }),
+      el("td", { class: c && c.verified ? "ok" : "bad",
+                 text: c ? (c.verified ? "signature and root verified" : c.problem) : "none" })));
+  }
+  // Totals per programme over every year.
+  const byProgramme = new Map();
+  for (const r of programmes.rows) {
+    const t = byProgramme.get(r.programme) || { programme: r.programme, level: r.level, approved: 0,
+      paid: 0, clawed: 0, largest: 0, cap: r.cap_per_approval_fen, over: false };
+    t.approved += r.approved_fen; t.paid += r.paid_fen; t.clawed += r.clawed_back_fen;
+    t.largest = Math.max(t.largest, r.largest_approval_fen); t.over = t.over || r.over_cap;
+    byProgramme.set(r.programme, t);
+  }
+  const all = [...byProgramme.values()];
+  const max = Math.max(1, ...all.map((t) => t.approved));
+  const box = $("#programmes");
+  box.replaceChildren();
+  const svgNS = "http://www.w3.org/2000/svg";
+  for (const t of all) {
+    const row = el("div", { class: "programme", "data-programme": t.programme });
+    row.append(el("div", { class: "pname", text: `${t.programme} (${t.level.toLowerCase()})` }));
+    const svg = document.createElementNS(svgNS, "svg");
+    svg.setAttribute("viewBox", "0 0 400 36");
+    svg.setAttribute("class", "bars");
+    [["approved", t.approved, 0], ["paid", t.paid, 12], ["clawed", t.clawed, 24]].forEach(
+      ([cls, v, y]) => {
+        const r = document.createElementNS(svgNS, "rect");
+        r.setAttribute("x", 0); r.setAttribute("y", y); r.setAttribute("height", 10);
+        r.setAttribute("width", Math.max(v > 0 ? 1 : 0, (400 * v) / max));
+        r.setAttribute("class", cls);
+        const title = document.createElementNS(svgNS, "title");
+        title.textContent = `${cls}: ${fen(v)} CNY`;
+        r.append(title);
+        svg.append(r);
+      });
+    row.append(svg);
+    row.append(el("div", { class: "figures",
+      text: `approved ${fen(t.approved)} · paid ${fen(t.paid)} · clawed back ${fen(t.clawed)}` }));
+    const pct = t.cap > 0 ? Math.round((100 * t.largest) / t.cap) : null;
+    row.append(el("div", { class: "gauge " + (t.over ? "bad" : "ok"),
+      text: pct === null ? "no cap per approval"
+                         : `largest approval ${fen(t.largest)} = ${pct}% of cap ${fen(t.cap)}` +
+                           (t.over ? " — OVER CAP" : "") }));
+    box.append(row);
+  }
+}
+
+// ---- applicant history
+
+async function renderApplicant(id, after = "") {
+  show("applicant");
+  const q = `/api/applicants/${encodeURIComponent(id)}?limit=200` +
+            (after ? `&after=${encodeURIComponent(after)}` : "");
+  const r = await api(q);
+  $("#applicant-title").textContent = `Applicant ${id}`;
+  if (!after) {
+    const totals = $("#applicant-totals tbody");
+    totals.replaceChildren();
+    for (const s of r.summary || []) {
+      totals.append(el("tr", {}, el("td", { text: s.programme || "—" }),
+        el("td", { class: "num", text: s.entries }), el("td", { class: "num", text: s.rejected }),
+        el("td", { class: "num", text: fen(s.approved_fen) }),
+        el("td", { class: "num", text: fen(s.paid_fen) }),
+        el("td", { class: "num", text: fen(s.clawed_back_fen) })));
+    }
+    $("#history tbody").replaceChildren();
+  }
+  const tbody = $("#history tbody");
+  for (const row of r.rows) {
+    const traceable = ["application", "approval", "stage-payment", "clawback"].includes(row.type) &&
+                      row.verdict === "ACCEPTED";
+    const idCell = traceable
+      ? el("a", { href: `#/trace/${encodeURIComponent(row.event_id)}`, class: "trace-link",
+                  text: row.event_id })
+      : document.createTextNode(row.event_id);
+    tbody.append(el("tr", { class: row.verdict === "ACCEPTED" ? "" : "rejected" },
+      el("td", { text: `${row.partition}/${row.sequence}` }), el("td", { text: row.occurred_at }),
+      el("td", { text: row.type }), el("td", {}, idCell), el("td", { text: row.programme }),
+      el("td", { text: row.verdict === "ACCEPTED" ? "accepted" : `rejected: ${row.reason}` }),
+      el("td", { class: "num", text: fen(row.amount_fen) }), el("td", { text: row.detail })));
+  }
+  const more = $("#history-more");
+  more.hidden = !r.next;
+  more.onclick = () => renderApplicant(id, r.next).catch((e) => showError(e.message));
+}
+
+// ---- trace, with the proofs checked in this browser
+
+const b64bytes = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const concat = (...parts) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let i = 0;
+  for (const p of parts) { out.set(p, i); i += p.length; }
+  return out;
+};
+const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// RFC 9162 section 2.1.3.2.
+async function verifyInclusion(index, size, leaf, proof, root) {
+  if (index >= size) return false;
+  let fn = index, sn = size - 1, r = leaf;
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = await sha256(concat(Uint8Array.of(1), p, r));
+      if (fn % 2 === 0) {
+        do { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); } while (fn % 2 === 0 && fn !== 0);
+      }
+    } else {
+      r = await sha256(concat(Uint8Array.of(1), r, p));
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equal(r, root);
+}
+
+// The checkpoint note's signature by the ledger key, if this browser has Ed25519.
+async function verifyNote(note, verifierKey) {
+  // NAME+HASH+BASE64(0x01 || key); the name holds no '+', the base64 may.
+  const first = verifierKey.indexOf("+");
+  const name = verifierKey.slice(0, first);
+  const rest = verifierKey.slice(first + 1);
+  const keyB64 = rest.slice(rest.indexOf("+") + 1);
+  const split = note.indexOf("\n\n");
+  const text = new TextEncoder().encode(note.slice(0, split + 1));
+  const prefix = `\u2014 ${name} `;
+  const line = note.slice(split + 2).split("\n").find((l) => l.startsWith(prefix));
+  if (!line) return "no signature by the ledger key";
+  const sig = b64bytes(line.slice(prefix.length)).slice(4);
+  try {
+    const key = await crypto.subtle.importKey("raw", b64bytes(keyB64).slice(1), { name: "Ed25519" },
+                                              false, ["verify"]);
+    return (await crypto.subtle.verify({ name: "Ed25519" }, key, sig, text)) ? "ok" : "bad signature";
+  } catch (e) {
+    return "not checked here (no Ed25519 in this browser's WebCrypto)";
+  }
+}
+
+async function checkLink(link, verifierKey) {
+  const entry = b64bytes(link.entry);
+  const leaf = await sha256(concat(Uint8Array.of(0), entry));
+  if (!equal(leaf, b64bytes(link.leaf_hash))) return { ok: false, what: "leaf hash differs from the entry" };
+  const lines = link.checkpoint.split("\n");
+  const size = Number(lines[1]);
+  const root = b64bytes(lines[2]);
+  const ip = link.inclusion_proof;
+  if (ip.tree_size !== size || ip.leaf_index !== link.sequence) {
+    return { ok: false, what: "proof does not name this entry and checkpoint" };
+  }
+  const proved = await verifyInclusion(ip.leaf_index, ip.tree_size, leaf,
+                                       ip.hashes.map(b64bytes), root);
+  if (!proved) return { ok: false, what: "inclusion proof fails against the checkpoint root" };
+  const sig = await verifyNote(link.checkpoint, verifierKey);
+  if (sig !== "ok" && !sig.startsWith("not checked")) return { ok: false, what: `checkpoint: ${sig}` };
+  return { ok: true, what: `inclusion proved against ${lines[0]} size ${size}; checkpoint signature ${sig}` };
+}
+
+async function renderTrace(id) {
+  show("trace");
+  $("#trace-title").textContent = `Payment chain of ${id}`;
+  $("#trace-links").replaceChildren();
+  $("#trace-verdict").textContent = "Checking…";
+  const [t, status] = await Promise.all([api(`/api/traces/${encodeURIComponent(id)}`),
+                                         api("/api/status")]);
+  const list = $("#trace-links");
+  let allOk = t.verification.ok;
+  for (const link of t.bundle.links) {
+    const mine = await checkLink(link, status.verifier_key);
+    allOk = allOk && mine.ok;
+    const li = el("li", { class: "link " + (mine.ok && t.verification.ok ? "proof-ok" : "proof-bad"),
+                          "data-role": link.role, "data-event": link.event_id });
+    li.append(el("div", { class: "role", text: link.role }),
+      el("div", { class: "what" },
+        el("strong", { text: link.event_id || "(undecodable)" }),
+        ` — ${link.verdict.toLowerCase()}${link.verdict === "REJECTED" ? " (" + link.reason + ")" : ""}, ` +
+        `${fen(link.amount_fen)} CNY, entry ${link.partition}/${link.sequence}`,
+        el("div", { class: "detail", text: link.detail })),
+      el("div", { class: "check", text: (mine.ok ? "✔ " : "✘ ") + mine.what }));
+    list.append(li);
+  }
+  const v = $("#trace-verdict");
+  v.className = allOk ? "ok" : "bad";
+  v.id = "trace-verdict";
+  v.textContent = allOk
+    ? `Every link verifies: the server's checks (signatures back to a trust anchor, roles, ` +
+      `inclusion) and this browser's (leaf hashes, inclusion proofs, checkpoint signatures).`
+    : `Verification FAILED: ${t.verification.error || "a proof did not verify in this browser"}`;
+}
+
+// ---- routing
+
+async function route() {
+  showError("");
+  const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  try {
+    if (h.startsWith("applicant/")) await renderApplicant(h.slice(10));
+    else if (h.startsWith("trace/")) await renderTrace(h.slice(6));
+    else await renderHome();
+    document.body.dataset.ready = h || "home";
+  } catch (e) {
+    showError(e.message);
+    document.body.dataset.ready = "error";
+  }
+}
+
+$("#search-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const id = $("#applicant-input").value.trim();
+  if (id) location.hash = `#/applicant/${encodeURIComponent(id)}`;
+});
+$("#trace-button").addEventListener("click", () => {
+  const id = $("#trace-input").value.trim();
+  if (id) location.hash = `#/trace/${encodeURIComponent(id)}`;
+});
+window.addEventListener("hashchange", () => {
+  delete document.body.dataset.ready;
+  route();
+});
+route();
