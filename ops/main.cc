@@ -26,6 +26,7 @@
 #include "ops/bench.h"
 #include "ops/broker.h"
 #include "ops/common.h"
+#include "ops/query_bench.h"
 #include "ops/query_verbs.h"
 #include "ops/demo_stream.h"
 #include "producers/keyfile.h"
@@ -643,6 +644,10 @@ int main(int argc, char** argv) {
                     "seconds of paced production for the latency figure");
   bench->add_option("--catalog", bench_options.catalog_path, "catalogue the stream follows");
   bench->add_flag("--keep", bench_options.keep, "keep the ledger afterwards");
+  bool bench_queries = false;
+  bench->add_flag("--queries", bench_queries,
+                  "instead: build a ledger of --events entries directly and time the queries "
+                  "(applicant history, proof bundle, programme utilisation)");
 
   AuditVerbs audit_verbs(app, common);
   QueryVerbs query_verbs(app, common);
@@ -660,6 +665,14 @@ int main(int argc, char** argv) {
   if (*heads) return RunHeads(common);
   if (*summary) return RunSummary(common);
   if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed, catalog_path);
+  if (*bench && bench_queries) {
+    QueryBenchOptions qo;
+    qo.entries = bench_options.events;
+    qo.work_dir = bench_options.work_dir;
+    qo.catalog_path = bench_options.catalog_path;
+    qo.keep = bench_options.keep;
+    return RunQueryBench(qo);
+  }
   if (*bench) return RunBenchVerb(bench_options);
   if (*cat_check) return RunCatalogCheck(cat_file);
   if (*cat_show) return RunCatalogShow(cat_file);
