@@ -244,10 +244,7 @@ class Auditor {
       if (!*ok) break;
       auto entry = DecodeEntry(cur->value());
       if (!entry) return Fail(entry.error());
-      const auto& src = entry->body.source();
-      filling->records.push_back(Record{src.topic(), static_cast<uint32_t>(src.partition()),
-                                        src.offset(), src.timestamp_ms(), src.key(),
-                                        entry->body.value()});
+      filling->records.push_back(RecordOf(entry->body));
       filling->stored.push_back(cur->value());
       if (filling->records.size() >= kBatch) {
         start(filling);

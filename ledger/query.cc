@@ -192,6 +192,13 @@ Result<std::shared_ptr<const CatalogIndex>> CurrentCatalog(const Ledger& ledger,
   return ledger.catalogs().Get(h, **blob);
 }
 
+// The key range of the time index over a period.
+std::pair<std::string, std::string> TimeRange(const Period& p) {
+  return {IndexBegin(IndexKind::kTime, TimeTerm(p.from_ms)),
+          p.to_ms == INT64_MAX ? PrefixEnd(IndexBegin(IndexKind::kTime, ""))
+                               : IndexBegin(IndexKind::kTime, TimeTerm(p.to_ms))};
+}
+
 Result<Period> CheckPeriod(const Period& p) {
   if (p.from_ms >= p.to_ms) {
     return Fail(Error::InvalidArgument("the period is empty: 'from' must be before 'to'"));
@@ -408,10 +415,7 @@ Result<QueryResult> Queries::Payments(const Period& period, std::string_view sou
   auto pager_or = MakePager(page, out);
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
-  std::string begin = IndexBegin(IndexKind::kTime, TimeTerm(period.from_ms));
-  std::string end = period.to_ms == INT64_MAX
-                        ? PrefixEnd(IndexBegin(IndexKind::kTime, ""))
-                        : IndexBegin(IndexKind::kTime, TimeTerm(period.to_ms));
+  auto [begin, end] = TimeRange(period);
   G60_TRY(
       Walk(*txn, t.index, begin, end, [&](std::string_view k, std::string_view) -> Result<bool> {
         auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
@@ -476,10 +480,7 @@ Result<QueryResult> Queries::Rejections(const Period& period, std::string_view r
   auto pager_or = MakePager(page, out);
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
-  std::string begin = IndexBegin(IndexKind::kTime, TimeTerm(period.from_ms));
-  std::string end = period.to_ms == INT64_MAX
-                        ? PrefixEnd(IndexBegin(IndexKind::kTime, ""))
-                        : IndexBegin(IndexKind::kTime, TimeTerm(period.to_ms));
+  auto [begin, end] = TimeRange(period);
   G60_TRY(
       Walk(*txn, t.index, begin, end, [&](std::string_view k, std::string_view) -> Result<bool> {
         auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
@@ -762,6 +763,8 @@ std::string Aligned(const std::vector<std::string>& columns, const std::vector<j
   return out;
 }
 
+}  // namespace
+
 std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -769,8 +772,6 @@ std::string CsvField(const std::string& s) {
     out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
-
-}  // namespace
 
 std::string FormatTable(const QueryResult& r) {
   std::string out = r.title + "\n\n" + Aligned(r.columns, r.rows);

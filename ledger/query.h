@@ -74,5 +74,7 @@ class Queries {
 // Renders a result as an aligned text table (for terminals) or as CSV (RFC 4180).
 std::string FormatTable(const QueryResult& r);
 std::string FormatCsv(const QueryResult& r);
+// One CSV field, quoted when it holds a comma, a quote or a line break.
+std::string CsvField(const std::string& s);
 
 }  // namespace g60

@@ -7,6 +7,13 @@
 
 namespace g60 {
 
+Record RecordOf(const ledger::v1::EntryBody& body) {
+  const auto& src = body.source();
+  return Record{src.topic(),  static_cast<uint32_t>(src.partition()),
+                src.offset(), src.timestamp_ms(),
+                src.key(),    body.value()};
+}
+
 Status ReplayLedger(const Ledger& source, Ledger& target, uint32_t batch_entries) {
   auto txn = lmdb::Txn::Begin(source.env(), true);
   if (!txn) return Fail(txn.error());
@@ -19,10 +26,7 @@ Status ReplayLedger(const Ledger& source, Ledger& target, uint32_t batch_entries
     if (!*ok) break;
     auto entry = DecodeEntry(cur->value());
     if (!entry) return Fail(entry.error());
-    const auto& src = entry->body.source();
-    Record r{src.topic(),  static_cast<uint32_t>(src.partition()),
-             src.offset(), src.timestamp_ms(),
-             src.key(),    entry->body.value()};
+    Record r = RecordOf(entry->body);
     if (!batch) {
       auto b = target.BeginBatch();
       if (!b) return Fail(b.error());

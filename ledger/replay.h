@@ -11,6 +11,9 @@
 
 namespace g60 {
 
+// The Kafka record an entry was made from, as it was delivered.
+Record RecordOf(const ledger::v1::EntryBody& body);
+
 // Appends every entry's source record of `source` to `target` (an empty writable
 // ledger with the same trust anchors), one partition after another.
 Status ReplayLedger(const Ledger& source, Ledger& target, uint32_t batch_entries = 2000);

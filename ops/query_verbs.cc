@@ -165,14 +165,6 @@ Result<std::map<uint32_t, uint64_t>> ParsePositions(std::string_view text) {
   return out;
 }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s)
-    out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 }  // namespace
 
 int QueryVerbs::Export() {
