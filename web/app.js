@@ -110,6 +110,63 @@ async function renderHome() {
                            (t.over ? " — OVER CAP" : "") }));
     box.append(row);
   }
+  await Promise.all([
+    renderReport($("#report-overlaps"), "/api/overlaps",
+                 ["decision", "applicant_id", "approval_event_id", "programme", "approved_fen",
+                  "winning_approval", "winning_programme", "winning_fen", "carried_over_fen"]),
+    renderReport($("#report-clawbacks"), "/api/clawbacks",
+                 ["occurred_at", "applicant_id", "event_id", "payments", "approval_event_id",
+                  "programme", "amount_fen", "reason_text"]),
+    renderReport($("#report-rejections"), "/api/rejections",
+                 ["occurred_at", "applicant_id", "event_id", "type", "programme", "reason", "detail"]),
+  ]);
+}
+
+// ---- reports: a query's rows as a table, its summary above, "More" for the next page
+
+const LABELS = { approval_event_id: "approval", winning_approval: "winner",
+                 winning_programme: "winner's programme", winning_fen: "winner's amount",
+                 carried_over_fen: "carried over", approved_fen: "approved", amount_fen: "amount",
+                 applicant_id: "applicant", event_id: "event", reason_text: "reason given",
+                 occurred_at: "occurred (CST)" };
+const label = (c) => LABELS[c] || c.replace(/_/g, " ");
+
+function cell(column, value) {
+  if (column.endsWith("_fen")) return el("td", { class: "num", text: fen(value) });
+  if (["approval_event_id", "winning_approval", "event_id"].includes(column) && value) {
+    return el("td", {}, el("a", { href: `#/trace/${encodeURIComponent(value)}`, text: value }));
+  }
+  if (column === "applicant_id" && value) {
+    return el("td", {}, el("a", { href: `#/applicant/${encodeURIComponent(value)}`, text: value }));
+  }
+  return el("td", { text: value === null || value === undefined ? "" : String(value) });
+}
+
+async function renderReport(box, path, columns, after = "") {
+  const r = await api(path + (path.includes("?") ? "&" : "?") + "limit=25" +
+                      (after ? `&after=${encodeURIComponent(after)}` : ""));
+  let table = box.querySelector("table.rows");
+  if (!after) {
+    box.replaceChildren();
+    if (r.summary && r.summary.length) {
+      box.append(el("p", { class: "summary",
+        text: r.summary.map((s) => Object.entries(s).map(([k, v]) =>
+          k.endsWith("_fen") ? `${label(k)} ${fen(v)}` : `${label(k)} ${v}`).join(", ")).join(" · ") }));
+    }
+    table = el("table", { class: "rows" },
+      el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { text: label(c) })))), el("tbody"));
+    box.append(table);
+  }
+  for (const row of r.rows) {
+    table.tBodies[0].append(el("tr", {}, ...columns.map((c) => cell(c, row[c]))));
+  }
+  box.querySelector("button.more")?.remove();
+  if (r.next) {
+    const more = el("button", { type: "button", class: "more", text: "More" });
+    more.onclick = () => renderReport(box, path, columns, r.next).catch((e) => showError(e.message));
+    box.append(more);
+  }
+  if (!r.rows.length && !after) box.append(el("p", { class: "hint", text: "None." }));
 }
 
 // ---- applicant history

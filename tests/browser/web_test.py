@@ -131,7 +131,30 @@ def run(url, applicant, payment):
         bars = wd.find_all("#programmes svg rect.approved")
         if len(charts) < 20 or len(bars) != len(charts):
             raise Failed(f"{len(charts)} programme charts, {len(bars)} bars")
-        print(f"web_test: status ok: {len(partitions)} partitions verified, {len(charts)} programme charts")
+        reports = {}
+        for name in ("overlaps", "clawbacks", "rejections"):
+            rows = wd.find_all(f"#report-{name} table.rows tbody tr")
+            if not rows:
+                raise Failed(f"the {name} report shows no row")
+            reports[name] = len(rows)
+        if "superseded" not in wd.text(wd.find("#report-overlaps")):
+            raise Failed("the overlap report shows no superseded approval")
+        summary = wd.text(wd.find("#report-rejections .summary"))
+        if "reason" not in summary:
+            raise Failed(f"the rejections report has no count by reason: {summary!r}")
+        # Paging: "More" adds the next page of rejections.
+        before = reports["rejections"]
+        more = wd.find_all("#report-rejections button.more")
+        if more:
+            wd.click(more[0])
+            for _ in range(100):
+                if len(wd.find_all("#report-rejections table.rows tbody tr")) > before:
+                    break
+                time.sleep(0.1)
+            else:
+                raise Failed("More did not add rejections")
+        print(f"web_test: status ok: {len(partitions)} partitions verified, {len(charts)} programme "
+              f"charts, reports {reports}")
 
         # Search the applicant through the form.
         wd.type(wd.find("#applicant-input"), applicant)

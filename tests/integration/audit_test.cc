@@ -460,6 +460,58 @@ TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and a
   CHECK(caught.stage == "checkpoints");
   CHECK(caught.first_discrepancy->what.find("rewritten") != std::string::npos);
 
+  SECTION("the command line: verify-consistency and audit with the auditor's copy") {
+    std::string d = scratch.path();
+    std::ofstream(d + "/c1.note") << c1.note;
+    std::ofstream(d + "/c2.note") << c2.note;
+    std::ofstream(d + "/forged.note") << forged.note;
+    std::string key = note::VerifierKey(LedgerKey().verifier());
+    auto honest_cli = Run({G60LEDGER_BIN, "verify-consistency", d + "/c1.note", d + "/c2.note",
+                           "--ledger", a_dir.path(), "--ledger-key", key, "-o", d + "/proof.json"},
+                          d + "/vc1.out");
+    INFO(honest_cli.output);
+    CHECK(honest_cli.status == 0);
+    CHECK_THAT(honest_cli.output, Catch::Contains("verify-consistency: OK"));
+    // The saved proof checks offline, against no ledger.
+    auto offline = Run({G60LEDGER_BIN, "verify-consistency", d + "/c1.note", d + "/c2.note",
+                        "--proof", d + "/proof.json", "--ledger-key", key},
+                       d + "/vc2.out");
+    INFO(offline.output);
+    CHECK(offline.status == 0);
+    // The rewritten ledger cannot join the auditor's c1 to its new checkpoint.
+    auto caught_cli = Run({G60LEDGER_BIN, "verify-consistency", d + "/c1.note", d + "/forged.note",
+                           "--ledger", b_dir.path(), "--ledger-key", key},
+                          d + "/vc3.out");
+    INFO(caught_cli.output);
+    CHECK(caught_cli.status == 1);
+    CHECK_THAT(caught_cli.output, Catch::Contains("INCONSISTENT"));
+    // Nor can the honest proof join c1 to the forged checkpoint.
+    auto mixed = Run({G60LEDGER_BIN, "verify-consistency", d + "/c1.note", d + "/forged.note",
+                      "--proof", d + "/proof.json", "--ledger-key", key},
+                     d + "/vc4.out");
+    CHECK(mixed.status == 1);
+    // audit exits 1 on the rewritten ledger given the auditor's copy, 0 on the honest one.
+    std::string anchor = d + "/admin";
+    REQUIRE(WriteKeyFile(anchor, Keys().admin).has_value());
+    auto audit_b =
+        Run({G60LEDGER_BIN, "audit", "--ledger", b_dir.path(), "--anchor", anchor + ".pub",
+             "--ledger-key", key, "--checkpoint", d + "/c1.note", "--json", d + "/report.json"},
+            d + "/audit_b.out");
+    INFO(audit_b.output);
+    CHECK(audit_b.status == 1);
+    CHECK_THAT(audit_b.output, Catch::Contains("audit: FAILED (checkpoints)"));
+    std::ifstream report(d + "/report.json");
+    json j = json::parse(report);
+    CHECK(j["ok"] == false);
+    CHECK(j["first_discrepancy"]["stage"] == "checkpoints");
+    auto audit_a = Run({G60LEDGER_BIN, "audit", "--ledger", a_dir.path(), "--anchor",
+                        anchor + ".pub", "--ledger-key", key, "--checkpoint", d + "/c1.note"},
+                       d + "/audit_a.out");
+    INFO(audit_a.output);
+    CHECK(audit_a.status == 0);
+    CHECK_THAT(audit_a.output, Catch::Contains("audit: OK: 65 entries"));
+  }
+
   SECTION("the ledger refuses to sign over a checkpoint its log contradicts") {
     auto batch = b->BeginBatch();
     REQUIRE(batch.has_value());

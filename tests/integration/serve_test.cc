@@ -11,6 +11,7 @@
 
 #include "integration/harness.h"
 #include "ledger/bundle.h"
+#include "ledger/bytes.h"
 #include "ops/serve.h"
 #include "process.h"
 #include "support.h"
@@ -249,14 +250,19 @@ TEST_CASE("the server reads while an ingest writes, and sees each commit", "[ser
     so.catalog = TestCatalog();
     Expectations expect;
     ProduceStream(*producer, GenerateDemoStream(so, Keys()), expect);
-    auto writer = OpenTestLedger(dir.path(), size_t{256} << 20);
-    IngestOptions io;
-    io.bootstrap = broker->bootstrap();
-    io.until_caught_up = true;
-    io.assign_all = true;        // no wait for the first ingest's group membership to expire
-    io.batch_max_messages = 50;  // many small commits for the readers to see
-    std::atomic<bool> stop{false};
-    REQUIRE(RunIngest(*writer, io, stop).has_value());
+    // The ingest is another process, as in production.
+    std::string cfg = dir.path() + "/ingest.toml";
+    std::ofstream(cfg) << "[ledger]\ndir = \"" << dir.path() << "\"\nmap_size_mib = 256\n"
+                       << "[kafka]\nbootstrap = \"" << broker->bootstrap() << "\"\n"
+                       << "[trust]\nanchors = [\"" << Base64Encode(Keys().admin.public_key)
+                       << "\"]\n[ingest]\nbatch_max_messages = 50\n";
+    // --assign-all: no wait for the first ingest's group membership to expire; many small
+    // commits for the readers to see.
+    auto ingest =
+        Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all", "--until-caught-up"},
+            dir.path() + "/ingest.log");
+    INFO(ingest.output);
+    REQUIRE(ingest.status == 0);
   }
   auto [c1, after] = Get(port, "/api/status");
   done = true;
