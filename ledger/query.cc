@@ -748,7 +748,7 @@ std::string Aligned(const std::vector<std::string>& columns, const std::vector<j
   auto emit = [&](const std::vector<std::string>& line) {
     std::string l;
     for (size_t i = 0; i < line.size(); ++i) {
-      bool number = i < cells.size() && !line[i].empty() &&
+      bool number = !line[i].empty() &&
                     (std::isdigit(static_cast<unsigned char>(line[i][0])) || line[i][0] == '-');
       std::string pad(width[i] - std::min(width[i], line[i].size()), ' ');
       l += (i ? "  " : "") + (number && &line != &columns ? pad + line[i] : line[i] + pad);
