@@ -245,6 +245,16 @@ Status Ledger::Init(const LedgerOptions& options) {
   for (auto& t : tables) {
     auto dbi = txn->OpenDb(t.name, write);
     if (!dbi) {
+      // A ledger of an older format lacks the newer tables: say so rather than "not a ledger".
+      if (t.dbi != &tables_.meta) {
+        auto format = txn->Get(tables_.meta, "format");
+        if (format && *format && **format != kFormat) {
+          return Fail(Error::FailedPrecondition(fmt::format(
+              "{} holds ledger format {}, this build reads {} (it has no table {}); ingest its "
+              "topic again into a new ledger directory",
+              options.dir, std::string(**format), kFormat, t.name)));
+        }
+      }
       return Fail(dbi.error().Context(
           fmt::format("{} is not a g60ledger ledger (or was never written)", options.dir)));
     }

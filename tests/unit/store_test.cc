@@ -301,3 +301,23 @@ TEST_CASE("a full LMDB map is a clear, recoverable error", "[store]") {
   auto more = AppendAll(*ledger, {MakeRecord(0, (*head)->next_offset, "k", "zz")});
   CHECK(more[0].appended);
 }
+
+TEST_CASE("a ledger of an older format is named as such, not as 'not a ledger'", "[store]") {
+  TempDir dir;
+  {
+    auto env = lmdb::Env::Open(dir.path(), lmdb::EnvOptions{});
+    REQUIRE(env.has_value());
+    auto txn = lmdb::Txn::Begin(*env, false);
+    REQUIRE(txn.has_value());
+    auto meta = txn->OpenDb("meta", true);
+    REQUIRE(meta.has_value());
+    REQUIRE(txn->Put(*meta, "format", "g60ledger/1").has_value());
+    REQUIRE(txn->Commit().has_value());
+  }
+  LedgerOptions o;
+  o.dir = dir.path();
+  auto l = Ledger::Open(o);
+  REQUIRE_FALSE(l.has_value());
+  CHECK(l.error().code() == ErrorCode::kFailedPrecondition);
+  CHECK_THAT(l.error().message(), Catch::Contains("holds ledger format g60ledger/1"));
+}
