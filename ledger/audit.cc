@@ -5,10 +5,13 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <shared_mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "ledger/bytes.h"
 #include "ledger/checkpoint.h"
+#include "ledger/crypto.h"
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
 #include "ledger/merkle.h"
@@ -196,7 +199,19 @@ class Auditor {
     if (!txn) return Fail(txn.error());
     auto cur = lmdb::Cursor::Open(*txn, ledger_.tables().entries);
     if (!cur) return Fail(cur.error());
-    PublicKeyLookup lookup = [&target](std::string_view id) { return target.PublicKeyOf(id); };
+    // Public keys for the signature pre-check: those the replay has committed, and those
+    // of every KeyGrant read so far, which the batches still being appended will grant.
+    // A key id is the hash of its key, so a grant's key is the key of that id whether or
+    // not the grant is authentic; whether the key may sign is decided by the rules.
+    std::shared_mutex keys_mu;
+    std::unordered_map<std::string, std::string> read_keys;
+    PublicKeyLookup lookup = [&](std::string_view id) {
+      std::string pk = target.PublicKeyOf(id);
+      if (!pk.empty()) return pk;
+      std::shared_lock lock(keys_mu);
+      auto it = read_keys.find(std::string(id));
+      return it == read_keys.end() ? std::string() : it->second;
+    };
     constexpr size_t kBatch = 2000;
     struct Chunk {
       std::vector<Record> records;
@@ -244,6 +259,14 @@ class Auditor {
       if (!*ok) break;
       auto entry = DecodeEntry(cur->value());
       if (!entry) return Fail(entry.error());
+      if (entry->body.event_type() == EventType::EVENT_TYPE_KEY_GRANT) {
+        DecodedMessage grant = DecodeMessage(entry->body.value());
+        if (grant.ok() && grant.type == EventType::EVENT_TYPE_KEY_GRANT) {
+          const std::string& pk = grant.event.key_grant().public_key();
+          std::unique_lock lock(keys_mu);
+          read_keys.emplace(KeyIdOf(pk), pk);
+        }
+      }
       filling->records.push_back(RecordOf(entry->body));
       filling->stored.push_back(cur->value());
       if (filling->records.size() >= kBatch) {
