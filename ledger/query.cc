@@ -89,8 +89,8 @@ const std::vector<std::string> kEntryColumns = {
     "programme", "verdict",  "reason",      "amount_fen", "detail"};
 
 // Walks every key of `dbi` in [begin, end) (end empty: to the table's end), so that a
-// summary covers the whole range; `visit` gets each key, its value, and whether the key
-// lies after the page token (it may then add a row through a Pager).
+// summary covers the whole range; `visit` gets each key and its value, and adds a row
+// through a Pager when the key lies after the page token.
 Status Walk(const lmdb::Txn& txn, MDB_dbi dbi, std::string_view begin, std::string_view end,
             const std::function<Result<bool>(std::string_view, std::string_view)>& visit) {
   auto cur = lmdb::Cursor::Open(txn, dbi);
@@ -115,7 +115,8 @@ Result<std::string> DecodeToken(std::string_view token) {
   return *raw;
 }
 
-// For whole-range walks: set `next` when a row was refused for lack of room.
+// The rows of one page: those after the token, up to the limit; `next` is set when a
+// row was refused for lack of room.
 struct Pager {
   size_t limit;
   std::string after;  // decoded token: rows come from keys after it
