@@ -184,11 +184,11 @@ Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t
   };
   // Every approval linked to this one by supersession, either way, transitively.
   std::set<std::string> seen;
-  std::deque<std::string> todo;
-  if (!approval.empty()) todo.push_back(approval);
-  while (!todo.empty()) {
-    std::string id = std::move(todo.front());
-    todo.pop_front();
+  std::deque<std::string> to_visit;  // approvals found, not yet read
+  if (!approval.empty()) to_visit.push_back(approval);
+  while (!to_visit.empty()) {
+    std::string id = std::move(to_visit.front());
+    to_visit.pop_front();
     if (!seen.insert(id).second) continue;
     ledger::v1::ApprovalState ap;
     auto known = ReadApprovalLinks(txn, t, p, id, &ap);
@@ -202,8 +202,8 @@ Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t
                         refs.insert(EntryRef{pos.partition, pos.sequence});
                         return true;
                       }));
-    if (!ap.supersedes().empty()) todo.push_back(ap.supersedes());
-    if (!ap.superseded_by().empty()) todo.push_back(ap.superseded_by());
+    if (!ap.supersedes().empty()) to_visit.push_back(ap.supersedes());
+    if (!ap.superseded_by().empty()) to_visit.push_back(ap.superseded_by());
   }
   return std::vector<EntryRef>(refs.begin(), refs.end());
 }
@@ -235,10 +235,10 @@ Result<json> BuildBundle(const Ledger& ledger, const std::vector<EntryRef>& entr
   for (size_t i = 0; i < (*blob)->size(); i += kPublicKeySize)
     anchors.insert(KeyIdOf((*blob)->substr(i, kPublicKeySize)));
   std::map<EntryRef, std::pair<std::string, DecodedEntry>> links;
-  std::deque<EntryRef> todo(entries.begin(), entries.end());
-  while (!todo.empty()) {
-    EntryRef at = todo.front();
-    todo.pop_front();
+  std::deque<EntryRef> to_visit(entries.begin(), entries.end());
+  while (!to_visit.empty()) {
+    EntryRef at = to_visit.front();
+    to_visit.pop_front();
     if (links.count(at)) continue;
     auto bytes = ReadEntryBytes(txn, t, at);
     if (!bytes) return Fail(bytes.error());
@@ -253,7 +253,7 @@ Result<json> BuildBundle(const Ledger& ledger, const std::vector<EntryRef>& entr
         return Fail(Error::DataLoss(fmt::format("key {} of entry {}/{} is not in the keys table",
                                                 b.key_id(), at.partition, at.sequence)));
       }
-      todo.push_back(EntryRef{at.partition, state.granted_at_seq()});
+      to_visit.push_back(EntryRef{at.partition, state.granted_at_seq()});
     }
     links.emplace(at, std::make_pair(std::move(*bytes), std::move(*entry)));
   }

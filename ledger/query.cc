@@ -176,6 +176,17 @@ IndexPosition PositionOfIndexKey(std::string_view key) {
   return IndexPosition{GetU32BE(p), GetU64BE(p + 4)};
 }
 
+// Walks an index range, reading the entry each key points at.
+Status WalkEntries(const lmdb::Txn& txn, const Tables& t, std::string_view begin,
+                   std::string_view end,
+                   const std::function<Result<bool>(std::string_view, const Read&)>& visit) {
+  return Walk(txn, t.index, begin, end, [&](std::string_view k, std::string_view) -> Result<bool> {
+    auto r = ReadAt(txn, t, PositionOfIndexKey(k));
+    if (!r) return Fail(r.error());
+    return visit(k, *r);
+  });
+}
+
 // The catalogue in force in the lowest partition that has one.
 Result<std::shared_ptr<const CatalogIndex>> CurrentCatalog(const Ledger& ledger,
                                                            const lmdb::Txn& txn) {
@@ -259,24 +270,23 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
   auto pager_or = MakePager(page, out);
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
-  G60_TRY(Walk(*txn, t.index, begin, PrefixEnd(begin),
-               [&](std::string_view k, std::string_view) -> Result<bool> {
-                 auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
-                 if (!r) return Fail(r.error());
-                 const auto& b = r->entry.body;
-                 Totals& tot = by_programme[b.programme()];
-                 ++tot.entries;
-                 if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
-                   ++tot.rejected;
-                 } else if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
-                   tot.approved += b.amount_fen();
-                 } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
-                   tot.paid += b.amount_fen();
-                 } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
-                   tot.clawed_back += b.amount_fen();
-                 }
-                 return pager.Offer(k, EntryRow(*r));
-               }));
+  G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
+                      [&](std::string_view k, const Read& read) -> Result<bool> {
+                        const Read* r = &read;
+                        const auto& b = r->entry.body;
+                        Totals& tot = by_programme[b.programme()];
+                        ++tot.entries;
+                        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
+                          ++tot.rejected;
+                        } else if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
+                          tot.approved += b.amount_fen();
+                        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
+                          tot.paid += b.amount_fen();
+                        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
+                          tot.clawed_back += b.amount_fen();
+                        }
+                        return pager.Offer(k, EntryRow(*r));
+                      }));
   pager.Finish();
   if (by_programme.empty()) {
     return Fail(
@@ -418,9 +428,8 @@ Result<QueryResult> Queries::Payments(const Period& period, std::string_view sou
   Pager& pager = *pager_or;
   auto [begin, end] = TimeRange(period);
   G60_TRY(
-      Walk(*txn, t.index, begin, end, [&](std::string_view k, std::string_view) -> Result<bool> {
-        auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
-        if (!r) return Fail(r.error());
+      WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& read) -> Result<bool> {
+        const Read* r = &read;
         const auto& b = r->entry.body;
         if (b.event_type() != EventType::EVENT_TYPE_STAGE_PAYMENT ||
             b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
@@ -483,9 +492,8 @@ Result<QueryResult> Queries::Rejections(const Period& period, std::string_view r
   Pager& pager = *pager_or;
   auto [begin, end] = TimeRange(period);
   G60_TRY(
-      Walk(*txn, t.index, begin, end, [&](std::string_view k, std::string_view) -> Result<bool> {
-        auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
-        if (!r) return Fail(r.error());
+      WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& read) -> Result<bool> {
+        const Read* r = &read;
         const auto& b = r->entry.body;
         if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) return false;
         if (want && b.reason() != *want) return false;
@@ -570,37 +578,36 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   std::string reason(2, '\0');
   reason[1] = static_cast<char>(Reason::REASON_DUPLICATE_SUPPORT);
   std::string begin = IndexBegin(IndexKind::kReason, reason);
-  G60_TRY(Walk(*txn, t.index, begin, PrefixEnd(begin),
-               [&](std::string_view k, std::string_view) -> Result<bool> {
-                 auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
-                 if (!r) return Fail(r.error());
-                 ++duplicates;
-                 const auto& b = r->entry.body;
-                 std::string winner;
-                 for (const auto& e : b.effects()) {
-                   if (e.rfind(kDuplicateOfNote, 0) == 0)
-                     winner = e.substr(kDuplicateOfNote.size());
-                 }
-                 ledger::v1::ApprovalState w;
-                 if (!winner.empty()) {
-                   auto ws = approval_state(r->entry.header.partition, winner);
-                   if (!ws) return Fail(ws.error());
-                   w = *ws;
-                 }
-                 offer('d', k,
-                       json{{"decision", "duplicate rejected"},
-                            {"applicant_id", b.applicant_id()},
-                            {"approval_event_id", b.event_id()},
-                            {"programme", b.programme()},
-                            {"approved_fen", r->msg.event.approval().approved_fen()},
-                            {"winning_approval", winner},
-                            {"winning_programme", w.programme()},
-                            {"winning_fen", w.approved_fen()},
-                            {"carried_over_fen", 0},
-                            {"partition", r->entry.header.partition},
-                            {"sequence", r->entry.header.sequence}});
-                 return true;
-               }));
+  G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
+                      [&](std::string_view k, const Read& read) -> Result<bool> {
+                        const Read* r = &read;
+                        ++duplicates;
+                        const auto& b = r->entry.body;
+                        std::string winner;
+                        for (const auto& e : b.effects()) {
+                          if (e.rfind(kDuplicateOfNote, 0) == 0)
+                            winner = e.substr(kDuplicateOfNote.size());
+                        }
+                        ledger::v1::ApprovalState w;
+                        if (!winner.empty()) {
+                          auto ws = approval_state(r->entry.header.partition, winner);
+                          if (!ws) return Fail(ws.error());
+                          w = *ws;
+                        }
+                        offer('d', k,
+                              json{{"decision", "duplicate rejected"},
+                                   {"applicant_id", b.applicant_id()},
+                                   {"approval_event_id", b.event_id()},
+                                   {"programme", b.programme()},
+                                   {"approved_fen", r->msg.event.approval().approved_fen()},
+                                   {"winning_approval", winner},
+                                   {"winning_programme", w.programme()},
+                                   {"winning_fen", w.approved_fen()},
+                                   {"carried_over_fen", 0},
+                                   {"partition", r->entry.header.partition},
+                                   {"sequence", r->entry.header.sequence}});
+                        return true;
+                      }));
   if (more) out.next = last;
   out.summary = json::array({{{"decision", "superseded"}, {"count", superseded}},
                              {{"decision", "duplicate rejected"}, {"count", duplicates}}});
@@ -673,43 +680,42 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
   Pager& pager = *pager_or;
   std::string begin = IndexBegin(IndexKind::kType,
                                  std::string(1, static_cast<char>(EventType::EVENT_TYPE_CLAWBACK)));
-  G60_TRY(Walk(*txn, t.index, begin, PrefixEnd(begin),
-               [&](std::string_view k, std::string_view) -> Result<bool> {
-                 auto r = ReadAt(*txn, t, PositionOfIndexKey(k));
-                 if (!r) return Fail(r.error());
-                 const auto& b = r->entry.body;
-                 int64_t when = r->msg.event.occurred_at_ms();
-                 if (b.verdict() != ledger::v1::VERDICT_ACCEPTED || when < period.from_ms ||
-                     when >= period.to_ms) {
-                   return false;
-                 }
-                 const auto& c = r->msg.event.clawback();
-                 std::string payments;
-                 for (const auto& id : c.payment_event_ids())
-                   payments += (payments.empty() ? "" : " ") + id;
-                 std::string approval;
-                 if (c.payment_event_ids_size() > 0) {
-                   auto v = txn->Get(
-                       t.payments, PartitionKey(r->entry.header.partition, c.payment_event_ids(0)));
-                   if (!v) return Fail(v.error());
-                   ledger::v1::PaymentState ps;
-                   if (*v && ps.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
-                     approval = ps.approval_event_id();
-                   }
-                 }
-                 ++count;
-                 total += b.amount_fen();
-                 return pager.Offer(k, json{{"occurred_at", FormatCst(when)},
-                                            {"applicant_id", b.applicant_id()},
-                                            {"event_id", b.event_id()},
-                                            {"payments", payments},
-                                            {"approval_event_id", approval},
-                                            {"programme", b.programme()},
-                                            {"amount_fen", b.amount_fen()},
-                                            {"reason_text", c.reason()},
-                                            {"partition", r->entry.header.partition},
-                                            {"sequence", r->entry.header.sequence}});
-               }));
+  G60_TRY(WalkEntries(
+      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& read) -> Result<bool> {
+        const Read* r = &read;
+        const auto& b = r->entry.body;
+        int64_t when = r->msg.event.occurred_at_ms();
+        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED || when < period.from_ms ||
+            when >= period.to_ms) {
+          return false;
+        }
+        const auto& c = r->msg.event.clawback();
+        std::string payments;
+        for (const auto& id : c.payment_event_ids())
+          payments += (payments.empty() ? "" : " ") + id;
+        std::string approval;
+        if (c.payment_event_ids_size() > 0) {
+          auto v =
+              txn->Get(t.payments, PartitionKey(r->entry.header.partition, c.payment_event_ids(0)));
+          if (!v) return Fail(v.error());
+          ledger::v1::PaymentState ps;
+          if (*v && ps.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
+            approval = ps.approval_event_id();
+          }
+        }
+        ++count;
+        total += b.amount_fen();
+        return pager.Offer(k, json{{"occurred_at", FormatCst(when)},
+                                   {"applicant_id", b.applicant_id()},
+                                   {"event_id", b.event_id()},
+                                   {"payments", payments},
+                                   {"approval_event_id", approval},
+                                   {"programme", b.programme()},
+                                   {"amount_fen", b.amount_fen()},
+                                   {"reason_text", c.reason()},
+                                   {"partition", r->entry.header.partition},
+                                   {"sequence", r->entry.header.sequence}});
+      }));
   pager.Finish();
   out.summary = json::array({{{"clawbacks", count}, {"amount_fen", total}}});
   return out;
