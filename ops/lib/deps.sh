@@ -5,7 +5,8 @@ g60_packages=(
   build-essential cmake ninja-build pkg-config clang-format
   librdkafka-dev        # Kafka client and the mock cluster (development broker)
   libprotobuf-dev protobuf-compiler
-  libsodium-dev         # Ed25519 and SHA-256
+  libsodium-dev         # Ed25519
+  libssl-dev            # SHA-256 (OpenSSL uses the CPU's SHA instructions)
   liblmdb-dev lmdb-utils
   catch2                # v2.13 test framework
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev

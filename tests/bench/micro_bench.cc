@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <map>
 
 #include "ledger/catalog.h"
 #include "ledger/crypto.h"
@@ -94,6 +95,88 @@ void BM_AppendVerified(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_AppendVerified)->Unit(benchmark::kMillisecond);
+
+// The writer's share of a realistic stream: the demo stream's records (every programme,
+// applications, approvals, payments, clawbacks, rejections) across 8 partitions, with
+// signatures checked beforehand, decided and appended into a fresh durable ledger in
+// batches of range(0) records. This is what the single writer does per record in ingest.
+struct DemoRecords {
+  std::vector<Record> records;
+  std::vector<Prechecked> prechecked;
+};
+
+const DemoRecords& DemoStreamRecords() {
+  static const DemoRecords demo = [] {
+    DemoRecords d;
+    auto catalog = LoadCatalogText(G60_SOURCE_DIR "/schemas/catalog.txtpb");
+    if (!catalog) std::abort();
+    DemoStreamOptions so;
+    so.catalog = *catalog;
+    so.scenarios = false;
+    so.seed = 5;
+    so.applicants = 6000;
+    std::vector<int64_t> offsets(8, 0);
+    std::map<std::string, std::string> keys;
+    for (auto s : {DemoSigner::kAdmin, DemoSigner::kPortal, DemoSigner::kDistrict,
+                   DemoSigner::kMunicipal, DemoSigner::kTreasury, DemoSigner::kTreasury2}) {
+      keys[KeyIdOf(Keys().For(s).public_key)] = Keys().For(s).public_key;
+    }
+    int64_t t = 1767225600000;
+    for (const auto& step : GenerateDemoStream(so, Keys())) {
+      for (const auto& pe : step.events) {
+        std::string value = SignDemoEvent(step, pe.event, Keys());
+        for (uint32_t p = 0; p < 8; ++p) {
+          if (!step.control && p != std::hash<std::string>{}(pe.event.applicant_id()) % 8) {
+            continue;
+          }
+          d.records.push_back(Record{"g60.events", p, offsets[p]++, t++,
+                                     step.control ? "" : pe.event.applicant_id(), value});
+        }
+      }
+    }
+    PrecheckAll(
+        d.records, d.prechecked,
+        [&](std::string_view id) {
+          auto it = keys.find(std::string(id));
+          return it == keys.end() ? std::string() : it->second;
+        },
+        2);
+    return d;
+  }();
+  return demo;
+}
+
+void BM_AppendDemoStream(benchmark::State& state) {
+  const DemoRecords& demo = DemoStreamRecords();
+  const size_t batch_size = static_cast<size_t>(state.range(0));
+  std::string dir = (std::filesystem::temp_directory_path() / "g60-bench-demo").string();
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::filesystem::remove_all(dir);
+    LedgerOptions o;
+    o.dir = dir;
+    o.writer = true;
+    o.map_size_bytes = size_t{2} << 30;
+    o.trust_anchors = {Keys().admin.public_key};
+    auto ledger = Ledger::Open(o);
+    if (!ledger) std::abort();
+    state.ResumeTiming();
+    for (size_t i = 0; i < demo.records.size(); i += batch_size) {
+      auto batch = (*ledger)->BeginBatch();
+      for (size_t j = i; j < std::min(demo.records.size(), i + batch_size); ++j) {
+        auto out = batch->Append(demo.records[j], demo.prechecked[j]);
+        if (!out || !out->appended) std::abort();
+      }
+      if (!batch->Commit()) std::abort();
+    }
+    state.PauseTiming();
+    ledger->reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(demo.records.size()));
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_AppendDemoStream)->Arg(500)->Arg(2000)->Arg(8000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
