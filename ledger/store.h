@@ -106,8 +106,16 @@ class Batch {
 
   Ledger* ledger_;
   lmdb::Txn txn_;
-  std::map<uint32_t, PartitionHead> heads_;                    // touched in this batch
-  std::vector<std::pair<std::string, std::string>> new_keys_;  // key id -> public key
+  std::map<uint32_t, PartitionHead> heads_;                        // touched in this batch
+  std::vector<std::pair<std::string, std::string>> new_keys_;      // key id -> public key
+  std::vector<std::string> index_keys_;                            // written at Commit, sorted
+  std::map<std::string, ledger::v1::ProgrammeYearTotals> totals_;  // written at Commit
+  struct MerkleEdge {
+    bool known = false;
+    uint64_t index = 0;
+    Hash hash{};
+  };
+  std::map<uint32_t, std::vector<MerkleEdge>> merkle_edges_;  // last subtree per level
   size_t appended_ = 0;
 };
 
