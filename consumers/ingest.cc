@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "ledger/ordered_workers.h"
 #include "producers/producer.h"
 
 namespace g60 {
@@ -166,20 +167,6 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
                options.group_id);
 
   IngestStats stats;
-  std::vector<Record> collecting;  // consumed, waiting to be verified
-  collecting.reserve(options.batch_max_messages);
-  std::optional<Error> failure;
-  bool commit_failed = false;  // then the batch in hand cannot be committed either
-
-  // A batch whose signatures are being checked on the worker threads while the writer
-  // applies the batch before it: verification, the real cost, overlaps the rest.
-  struct Pending {
-    std::vector<Record> records;
-    std::vector<Prechecked> prechecked;
-    std::future<void> done;  // the pre-check; its destructor waits for it
-  };
-  std::unique_ptr<Pending> verifying;
-
   // Checkpoints: produced to their topic after the transaction that stored them commits.
   std::unique_ptr<Producer> checkpoint_producer;
   if (options.checkpointer && !options.checkpoint_topic.empty()) {
@@ -226,126 +213,224 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
       G60_TRY(checkpoint_producer->Send(origin, (*latest)->note, origin));
     }
   }
-  auto last_checkpoint_poll = Clock::now();
 
-  std::vector<AppendOutcome> outcomes;
-  std::optional<Clock::time_point> first_record;
-  auto last_progress = Clock::now();
-  // The single writer: decides and appends a verified batch in partition order and
-  // commits it, with its offsets, in one LMDB transaction.
-  auto apply_batch = [&](Pending& pending) -> Status {
-    const std::vector<Record>& records = pending.records;
-    auto started = Clock::now();
-    outcomes.clear();
-    auto batch = ledger.BeginBatch();
-    if (!batch) return Fail(batch.error());
+  // The pipeline. This thread consumes and cuts the records into chunks; `threads`
+  // workers decode each chunk and check its signatures as soon as it is cut; one writer
+  // thread takes the chunks back in consumption order, decides and appends each record,
+  // and commits a batch (entries, state and offsets in one durable LMDB transaction)
+  // when it holds batch_max_messages records, when its oldest record has waited
+  // batch_max_ms, or when the consumer has nothing more for now. Verification, the real
+  // cost, never waits for a batch boundary; the bound on chunks in flight holds the
+  // consumer back when the writer falls behind.
+  struct Chunk {
+    std::vector<Record> records;
+    std::vector<Prechecked> prechecked;
+    bool flush = false;  // the consumer has nothing more for now: commit after this chunk
+  };
+  const size_t chunk_records = std::clamp<size_t>(options.batch_max_messages / 8, 1, 256);
+  const auto chunk_max_wait =
+      std::chrono::milliseconds(std::min<uint32_t>(std::max(options.batch_max_ms, 1u), 10));
+  SeenKeys seen_keys;
+  PublicKeyLookup lookup = [&](std::string_view key_id) {
+    std::string k = ledger.PublicKeyOf(key_id);
+    return k.empty() ? seen_keys.Find(key_id) : k;
+  };
+  OrderedWorkers<Chunk> verifiers(
+      threads, 2 * (options.batch_max_messages + chunk_records - 1) / chunk_records + threads,
+      [&](Chunk& c) {
+        PrecheckAll(c.records, c.prechecked, lookup, 1);
+        for (const auto& p : c.prechecked)
+          seen_keys.Learn(p.decoded);
+      });
+  std::atomic<int64_t> queued_records{0};  // cut into chunks, not yet taken by the writer
+  std::atomic<int64_t> first_record_ns{0};
+  std::atomic<bool> consumer_done{false};
+  std::atomic<int64_t> unsettled{0};  // chunks submitted and not yet committed (or empty)
+  std::atomic<uint64_t> consumed{0};
+  std::atomic<bool> write_failed{false};
+  std::optional<Error> write_failure;  // set by the writer before write_failed
+
+  // The single writer.
+  auto write = [&]() -> Status {
+    std::optional<Batch> batch;
+    std::vector<Chunk> chunks;  // the open batch's chunks, for on_commit
+    std::vector<AppendOutcome> outcomes;
     std::map<int32_t, int64_t> next_offsets;
-    for (size_t i = 0; i < records.size(); ++i) {
-      auto outcome = batch->Append(records[i], pending.prechecked[i]);
-      if (!outcome) {
-        return Fail(outcome.error().Context(
-            fmt::format("appending the record at {}/{}", records[i].partition, records[i].offset)));
+    size_t in_batch = 0;
+    Clock::time_point opened;
+    auto last_checkpoint_poll = Clock::now();
+    auto commit = [&]() -> Status {
+      std::vector<StoredCheckpoint> issued;
+      if (options.checkpointer) {
+        auto due = options.checkpointer->IssueDue(*batch, false);
+        if (!due) return Fail(due.error());
+        issued = std::move(*due);
       }
-      outcomes.push_back(*outcome);
-      if (!outcome->appended) {
-        ++stats.skipped;
-        continue;
+      G60_TRY(batch->Commit());
+      batch.reset();
+      ++stats.batches;
+      G60_TRY(publish(issued));
+      auto committed = Clock::now();
+      stats.busy_seconds = std::chrono::duration<double>(committed.time_since_epoch()).count() -
+                           static_cast<double>(first_record_ns.load()) / 1e9;
+      size_t at = 0;
+      for (const auto& c : chunks) {
+        if (options.on_commit) {
+          std::vector<AppendOutcome> part(
+              outcomes.begin() + static_cast<long>(at),
+              outcomes.begin() + static_cast<long>(at + c.records.size()));
+          options.on_commit(c.records, part);
+        }
+        at += c.records.size();
       }
-      ++stats.appended;
-      bool accepted = outcome->verdict == ledger::v1::VERDICT_ACCEPTED;
-      if (accepted) {
-        ++stats.accepted;
-      } else {
-        ++stats.rejected;
-        ++stats.rejected_by_reason[ReasonName(outcome->reason)];
-      }
-      if (options.metrics) options.metrics->Appended(accepted, ReasonName(outcome->reason));
-      next_offsets[static_cast<int32_t>(records[i].partition)] = records[i].offset + 1;
-    }
-    std::vector<StoredCheckpoint> issued;
-    if (options.checkpointer) {
-      auto due = options.checkpointer->IssueDue(*batch, false);
-      if (!due) return Fail(due.error());
-      issued = std::move(*due);
-    }
-    G60_TRY(batch->Commit());
-    ++stats.batches;
-    G60_TRY(publish(issued));
-    auto committed = Clock::now();
-    stats.busy_seconds = std::chrono::duration<double>(committed - *first_record).count();
-    if (options.on_commit) options.on_commit(records, outcomes);
-    if (options.metrics) {
-      options.metrics->BatchCommitted(std::chrono::duration<double>(committed - started).count());
-      for (auto [p, next] : next_offsets) {
-        int64_t low = 0, high = 0;
-        if (consumer->get_watermark_offsets(options.topic, p, &low, &high) ==
-            RdKafka::ERR_NO_ERROR) {
-          options.metrics->Lag(p, std::max<int64_t>(0, high - next));
+      unsettled -= static_cast<int64_t>(chunks.size());
+      chunks.clear();
+      outcomes.clear();
+      if (options.metrics) {
+        options.metrics->BatchCommitted(std::chrono::duration<double>(committed - opened).count());
+        for (auto [p, next] : next_offsets) {
+          int64_t low = 0, high = 0;
+          if (consumer->get_watermark_offsets(options.topic, p, &low, &high) ==
+              RdKafka::ERR_NO_ERROR) {
+            options.metrics->Lag(p, std::max<int64_t>(0, high - next));
+          }
         }
       }
+      // Monitoring only: tell Kafka how far we are (the ledger holds the real offsets).
+      std::vector<RdKafka::TopicPartition*> offsets;
+      for (auto [p, o] : next_offsets)
+        offsets.push_back(RdKafka::TopicPartition::create(options.topic, p, o));
+      if (!offsets.empty()) consumer->commitAsync(offsets);
+      RdKafka::TopicPartition::destroy(offsets);
+      next_offsets.clear();
+      in_batch = 0;
+      return {};
+    };
+    auto last_progress = Clock::now();
+    while (true) {
+      auto wait = std::chrono::milliseconds(50);
+      if (batch) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            opened + std::chrono::milliseconds(options.batch_max_ms) - Clock::now());
+        wait = std::clamp(left, std::chrono::milliseconds(0), wait);
+      }
+      std::optional<Chunk> chunk = verifiers.Next(wait);
+      if (chunk) {
+        queued_records -= static_cast<int64_t>(chunk->records.size());
+        if (options.metrics) options.metrics->VerifyQueueDepth(queued_records.load());
+        if (!chunk->records.empty() && !batch) {
+          auto b = ledger.BeginBatch();
+          if (!b) return Fail(b.error());
+          batch.emplace(std::move(*b));
+          opened = Clock::now();
+        }
+        for (size_t i = 0; i < chunk->records.size(); ++i) {
+          const Record& r = chunk->records[i];
+          auto outcome = batch->Append(r, chunk->prechecked[i]);
+          if (!outcome) {
+            return Fail(outcome.error().Context(
+                fmt::format("appending the record at {}/{}", r.partition, r.offset)));
+          }
+          outcomes.push_back(*outcome);
+          if (!outcome->appended) {
+            ++stats.skipped;
+            continue;
+          }
+          ++stats.appended;
+          bool accepted = outcome->verdict == ledger::v1::VERDICT_ACCEPTED;
+          if (accepted) {
+            ++stats.accepted;
+          } else {
+            ++stats.rejected;
+            ++stats.rejected_by_reason[ReasonName(outcome->reason)];
+          }
+          if (options.metrics) options.metrics->Appended(accepted, ReasonName(outcome->reason));
+          next_offsets[static_cast<int32_t>(r.partition)] = r.offset + 1;
+        }
+        in_batch += chunk->records.size();
+        bool flush = chunk->flush;
+        if (chunk->records.empty()) {
+          --unsettled;  // a flush marker: nothing of its own to commit
+        } else {
+          chunks.push_back(std::move(*chunk));
+        }
+        if (batch && (flush || in_batch >= options.batch_max_messages)) G60_TRY(commit());
+      }
+      bool drained = consumer_done && verifiers.in_flight() == 0;
+      if (batch &&
+          (drained || Clock::now() - opened >= std::chrono::milliseconds(options.batch_max_ms))) {
+        G60_TRY(commit());
+      }
+      if (batch) continue;
+      if (drained) return {};
+      // Idle: sign what the interval makes due.
+      if (options.checkpointer && !chunk &&
+          Clock::now() - last_checkpoint_poll >= std::chrono::seconds(1)) {
+        last_checkpoint_poll = Clock::now();
+        G60_TRY(checkpoint_now(false));
+      }
+      if (Clock::now() - last_progress >= std::chrono::seconds(10) && stats.appended > 0) {
+        last_progress = Clock::now();
+        spdlog::info(
+            "ingest progress consumed={} appended={} accepted={} rejected={} skipped={} "
+            "batches={} rate={:.0f}/s",
+            consumed.load(), stats.appended, stats.accepted, stats.rejected, stats.skipped,
+            stats.batches,
+            static_cast<double>(stats.appended) / std::max(stats.busy_seconds, 1e-9));
+      }
     }
-    if (committed - last_progress >= std::chrono::seconds(10)) {
-      last_progress = committed;
-      spdlog::info(
-          "ingest progress consumed={} appended={} accepted={} rejected={} skipped={} "
-          "batches={} rate={:.0f}/s",
-          stats.consumed, stats.appended, stats.accepted, stats.rejected, stats.skipped,
-          stats.batches, static_cast<double>(stats.appended) / std::max(stats.busy_seconds, 1e-9));
-    }
-    // Monitoring only: tell Kafka how far we are (the ledger holds the real offsets).
-    std::vector<RdKafka::TopicPartition*> offsets;
-    for (auto [p, o] : next_offsets)
-      offsets.push_back(RdKafka::TopicPartition::create(options.topic, p, o));
-    if (!offsets.empty()) consumer->commitAsync(offsets);
-    RdKafka::TopicPartition::destroy(offsets);
-    return {};
   };
+  std::thread writer([&] {
+    if (auto s = write(); !s) {
+      write_failure = s.error();
+      write_failed = true;
+    }
+  });
 
-  // Hands the collected records to the verifiers, then applies the batch verified
-  // before; so verifying one batch overlaps applying the previous one.
-  auto rotate = [&]() -> Status {
-    std::unique_ptr<Pending> previous = std::move(verifying);
-    if (!collecting.empty()) {
-      verifying = std::make_unique<Pending>();
-      verifying->records = std::move(collecting);
-      collecting = {};
-      collecting.reserve(options.batch_max_messages);
-      Pending* p = verifying.get();
-      verifying->done = std::async(std::launch::async, [&ledger, p, threads] {
-        PrecheckAll(
-            p->records, p->prechecked,
-            [&ledger](std::string_view key_id) { return ledger.PublicKeyOf(key_id); }, threads);
-      });
-    }
-    if (options.metrics) {
-      options.metrics->VerifyQueueDepth(
-          static_cast<int64_t>(verifying ? verifying->records.size() : 0));
-    }
-    if (!previous) return {};
-    previous->done.wait();
-    return apply_batch(*previous);
+  // The consumer (this thread).
+  std::optional<Error> failure;
+  Chunk collecting;
+  auto chunk_started = Clock::now();
+  bool submitted_since_flush = false;
+  auto give_up = [&] { return write_failed.load(); };
+  // Hands the chunk being collected to the verifiers; `flush` asks the writer to commit
+  // once it has applied it. Returns false if the writer has failed.
+  auto submit = [&](bool flush) -> bool {
+    if (collecting.records.empty() && !(flush && submitted_since_flush)) return true;
+    collecting.flush = flush;
+    auto n = static_cast<int64_t>(collecting.records.size());
+    queued_records += n;
+    ++unsettled;
+    if (!verifiers.Submit(std::move(collecting), give_up)) return false;
+    if (options.metrics) options.metrics->VerifyQueueDepth(queued_records.load());
+    collecting = Chunk{};
+    collecting.records.reserve(chunk_records);
+    submitted_since_flush = !flush;
+    return true;
   };
-
-  auto batch_started = Clock::now();
-  while (!failure) {
+  collecting.records.reserve(chunk_records);
+  while (!write_failed) {
     if (stop.load()) break;
     if (rebalancer.error) {
       failure = *rebalancer.error;
       break;
     }
-    int wait_ms =
-        collecting.empty()
-            ? 100
-            : static_cast<int>(std::max<int64_t>(
-                  0, options.batch_max_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                Clock::now() - batch_started)
-                                                .count()));
+    int wait_ms = collecting.records.empty()
+                      ? 100
+                      : static_cast<int>(std::max<int64_t>(
+                            0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   chunk_started + chunk_max_wait - Clock::now())
+                                   .count()));
     std::unique_ptr<RdKafka::Message> msg(consumer->consume(wait_ms));
-    bool flush = false;
+    bool idle = false;
     switch (msg->err()) {
       case RdKafka::ERR_NO_ERROR: {
-        if (collecting.empty()) batch_started = Clock::now();
-        if (!first_record) first_record = batch_started;
+        if (collecting.records.empty()) chunk_started = Clock::now();
+        if (first_record_ns.load() == 0) {
+          first_record_ns =
+              std::chrono::duration_cast<std::chrono::nanoseconds>(chunk_started.time_since_epoch())
+                  .count();
+        }
         if (options.metrics) options.metrics->Consumed(1);
         Record r;
         r.topic = msg->topic_name();
@@ -354,18 +439,17 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         r.timestamp_ms = msg->timestamp().timestamp;
         if (msg->key()) r.key = *msg->key();
         if (msg->payload()) r.value.assign(static_cast<const char*>(msg->payload()), msg->len());
-        collecting.push_back(std::move(r));
-        ++stats.consumed;
+        collecting.records.push_back(std::move(r));
+        ++consumed;
         rebalancer.at_end.erase(msg->partition());
-        flush = collecting.size() >= options.batch_max_messages;
         break;
       }
       case RdKafka::ERR__TIMED_OUT:
-        flush = true;
+        idle = true;
         break;
       case RdKafka::ERR__PARTITION_EOF:
         rebalancer.at_end.insert(msg->partition());
-        flush = true;
+        idle = true;
         break;
       case RdKafka::ERR__AUTO_OFFSET_RESET:
       case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
@@ -387,48 +471,29 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         break;
     }
     if (failure) break;
-    bool batch_due =
-        !collecting.empty() &&
-        (flush || Clock::now() - batch_started >= std::chrono::milliseconds(options.batch_max_ms));
-    // Nothing new coming in: apply what is being verified rather than wait for more.
-    bool idle = flush && collecting.empty() && verifying;
-    if (batch_due || idle) {
-      if (auto s = rotate(); !s) {
-        failure = s.error();
-        commit_failed = true;
-        break;
-      }
-    }
-    // Nothing in flight: sign what the interval makes due.
-    if (options.checkpointer && collecting.empty() && !verifying &&
-        Clock::now() - last_checkpoint_poll >= std::chrono::seconds(1)) {
-      last_checkpoint_poll = Clock::now();
-      if (auto s = checkpoint_now(false); !s) {
-        failure = s.error();
-        break;
-      }
-    }
-    if (options.until_caught_up && collecting.empty() && !verifying &&
+    bool full = collecting.records.size() >= chunk_records;
+    bool late = !collecting.records.empty() && Clock::now() - chunk_started >= chunk_max_wait;
+    // Nothing new coming in: the writer commits what it has rather than wait for more.
+    if ((full || late || idle) && !submit(idle)) break;
+    if (options.until_caught_up && collecting.records.empty() && unsettled.load() == 0 &&
         !rebalancer.assigned.empty() && rebalancer.at_end.size() == rebalancer.assigned.size()) {
       spdlog::info("ingest: caught up on {} partition(s)", rebalancer.assigned.size());
       break;
     }
   }
-  // Records already consumed are good whatever stopped us: keep them, unless writing
-  // them is what failed.
-  if (!commit_failed) {
-    auto s = rotate();    // applies the batch being verified, starts the last one
-    if (s) s = rotate();  // applies the last one
-    if (!s) {
-      if (!failure)
-        failure = s.error();
-      else
-        spdlog::error("committing the last batch: {}", s.error().ToString());
-    }
+  // Records already consumed are good whatever stopped us: the writer commits them,
+  // unless writing is what failed.
+  submit(true);
+  consumer_done = true;
+  writer.join();
+  stats.consumed = consumed.load();
+  if (write_failed) {
+    if (failure) spdlog::error("{}", failure->ToString());
+    failure = write_failure;
   }
   // Everything committed gets a checkpoint before ingest stops, whatever stopped it,
   // unless writing is what failed.
-  if (options.checkpointer && !commit_failed) {
+  if (options.checkpointer && !write_failed) {
     if (auto s = checkpoint_now(true); !s) {
       if (!failure)
         failure = s.error();

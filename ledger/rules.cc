@@ -749,6 +749,20 @@ void PrecheckAll(const std::vector<Record>& records, std::vector<Prechecked>& ou
     t.join();
 }
 
+void SeenKeys::Learn(const DecodedMessage& d) {
+  if (!d.ok() || d.type != EventType::EVENT_TYPE_KEY_GRANT) return;
+  const std::string& pk = d.event.key_grant().public_key();
+  std::string id = KeyIdOf(pk);
+  std::unique_lock lock(mu_);
+  keys_.emplace(std::move(id), pk);
+}
+
+std::string SeenKeys::Find(std::string_view key_id) const {
+  std::shared_lock lock(mu_);
+  auto it = keys_.find(std::string(key_id));
+  return it == keys_.end() ? std::string() : it->second;
+}
+
 std::string PolicyKey(std::initializer_list<std::string_view> parts) {
   std::string k;
   for (std::string_view p : parts) {

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ledger/catalog.h"
@@ -43,6 +45,23 @@ Prechecked Precheck(std::string_view value, const PublicKeyLookup& lookup);
 // Runs Precheck over `records` on `threads` threads (the caller's among them).
 void PrecheckAll(const std::vector<Record>& records, std::vector<Prechecked>& out,
                  const PublicKeyLookup& lookup, unsigned threads);
+
+// Public keys seen in KeyGrant events before their grants are decided, so that the
+// pre-check can verify the events a new key signs while its grant is still in a batch
+// not yet committed. A key id is the hash of its key (KeyIdOf), so a signature checked
+// with a key found here is a fact about the bytes; whether the key may sign anything is
+// still decided by the rules, from the keys table. Thread-safe.
+class SeenKeys {
+ public:
+  // Remembers the public key of a KeyGrant event; other messages are ignored.
+  void Learn(const DecodedMessage& d);
+  // The public key whose key id is `key_id`, or "".
+  std::string Find(std::string_view key_id) const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, std::string> keys_;  // KeyIdOf(public key) -> public key
+};
 
 // Read access to one partition's state as of the record being decided.
 class StateView {
