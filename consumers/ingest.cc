@@ -354,7 +354,12 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         } else {
           chunks.push_back(std::move(*chunk));
         }
-        if (batch && (flush || in_batch >= options.batch_max_messages)) G60_TRY(commit());
+        // A flush commits now unless more records are already on their way (then the
+        // batch fills, or its age commits it): one commit per burst, not per chunk.
+        if (batch &&
+            ((flush && verifiers.in_flight() == 0) || in_batch >= options.batch_max_messages)) {
+          G60_TRY(commit());
+        }
       }
       bool drained = consumer_done && verifiers.in_flight() == 0;
       if (batch &&
@@ -448,8 +453,9 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         idle = true;
         break;
       case RdKafka::ERR__PARTITION_EOF:
+        // One partition at its end says nothing while others still deliver.
         rebalancer.at_end.insert(msg->partition());
-        idle = true;
+        idle = rebalancer.at_end.size() >= rebalancer.assigned.size();
         break;
       case RdKafka::ERR__AUTO_OFFSET_RESET:
       case RdKafka::ERR_OFFSET_OUT_OF_RANGE:

@@ -4,10 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
-#include <future>
-#include <shared_mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "ledger/bytes.h"
 #include "ledger/checkpoint.h"
@@ -15,6 +12,7 @@
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
 #include "ledger/merkle.h"
+#include "ledger/ordered_workers.h"
 #include "ledger/replay.h"
 
 namespace g60 {
@@ -192,38 +190,40 @@ class Auditor {
   }
 
   // 3. Every record decided again; the entry must come out identical.
-  // Records are decided in batches; the signatures of one batch are checked on the
-  // worker threads while the batch before it is appended, as in the ingest.
+  // As in the ingest, chunks of records have their signatures checked on the worker
+  // threads as soon as they are read, while this thread appends the chunks already
+  // checked, in order, committing the scratch ledger every kBatch records.
   Result<bool> Replay(Ledger& target) {
     auto txn = lmdb::Txn::Begin(ledger_.env(), true);
     if (!txn) return Fail(txn.error());
     auto cur = lmdb::Cursor::Open(*txn, ledger_.tables().entries);
     if (!cur) return Fail(cur.error());
     // Public keys for the signature pre-check: those the replay has committed, and those
-    // of every KeyGrant read so far, which the batches still being appended will grant.
-    // A key id is the hash of its key, so a grant's key is the key of that id whether or
-    // not the grant is authentic; whether the key may sign is decided by the rules.
-    std::shared_mutex keys_mu;
-    std::unordered_map<std::string, std::string> read_keys;
+    // of every KeyGrant read so far, which the chunks still to be appended will grant.
+    SeenKeys seen;
     PublicKeyLookup lookup = [&](std::string_view id) {
       std::string pk = target.PublicKeyOf(id);
-      if (!pk.empty()) return pk;
-      std::shared_lock lock(keys_mu);
-      auto it = read_keys.find(std::string(id));
-      return it == read_keys.end() ? std::string() : it->second;
+      return pk.empty() ? seen.Find(id) : pk;
     };
-    constexpr size_t kBatch = 2000;
+    constexpr size_t kChunk = 256;   // records checked by one worker at a time
+    constexpr size_t kBatch = 2000;  // records per transaction of the scratch ledger
+    const size_t max_in_flight = 4 * threads_;
     struct Chunk {
       std::vector<Record> records;
       std::vector<std::string_view> stored;  // the entries, in the read transaction's map
       std::vector<Prechecked> pre;
-      std::future<void> checked;
     };
+    OrderedWorkers<Chunk> checkers(
+        threads_, max_in_flight, [&lookup](Chunk& c) { PrecheckAll(c.records, c.pre, lookup, 1); });
     uint64_t done = 0;
+    std::optional<Batch> batch;
+    size_t in_batch = 0;
     auto apply = [&](Chunk& c) -> Result<bool> {
-      c.checked.wait();
-      auto batch = target.BeginBatch();
-      if (!batch) return Fail(batch.error());
+      if (!batch) {
+        auto b = target.BeginBatch();
+        if (!b) return Fail(b.error());
+        batch.emplace(std::move(*b));
+      }
       for (size_t i = 0; i < c.records.size(); ++i) {
         auto out = batch->Append(c.records[i], c.pre[i]);
         if (!out) return Fail(out.error());
@@ -242,55 +242,53 @@ class Auditor {
         }
         if (out->verdict == ledger::v1::VERDICT_ACCEPTED) ++r_.accepted;
       }
-      G60_TRY(batch->Commit());
+      in_batch += c.records.size();
       done += c.records.size();
-      Progress("replay", done, total_);
+      if (in_batch >= kBatch) {
+        G60_TRY(batch->Commit());
+        batch.reset();
+        in_batch = 0;
+        Progress("replay", done, total_);
+      }
       return true;
     };
-    auto start = [&](std::unique_ptr<Chunk>& c) {
-      Chunk* p = c.get();
-      p->checked = std::async(std::launch::async, [this, p, &lookup] {
-        PrecheckAll(p->records, p->pre, lookup, threads_);
-      });
+    // Appends the chunks already checked; waits for one while the pipeline is full, and
+    // for every chunk with `all`.
+    auto drain = [&](bool all) -> Result<bool> {
+      while (true) {
+        bool wait = all ? checkers.in_flight() > 0 : checkers.in_flight() >= max_in_flight;
+        auto c = checkers.Next(std::chrono::milliseconds(wait ? 100 : 0));
+        if (!c) {
+          if (wait) continue;
+          return true;
+        }
+        auto good = apply(*c);
+        if (!good || !*good) return good;
+      }
     };
-    std::unique_ptr<Chunk> filling = std::make_unique<Chunk>(), checking;
+    Chunk filling;
     for (auto ok = cur->First();; ok = cur->Next()) {
       if (!ok) return Fail(ok.error());
       if (!*ok) break;
       auto entry = DecodeEntry(cur->value());
       if (!entry) return Fail(entry.error());
       if (entry->body.event_type() == EventType::EVENT_TYPE_KEY_GRANT) {
-        DecodedMessage grant = DecodeMessage(entry->body.value());
-        if (grant.ok() && grant.type == EventType::EVENT_TYPE_KEY_GRANT) {
-          const std::string& pk = grant.event.key_grant().public_key();
-          std::unique_lock lock(keys_mu);
-          read_keys.emplace(KeyIdOf(pk), pk);
-        }
+        seen.Learn(DecodeMessage(entry->body.value()));
       }
-      filling->records.push_back(RecordOf(entry->body));
-      filling->stored.push_back(cur->value());
-      if (filling->records.size() >= kBatch) {
-        start(filling);
-        if (checking) {
-          auto good = apply(*checking);
-          if (!good || !*good) {
-            filling->checked.wait();
-            return good;
-          }
-        }
-        checking = std::move(filling);
-        filling = std::make_unique<Chunk>();
+      filling.records.push_back(RecordOf(entry->body));
+      filling.stored.push_back(cur->value());
+      if (filling.records.size() >= kChunk) {
+        auto good = drain(false);
+        if (!good || !*good) return good;
+        checkers.Submit(std::move(filling));
+        filling = Chunk{};
       }
     }
-    if (!filling->records.empty()) start(filling);
-    for (auto* c : {checking.get(), filling.get()}) {
-      if (!c || c->records.empty()) continue;
-      auto good = apply(*c);
-      if (!good || !*good) {
-        if (c == checking.get() && !filling->records.empty()) filling->checked.wait();
-        return good;
-      }
-    }
+    if (!filling.records.empty()) checkers.Submit(std::move(filling));
+    auto good = drain(true);
+    if (!good || !*good) return good;
+    if (batch) G60_TRY(batch->Commit());
+    Progress("replay", done, total_);
     return true;
   }
 

@@ -11,6 +11,7 @@
 #include "ledger/bytes.h"
 #include "ledger/entry.h"
 #include "ledger/merkle.h"
+#include "ledger/ordered_workers.h"
 
 namespace g60 {
 
@@ -20,13 +21,18 @@ std::string Problem::ToString() const {
 
 namespace {
 
-constexpr size_t kSignatureChunk = 8192;  // jobs verified together across threads
+constexpr size_t kSignatureChunk = 256;  // signatures handed to a worker at a time
 
 struct SigJob {
   uint32_t partition;
   uint64_t sequence;
   std::string public_key;
   v1::SignedEvent signed_event;
+};
+
+struct SigChunk {
+  std::vector<SigJob> jobs;
+  std::vector<char> valid;
 };
 
 struct KeyInfo {
@@ -38,10 +44,20 @@ struct KeyInfo {
 class Verifier {
  public:
   Verifier(const Ledger& ledger, const VerifyOptions& options, const lmdb::Txn& txn)
-      : ledger_(ledger), options_(options), txn_(txn) {
-    threads_ =
-        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  }
+      : ledger_(ledger),
+        options_(options),
+        txn_(txn),
+        threads_(options.threads ? options.threads
+                                 : std::max(1u, std::thread::hardware_concurrency())),
+        // The walk (this thread) reads and hashes; the workers check signatures meanwhile.
+        checkers_(threads_, 4 * threads_, [](SigChunk& c) {
+          c.valid.resize(c.jobs.size());
+          for (size_t i = 0; i < c.jobs.size(); ++i) {
+            const auto& se = c.jobs[i].signed_event;
+            c.valid[i] = VerifyDetached(c.jobs[i].public_key, se.signature(), kEventSignaturePrefix,
+                                        se.event());
+          }
+        }) {}
 
   Result<VerifyReport> Run() {
     // Heads as stored, to compare with what the entries give.
@@ -248,38 +264,35 @@ class Verifier {
         k->second.revoked = true;
     }
     if (sig_jobs_.size() >= kSignatureChunk) {
-      if (auto s = FlushSignatures(); !s) return s.error().message();
+      if (auto s = FlushSignatures(false); !s) return s.error().message();
     }
     return "";
   }
 
-  // Verifies the pending signatures on all threads; reports failures.
-  Status FlushSignatures() {
-    const size_t n = sig_jobs_.size();
-    if (n == 0) return {};
-    std::vector<char> valid(n, 0);
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
-        const auto& se = sig_jobs_[i].signed_event;
-        valid[i] = VerifyDetached(sig_jobs_[i].public_key, se.signature(), kEventSignaturePrefix,
-                                  se.event());
+  // Hands the pending signatures to the workers; with `all`, waits for every chunk.
+  // Results are collected as they come back; failures are reported.
+  Status FlushSignatures(bool all = true) {
+    auto collect = [&](const SigChunk& c) {
+      for (size_t i = 0; i < c.jobs.size(); ++i) {
+        if (!c.valid[i]) {
+          Report({c.jobs[i].partition, c.jobs[i].sequence,
+                  "accepted event's Ed25519 signature does not verify"});
+        }
       }
+      signatures_ += c.jobs.size();
     };
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads_; ++t)
-      pool.emplace_back(work);
-    work();
-    for (auto& t : pool)
-      t.join();
-    for (size_t i = 0; i < n; ++i) {
-      if (!valid[i]) {
-        Report({sig_jobs_[i].partition, sig_jobs_[i].sequence,
-                "accepted event's Ed25519 signature does not verify"});
+    while (auto done = checkers_.Next(std::chrono::milliseconds(0)))
+      collect(*done);
+    if (!sig_jobs_.empty()) {
+      while (checkers_.in_flight() >= 4 * threads_) {
+        if (auto done = checkers_.Next(std::chrono::milliseconds(100))) collect(*done);
       }
+      checkers_.Submit(SigChunk{std::move(sig_jobs_), {}});
+      sig_jobs_ = {};
     }
-    signatures_ += n;
-    sig_jobs_.clear();
+    while (all && checkers_.in_flight() > 0) {
+      if (auto done = checkers_.Next(std::chrono::milliseconds(100))) collect(*done);
+    }
     return {};
   }
 
@@ -287,6 +300,7 @@ class Verifier {
   const VerifyOptions& options_;
   const lmdb::Txn& txn_;
   unsigned threads_;
+  OrderedWorkers<SigChunk> checkers_;
   std::map<uint32_t, PartitionHead> recomputed_;
   std::set<uint32_t> broken_;   // partitions whose chain broke
   std::vector<Hash> frontier_;  // the right edge of the partition's Merkle tree, per level
