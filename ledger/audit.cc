@@ -278,13 +278,17 @@ class Auditor {
       filling.records.push_back(RecordOf(entry->body));
       filling.stored.push_back(cur->value());
       if (filling.records.size() >= kChunk) {
-        auto good = drain(false);
+        auto good = drain(false);  // makes room: Submit waits while the pool is full
         if (!good || !*good) return good;
         checkers.Submit(std::move(filling));
         filling = Chunk{};
       }
     }
-    if (!filling.records.empty()) checkers.Submit(std::move(filling));
+    if (!filling.records.empty()) {
+      auto good = drain(false);
+      if (!good || !*good) return good;
+      checkers.Submit(std::move(filling));
+    }
     auto good = drain(true);
     if (!good || !*good) return good;
     if (batch) G60_TRY(batch->Commit());

@@ -402,8 +402,10 @@ note::Checkpoint Parse(const StoredCheckpoint& c) {
 
 AuditReport RunAudit(const Ledger& ledger, const std::string& scratch,
                      std::vector<std::string> external = {},
-                     std::vector<std::string> anchors = {Keys().admin.public_key}) {
+                     std::vector<std::string> anchors = {Keys().admin.public_key},
+                     unsigned threads = 0) {
   AuditOptions o;
+  o.threads = threads;
   o.trust_anchors = std::move(anchors);
   o.ledger_key = LedgerKey().verifier();
   o.external_checkpoints = std::move(external);
@@ -414,6 +416,32 @@ AuditReport RunAudit(const Ledger& ledger, const std::string& scratch,
 }
 
 }  // namespace
+
+// The replay keeps at most 4 chunks of 256 records per thread in its verification pool
+// and must make room before handing it the last, partial chunk. Sizes beyond the pool
+// and not a multiple of the chunk, on one and two threads.
+TEST_CASE("audit and verify finish on ledgers larger than their verification pool", "[audit]") {
+  for (auto [threads, n] : {std::pair{1u, 1400}, std::pair{2u, 2300}}) {
+    TempDir dir, scratch;
+    auto ledger = OpenTestLedger(dir.path());
+    auto records = Records(n);
+    AppendAll(*ledger, records);
+    INFO("threads " << threads << ", entries " << records.size());
+    REQUIRE(records.size() % 256 != 0);
+    REQUIRE(records.size() > 4 * 256 * threads);
+    AuditReport r =
+        RunAudit(*ledger, scratch.path() + "/s", {}, {Keys().admin.public_key}, threads);
+    CHECK(r.ok());
+    CHECK(r.entries == records.size());
+    VerifyOptions vo;
+    vo.trust_anchors = {Keys().admin.public_key};
+    vo.threads = threads;
+    auto v = VerifyLedger(*ledger, vo);
+    REQUIRE(v.has_value());
+    CHECK(v->ok());
+    CHECK(v->signatures == records.size());
+  }
+}
 
 TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and audit", "[audit]") {
   TempDir a_dir, b_dir, scratch;
