@@ -193,6 +193,8 @@ Result<BenchReport> RunBench(const BenchOptions& o) {
   io.until_caught_up = true;
   io.assign_all = true;
   io.verify_threads = o.threads;
+  io.batch_max_messages = o.batch_max_messages;
+  io.batch_max_ms = o.batch_max_ms;
   // The development broker answers a fetch that finds no data only after the consumer's
   // whole fetch.wait.max.ms (500 ms by default; librdkafka's mock cluster does not cut
   // the long poll short when data arrives, as a real broker does). That would put up to

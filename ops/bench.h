@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "consumers/ingest.h"
 #include "ledger/status.h"
 
 namespace g60 {
@@ -24,6 +25,8 @@ struct BenchOptions {
   double latency_seconds = 5;  // how long the paced latency phase produces
   bool keep = false;           // keep the ledger afterwards
   std::string catalog_path;    // the catalogue the stream follows
+  uint32_t batch_max_messages = IngestOptions{}.batch_max_messages;  // as [ingest]
+  uint32_t batch_max_ms = IngestOptions{}.batch_max_ms;
 };
 
 struct BenchReport {

@@ -644,6 +644,14 @@ int main(int argc, char** argv) {
                     "seconds of paced production for the latency figure");
   bench->add_option("--catalog", bench_options.catalog_path, "catalogue the stream follows");
   bench->add_flag("--keep", bench_options.keep, "keep the ledger afterwards");
+  bench
+      ->add_option("--batch-max-messages", bench_options.batch_max_messages,
+                   "ingest: entries per LMDB transaction, at most (as [ingest])")
+      ->check(CLI::Range(1u, 1000000u));
+  bench
+      ->add_option("--batch-max-ms", bench_options.batch_max_ms,
+                   "ingest: how long a batch may wait to fill (as [ingest])")
+      ->check(CLI::Range(1u, 60000u));
   bool bench_queries = false;
   bench->add_flag("--queries", bench_queries,
                   "instead: build a ledger of --events entries directly and time the queries "
