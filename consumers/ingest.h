@@ -32,8 +32,8 @@ struct IngestOptions {
   // for a single ingest per topic, where a restart needs no rebalance. The group id is
   // then used only for the monitoring commits.
   bool assign_all = false;
-  uint32_t batch_max_messages = 2000;        // entries per LMDB transaction, at most
-  uint32_t batch_max_ms = 100;               // how long a batch may wait to fill
+  uint32_t batch_max_messages = 5000;        // entries per LMDB transaction, at most
+  uint32_t batch_max_ms = 250;               // how long a batch may wait to fill
   uint32_t verify_threads = 0;               // 0 = one per core
   std::map<std::string, std::string> kafka;  // more librdkafka consumer properties
   IngestMetrics* metrics = nullptr;          // counts into these when set (not owned)

@@ -26,8 +26,8 @@ struct Config {
   // [trust]
   std::vector<std::string> trust_anchors;  // anchors: base64 Ed25519 public keys (decoded here)
   // [ingest]
-  uint32_t batch_max_messages = 2000;  // batch_max_messages: entries per LMDB transaction
-  uint32_t batch_max_ms = 100;         // batch_max_ms: longest wait to fill a batch
+  uint32_t batch_max_messages = 5000;  // batch_max_messages: entries per LMDB transaction
+  uint32_t batch_max_ms = 250;         // batch_max_ms: longest wait to fill a batch
   uint32_t verify_threads = 0;         // verify_threads: 0 = one per core
   std::string metrics_listen;          // metrics_listen: "127.0.0.1:9464" serves /metrics
   // [checkpoint]

@@ -24,7 +24,8 @@ TEST_CASE("the example configuration parses once it has a real anchor", "[config
   CHECK(c->map_size_mib == 65536);
   CHECK(c->topic == "g60.events");
   CHECK(c->trust_anchors == std::vector<std::string>{g60::testing::Keys().admin.public_key});
-  CHECK(c->batch_max_messages == 2000);
+  CHECK(c->batch_max_messages == 5000);
+  CHECK(c->batch_max_ms == 250);
   CHECK(c->checkpoint_key_file == "/etc/g60ledger/ledger.key");
   CHECK(c->checkpoint_name == "g60ledger.example/songjiang");
   CHECK(c->checkpoint_every_entries == 10000);
