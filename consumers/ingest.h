@@ -1,6 +1,7 @@
-// The ingest daemon: Kafka consumer -> decode and verify (all cores) -> rules and append
-// (one writer, in partition order) -> one LMDB transaction per batch, holding the
-// entries, the state and the consumed offsets together.
+// The ingest daemon: Kafka consumer -> chunks decoded and verified as they arrive (all
+// cores) -> rules and append (one writer thread, in partition order) -> one durable LMDB
+// transaction per batch, holding the entries, the state and the consumed offsets
+// together (docs/design.md, "Parallel signature checks, one writer, streaming").
 //
 // Exactly-once comes from the ledger, not from Kafka: on every assignment the consumer
 // seeks each partition to the next offset stored in the ledger, and a record below it
@@ -44,8 +45,9 @@ struct IngestOptions {
   // and each partition's latest once at start, so auditors keep copies. "" = not produced.
   std::string checkpoint_topic;
   std::map<std::string, std::string> producer_kafka;  // more librdkafka producer properties
-  // Called after each durable commit with the batch's records and outcomes (benchmarks,
-  // latency probes). Runs on the ingest thread: keep it short.
+  // Called after each durable commit, once per chunk of the batch, with the chunk's
+  // records and their outcomes (benchmarks, latency probes). Runs on the writer thread:
+  // keep it short.
   std::function<void(const std::vector<Record>&, const std::vector<AppendOutcome>&)> on_commit;
 };
 

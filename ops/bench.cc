@@ -277,7 +277,7 @@ Result<BenchReport> RunBench(const BenchOptions& o) {
   r.bound_per_s = *std::max_element(bounds.begin(), bounds.end());
 
   // Latency: a second stream produced at half the bound while the ingest runs.
-  r.latency_rate_per_s = r.bound_per_s / 2;
+  r.latency_rate_per_s = o.latency_rate > 0 ? o.latency_rate : r.bound_per_s / 2;
   DemoStreamOptions lso = so;
   lso.seed = 100;
   lso.first_serial = 10'000'000;

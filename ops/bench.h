@@ -23,6 +23,7 @@ struct BenchOptions {
   unsigned threads = 0;        // 0: one per core
   std::string work_dir;        // where the ledger is written (durable, on disk)
   double latency_seconds = 5;  // how long the paced latency phase produces
+  double latency_rate = 0;     // events/s of the latency phase; 0: half the highest bound
   bool keep = false;           // keep the ledger afterwards
   std::string catalog_path;    // the catalogue the stream follows
   uint32_t batch_max_messages = IngestOptions{}.batch_max_messages;  // as [ingest]

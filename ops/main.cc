@@ -642,6 +642,10 @@ int main(int argc, char** argv) {
   bench->add_option("--dir", bench_options.work_dir, "work directory for the durable ledger");
   bench->add_option("--latency-seconds", bench_options.latency_seconds,
                     "seconds of paced production for the latency figure");
+  bench
+      ->add_option("--latency-rate", bench_options.latency_rate,
+                   "events/s of the latency phase (default: half the bound)")
+      ->check(CLI::Range(1.0, 1e7));
   bench->add_option("--catalog", bench_options.catalog_path, "catalogue the stream follows");
   bench->add_flag("--keep", bench_options.keep, "keep the ledger afterwards");
   bench
