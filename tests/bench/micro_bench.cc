@@ -68,10 +68,8 @@ void BM_EntryEncodeAndHash(benchmark::State& state) {
 }
 BENCHMARK(BM_EntryEncodeAndHash);
 
-// Rules and LMDB append of already-verified records, committed in batches of 1000:
-// the single writer's share of each record.
-void BM_AppendVerified(benchmark::State& state) {
-  std::string dir = (std::filesystem::temp_directory_path() / "g60-bench-append").string();
+// A fresh durable ledger in `dir` (removed first), writable, with the demo anchors.
+std::unique_ptr<Ledger> FreshLedger(const std::string& dir) {
   std::filesystem::remove_all(dir);
   LedgerOptions o;
   o.dir = dir;
@@ -79,11 +77,20 @@ void BM_AppendVerified(benchmark::State& state) {
   o.map_size_bytes = size_t{2} << 30;
   o.trust_anchors = {Keys().admin.public_key};
   auto ledger = Ledger::Open(o);
+  if (!ledger) std::abort();
+  return std::move(*ledger);
+}
+
+// Rules and LMDB append of already-verified records, committed in batches of 1000:
+// the single writer's share of each record.
+void BM_AppendVerified(benchmark::State& state) {
+  std::string dir = (std::filesystem::temp_directory_path() / "g60-bench-append").string();
+  auto ledger = FreshLedger(dir);
   int64_t offset = 0;
   std::string malformed(200, 'x');  // decided without state: the rules' lower bound
   Prechecked pre = Precheck(malformed, nullptr);
   for (auto _ : state) {
-    auto batch = (*ledger)->BeginBatch();
+    auto batch = ledger->BeginBatch();
     for (int i = 0; i < 1000; ++i) {
       Record r{"g60.events", 0, offset++, 1767225600000, "k", malformed};
       benchmark::DoNotOptimize(batch->Append(r, pre));
@@ -91,7 +98,7 @@ void BM_AppendVerified(benchmark::State& state) {
     (void)batch->Commit();
   }
   state.SetItemsProcessed(state.iterations() * 1000);
-  ledger->reset();
+  ledger.reset();
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_AppendVerified)->Unit(benchmark::kMillisecond);
@@ -152,17 +159,10 @@ void BM_AppendDemoStream(benchmark::State& state) {
   std::string dir = (std::filesystem::temp_directory_path() / "g60-bench-demo").string();
   for (auto _ : state) {
     state.PauseTiming();
-    std::filesystem::remove_all(dir);
-    LedgerOptions o;
-    o.dir = dir;
-    o.writer = true;
-    o.map_size_bytes = size_t{2} << 30;
-    o.trust_anchors = {Keys().admin.public_key};
-    auto ledger = Ledger::Open(o);
-    if (!ledger) std::abort();
+    auto ledger = FreshLedger(dir);
     state.ResumeTiming();
     for (size_t i = 0; i < demo.records.size(); i += batch_size) {
-      auto batch = (*ledger)->BeginBatch();
+      auto batch = ledger->BeginBatch();
       for (size_t j = i; j < std::min(demo.records.size(), i + batch_size); ++j) {
         auto out = batch->Append(demo.records[j], demo.prechecked[j]);
         if (!out || !out->appended) std::abort();
@@ -170,7 +170,7 @@ void BM_AppendDemoStream(benchmark::State& state) {
       if (!batch->Commit()) std::abort();
     }
     state.PauseTiming();
-    ledger->reset();
+    ledger.reset();
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(demo.records.size()));
