@@ -218,8 +218,8 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   // workers decode each chunk and check its signatures as soon as it is cut; one writer
   // thread takes the chunks back in consumption order, decides and appends each record,
   // and commits a batch (entries, state and offsets in one durable LMDB transaction)
-  // when it holds batch_max_messages records, when its oldest record has waited
-  // batch_max_ms, or when the consumer has nothing more for now. Verification, the real
+  // when it holds batch_max_messages records, when it has been open batch_max_ms, or
+  // when the consumer has nothing more for now. Verification, the real
   // cost, never waits for a batch boundary; the bound on chunks in flight holds the
   // consumer back when the writer falls behind.
   struct Chunk {
