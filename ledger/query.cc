@@ -70,18 +70,11 @@ Result<Read> ReadAt(const lmdb::Txn& txn, const Tables& t, IndexPosition at) {
 }
 
 json EntryRow(const Read& r) {
-  const auto& b = r.entry.body;
-  return json{{"partition", r.entry.header.partition},
-              {"sequence", r.entry.header.sequence},
-              {"occurred_at", FormatCst(r.msg.event.occurred_at_ms())},
-              {"type", EventTypeName(b.event_type())},
-              {"event_id", b.event_id()},
-              {"applicant_id", b.applicant_id()},
-              {"programme", b.programme()},
-              {"verdict", b.verdict() == ledger::v1::VERDICT_ACCEPTED ? "ACCEPTED" : "REJECTED"},
-              {"reason", ReasonName(b.reason())},
-              {"amount_fen", b.amount_fen()},
-              {"detail", b.detail()}};
+  json row = EntryBodyFields(r.entry.body);
+  row["partition"] = r.entry.header.partition;
+  row["sequence"] = r.entry.header.sequence;
+  row["occurred_at"] = FormatCst(r.msg.event.occurred_at_ms());
+  return row;
 }
 
 const std::vector<std::string> kEntryColumns = {
@@ -271,9 +264,8 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
   G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
-                      [&](std::string_view k, const Read& read) -> Result<bool> {
-                        const Read* r = &read;
-                        const auto& b = r->entry.body;
+                      [&](std::string_view k, const Read& r) -> Result<bool> {
+                        const auto& b = r.entry.body;
                         Totals& tot = by_programme[b.programme()];
                         ++tot.entries;
                         if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
@@ -285,7 +277,7 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
                         } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
                           tot.clawed_back += b.amount_fen();
                         }
-                        return pager.Offer(k, EntryRow(*r));
+                        return pager.Offer(k, EntryRow(r));
                       }));
   pager.Finish();
   if (by_programme.empty()) {
@@ -427,35 +419,33 @@ Result<QueryResult> Queries::Payments(const Period& period, std::string_view sou
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
   auto [begin, end] = TimeRange(period);
-  G60_TRY(
-      WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& read) -> Result<bool> {
-        const Read* r = &read;
-        const auto& b = r->entry.body;
-        if (b.event_type() != EventType::EVENT_TYPE_STAGE_PAYMENT ||
-            b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
-          return false;
-        }
-        const auto& sp = r->msg.event.stage_payment();
-        const v1::Programme* p = *catalog ? (*catalog)->Find(b.programme()) : nullptr;
-        std::string lvl = p ? LevelName(p->level()) : "";
-        std::string src = SourceName(sp.source());
-        if (!want_source.empty() && src != want_source) return false;
-        if (!want_level.empty() && lvl != want_level) return false;
-        auto& tot = totals[{src, lvl}];
-        tot.first += 1;
-        tot.second += b.amount_fen();
-        return pager.Offer(k, json{{"occurred_at", FormatCst(r->msg.event.occurred_at_ms())},
-                                   {"applicant_id", b.applicant_id()},
-                                   {"event_id", b.event_id()},
-                                   {"approval_event_id", sp.approval_event_id()},
-                                   {"stage", sp.stage()},
-                                   {"programme", b.programme()},
-                                   {"level", lvl},
-                                   {"source", src},
-                                   {"amount_fen", b.amount_fen()},
-                                   {"partition", r->entry.header.partition},
-                                   {"sequence", r->entry.header.sequence}});
-      }));
+  G60_TRY(WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
+    const auto& b = r.entry.body;
+    if (b.event_type() != EventType::EVENT_TYPE_STAGE_PAYMENT ||
+        b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
+      return false;
+    }
+    const auto& sp = r.msg.event.stage_payment();
+    const v1::Programme* p = *catalog ? (*catalog)->Find(b.programme()) : nullptr;
+    std::string lvl = p ? LevelName(p->level()) : "";
+    std::string src = SourceName(sp.source());
+    if (!want_source.empty() && src != want_source) return false;
+    if (!want_level.empty() && lvl != want_level) return false;
+    auto& tot = totals[{src, lvl}];
+    tot.first += 1;
+    tot.second += b.amount_fen();
+    return pager.Offer(k, json{{"occurred_at", FormatCst(r.msg.event.occurred_at_ms())},
+                               {"applicant_id", b.applicant_id()},
+                               {"event_id", b.event_id()},
+                               {"approval_event_id", sp.approval_event_id()},
+                               {"stage", sp.stage()},
+                               {"programme", b.programme()},
+                               {"level", lvl},
+                               {"source", src},
+                               {"amount_fen", b.amount_fen()},
+                               {"partition", r.entry.header.partition},
+                               {"sequence", r.entry.header.sequence}});
+  }));
   pager.Finish();
   out.summary = json::array();
   for (const auto& [key, tot] : totals) {
@@ -491,15 +481,13 @@ Result<QueryResult> Queries::Rejections(const Period& period, std::string_view r
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
   auto [begin, end] = TimeRange(period);
-  G60_TRY(
-      WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& read) -> Result<bool> {
-        const Read* r = &read;
-        const auto& b = r->entry.body;
-        if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) return false;
-        if (want && b.reason() != *want) return false;
-        ++counts[ReasonName(b.reason())];
-        return pager.Offer(k, EntryRow(*r));
-      }));
+  G60_TRY(WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
+    const auto& b = r.entry.body;
+    if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) return false;
+    if (want && b.reason() != *want) return false;
+    ++counts[ReasonName(b.reason())];
+    return pager.Offer(k, EntryRow(r));
+  }));
   pager.Finish();
   out.summary = json::array();
   for (const auto& [name, n] : counts)
@@ -579,10 +567,9 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   reason[1] = static_cast<char>(Reason::REASON_DUPLICATE_SUPPORT);
   std::string begin = IndexBegin(IndexKind::kReason, reason);
   G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
-                      [&](std::string_view k, const Read& read) -> Result<bool> {
-                        const Read* r = &read;
+                      [&](std::string_view k, const Read& r) -> Result<bool> {
                         ++duplicates;
-                        const auto& b = r->entry.body;
+                        const auto& b = r.entry.body;
                         std::string winner;
                         for (const auto& e : b.effects()) {
                           if (e.rfind(kDuplicateOfNote, 0) == 0)
@@ -590,7 +577,7 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
                         }
                         ledger::v1::ApprovalState w;
                         if (!winner.empty()) {
-                          auto ws = approval_state(r->entry.header.partition, winner);
+                          auto ws = approval_state(r.entry.header.partition, winner);
                           if (!ws) return Fail(ws.error());
                           w = *ws;
                         }
@@ -599,13 +586,13 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
                                    {"applicant_id", b.applicant_id()},
                                    {"approval_event_id", b.event_id()},
                                    {"programme", b.programme()},
-                                   {"approved_fen", r->msg.event.approval().approved_fen()},
+                                   {"approved_fen", r.msg.event.approval().approved_fen()},
                                    {"winning_approval", winner},
                                    {"winning_programme", w.programme()},
                                    {"winning_fen", w.approved_fen()},
                                    {"carried_over_fen", 0},
-                                   {"partition", r->entry.header.partition},
-                                   {"sequence", r->entry.header.sequence}});
+                                   {"partition", r.entry.header.partition},
+                                   {"sequence", r.entry.header.sequence}});
                         return true;
                       }));
   if (more) out.next = last;
@@ -681,22 +668,21 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
   std::string begin = IndexBegin(IndexKind::kType,
                                  std::string(1, static_cast<char>(EventType::EVENT_TYPE_CLAWBACK)));
   G60_TRY(WalkEntries(
-      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& read) -> Result<bool> {
-        const Read* r = &read;
-        const auto& b = r->entry.body;
-        int64_t when = r->msg.event.occurred_at_ms();
+      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+        const auto& b = r.entry.body;
+        int64_t when = r.msg.event.occurred_at_ms();
         if (b.verdict() != ledger::v1::VERDICT_ACCEPTED || when < period.from_ms ||
             when >= period.to_ms) {
           return false;
         }
-        const auto& c = r->msg.event.clawback();
+        const auto& c = r.msg.event.clawback();
         std::string payments;
         for (const auto& id : c.payment_event_ids())
           payments += (payments.empty() ? "" : " ") + id;
         std::string approval;
         if (c.payment_event_ids_size() > 0) {
           auto v =
-              txn->Get(t.payments, PartitionKey(r->entry.header.partition, c.payment_event_ids(0)));
+              txn->Get(t.payments, PartitionKey(r.entry.header.partition, c.payment_event_ids(0)));
           if (!v) return Fail(v.error());
           ledger::v1::PaymentState ps;
           if (*v && ps.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
@@ -713,8 +699,8 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
                                    {"programme", b.programme()},
                                    {"amount_fen", b.amount_fen()},
                                    {"reason_text", c.reason()},
-                                   {"partition", r->entry.header.partition},
-                                   {"sequence", r->entry.header.sequence}});
+                                   {"partition", r.entry.header.partition},
+                                   {"sequence", r.entry.header.sequence}});
       }));
   pager.Finish();
   out.summary = json::array({{{"clawbacks", count}, {"amount_fen", total}}});
@@ -808,6 +794,17 @@ std::string FormatCsv(const QueryResult& r) {
     out += "\r\n";
   }
   return out;
+}
+
+json EntryBodyFields(const ledger::v1::EntryBody& b) {
+  return json{{"type", EventTypeName(b.event_type())},
+              {"event_id", b.event_id()},
+              {"applicant_id", b.applicant_id()},
+              {"programme", b.programme()},
+              {"verdict", b.verdict() == ledger::v1::VERDICT_ACCEPTED ? "ACCEPTED" : "REJECTED"},
+              {"reason", ReasonName(b.reason())},
+              {"amount_fen", b.amount_fen()},
+              {"detail", b.detail()}};
 }
 
 }  // namespace g60

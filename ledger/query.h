@@ -76,5 +76,8 @@ std::string FormatTable(const QueryResult& r);
 std::string FormatCsv(const QueryResult& r);
 // One CSV field, quoted when it holds a comma, a quote or a line break.
 std::string CsvField(const std::string& s);
+// The fields every row about an entry carries, from its body: type, event_id,
+// applicant_id, programme, verdict, reason, amount_fen, detail (queries and export).
+nlohmann::json EntryBodyFields(const ledger::v1::EntryBody& b);
 
 }  // namespace g60

@@ -225,20 +225,13 @@ int QueryVerbs::Export() {
       if (!e) return Report(e.error());
       DecodedMessage msg = DecodeMessage(e->body.value());
       const auto& b = e->body;
-      json row{{"partition", h.partition},
-               {"sequence", s},
-               {"offset", b.source().offset()},
-               {"kafka_timestamp_ms", b.source().timestamp_ms()},
-               {"occurred_at_ms", msg.event.occurred_at_ms()},
-               {"type", EventTypeName(b.event_type())},
-               {"event_id", b.event_id()},
-               {"applicant_id", b.applicant_id()},
-               {"programme", b.programme()},
-               {"verdict", b.verdict() == ledger::v1::VERDICT_ACCEPTED ? "ACCEPTED" : "REJECTED"},
-               {"reason", ReasonName(b.reason())},
-               {"amount_fen", b.amount_fen()},
-               {"detail", b.detail()},
-               {"entry_hash", HexEncode(AsBytes(EntryHash(**v)))}};
+      json row = EntryBodyFields(b);
+      row["partition"] = h.partition;
+      row["sequence"] = s;
+      row["offset"] = b.source().offset();
+      row["kafka_timestamp_ms"] = b.source().timestamp_ms();
+      row["occurred_at_ms"] = msg.event.occurred_at_ms();
+      row["entry_hash"] = HexEncode(AsBytes(EntryHash(**v)));
       if (format_ == "ndjson") {
         std::string line = row.dump() + "\n";
         std::fwrite(line.data(), 1, line.size(), out);
