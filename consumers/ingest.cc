@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "ledger/cpu_clock.h"
 #include "ledger/ordered_workers.h"
 #include "producers/producer.h"
 
@@ -386,13 +387,16 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
     }
   };
   std::thread writer([&] {
+    double cpu = ThreadCpuSeconds();
     if (auto s = write(); !s) {
       write_failure = s.error();
       write_failed = true;
     }
+    stats.write_cpu_seconds = ThreadCpuSeconds() - cpu;
   });
 
   // The consumer (this thread).
+  const double consume_cpu = ThreadCpuSeconds();
   std::optional<Error> failure;
   Chunk collecting;
   auto chunk_started = Clock::now();
@@ -491,8 +495,10 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   // unless writing is what failed.
   submit(true);
   consumer_done = true;
+  stats.consume_cpu_seconds = ThreadCpuSeconds() - consume_cpu;
   writer.join();
   stats.consumed = consumed.load();
+  stats.verify_cpu_seconds = verifiers.cpu_seconds();
   if (write_failed) {
     if (failure) spdlog::error("{}", failure->ToString());
     failure = write_failure;

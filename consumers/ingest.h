@@ -64,6 +64,13 @@ struct IngestStats {
   // From the first record received to the last commit: the time spent ingesting,
   // without the consumer group's start-up.
   double busy_seconds = 0;
+  // CPU time of each stage, summed over its threads: decoding and checking signatures
+  // (the verifier pool), deciding, appending and committing (the writer thread), and
+  // receiving records from librdkafka and cutting chunks (the consumer thread).
+  // librdkafka's own threads are not counted here.
+  double verify_cpu_seconds = 0;
+  double write_cpu_seconds = 0;
+  double consume_cpu_seconds = 0;
 };
 
 // Runs until `stop` becomes true (then commits what it has and returns), until caught

@@ -8,6 +8,7 @@
 
 #include "ledger/bytes.h"
 #include "ledger/checkpoint.h"
+#include "ledger/cpu_clock.h"
 #include "ledger/crypto.h"
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
@@ -28,6 +29,8 @@ nlohmann::json AuditReport::ToJson() const {
   j["ledger_key_from_ledger"] = ledger_key_from_ledger;
   j["seconds"] = seconds;
   j["stage_seconds"] = stage_seconds;
+  j["replay_cpu_seconds"] = {{"signature_checks", replay_check_cpu_seconds},
+                             {"decide_and_append", replay_apply_cpu_seconds}};
   j["heads"] = nlohmann::json::array();
   for (const auto& h : heads) {
     j["heads"].push_back({{"partition", h.partition},
@@ -194,6 +197,7 @@ class Auditor {
   // threads as soon as they are read, while this thread appends the chunks already
   // checked, in order, committing the scratch ledger every kBatch records.
   Result<bool> Replay(Ledger& target) {
+    const double cpu = ThreadCpuSeconds();
     auto txn = lmdb::Txn::Begin(ledger_.env(), true);
     if (!txn) return Fail(txn.error());
     auto cur = lmdb::Cursor::Open(*txn, ledger_.tables().entries);
@@ -215,6 +219,15 @@ class Auditor {
     };
     OrderedWorkers<Chunk> checkers(
         threads_, max_in_flight, [&lookup](Chunk& c) { PrecheckAll(c.records, c.pre, lookup, 1); });
+    struct Account {  // the replay's CPU, however it ends
+      AuditReport& r;
+      const OrderedWorkers<Chunk>& checkers;
+      double cpu;
+      ~Account() {
+        r.replay_check_cpu_seconds = checkers.cpu_seconds();
+        r.replay_apply_cpu_seconds = ThreadCpuSeconds() - cpu;
+      }
+    } account{r_, checkers, cpu};
     uint64_t done = 0;
     std::optional<Batch> batch;
     size_t in_batch = 0;

@@ -47,6 +47,10 @@ struct AuditReport {
   std::optional<Problem> first_discrepancy;
   double seconds = 0;
   std::map<std::string, double> stage_seconds;  // time spent in each stage
+  // CPU time of the replay: signature checks on the worker threads, and deciding and
+  // appending into the scratch ledger on the replaying thread.
+  double replay_check_cpu_seconds = 0;
+  double replay_apply_cpu_seconds = 0;
   bool ok() const { return !first_discrepancy; }
   nlohmann::json ToJson() const;
 };

@@ -8,6 +8,7 @@
 // thread reads the log or appends to the ledger.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -18,6 +19,8 @@
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "ledger/cpu_clock.h"
 
 namespace g60 {
 
@@ -80,6 +83,9 @@ class OrderedWorkers {
     return slots_.size();
   }
 
+  // CPU time the workers have spent in the work function, summed over the threads.
+  double cpu_seconds() const { return static_cast<double>(cpu_ns_.load()) / 1e9; }
+
  private:
   struct Slot {
     explicit Slot(Item i) : item(std::move(i)) {}
@@ -95,7 +101,9 @@ class OrderedWorkers {
       Slot* slot = queue_.front();
       queue_.pop_front();
       lock.unlock();
+      double cpu = ThreadCpuSeconds();
       work_(slot->item);
+      cpu_ns_ += static_cast<int64_t>((ThreadCpuSeconds() - cpu) * 1e9);
       lock.lock();
       slot->done = true;
       done_cv_.notify_all();
@@ -111,6 +119,7 @@ class OrderedWorkers {
   std::deque<std::unique_ptr<Slot>> slots_;  // every item not yet taken, in submission order
   std::deque<Slot*> queue_;                  // items waiting for a worker
   bool closed_ = false;
+  std::atomic<int64_t> cpu_ns_{0};
   std::vector<std::thread> workers_;
 };
 

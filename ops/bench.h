@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "consumers/ingest.h"
@@ -23,6 +24,7 @@ struct BenchOptions {
   unsigned threads = 0;        // 0: one per core
   std::string work_dir;        // where the ledger is written (durable, on disk)
   double latency_seconds = 5;  // how long the paced latency phase produces
+  double bound_seconds = 1.5;  // how long each of the five bound measurements runs
   double latency_rate = 0;     // events/s of the latency phase; 0: half the highest bound
   bool keep = false;           // keep the ledger afterwards
   std::string catalog_path;    // the catalogue the stream follows
@@ -58,10 +60,17 @@ struct BenchReport {
   uint64_t batches = 0;           // LMDB transactions of the ingest phase
   double ingest_cpu_seconds = 0;  // process CPU time (user + system) during the ingest phase
   double ingest_wall_seconds = 0;
+  // Where the ingest's CPU went (IngestStats); the rest of ingest_cpu_seconds is
+  // librdkafka's threads and the in-process development broker.
+  double ingest_verify_cpu_seconds = 0;
+  double ingest_write_cpu_seconds = 0;
+  double ingest_consume_cpu_seconds = 0;
+  double audit_check_cpu_seconds = 0;  // the audit's replay (AuditReport)
+  double audit_apply_cpu_seconds = 0;
 };
 
 Result<BenchReport> RunBench(const BenchOptions& options);
 // Prints the report, the ratios last.
-void PrintBench(const BenchReport& report);
+void PrintBench(const BenchReport& report, std::FILE* out = stdout);
 
 }  // namespace g60

@@ -640,6 +640,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1000}, uint64_t{10000000}));
   bench->add_option("--threads", bench_options.threads, "threads (0: one per core)");
   bench->add_option("--dir", bench_options.work_dir, "work directory for the durable ledger");
+  bench
+      ->add_option("--bound-seconds", bench_options.bound_seconds,
+                   "how long each of the five measurements of the bound runs")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 60.0));
   bench->add_option("--latency-seconds", bench_options.latency_seconds,
                     "seconds of paced production for the latency figure");
   bench
