@@ -1,6 +1,7 @@
 #include "ledger/lmdb.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -70,6 +71,7 @@ Env& Env::operator=(Env&& other) noexcept {
   if (this != &other) {
     if (env_) mdb_env_close(env_);
     env_ = std::exchange(other.env_, nullptr);
+    remap_mu_ = std::move(other.remap_mu_);
   }
   return *this;
 }
@@ -84,18 +86,41 @@ size_t Env::map_size() const {
   return info.me_mapsize;
 }
 
+Status Env::AdoptGrownMap() const {
+  // Transactions of this process open now end on their own (a request, a batch); one
+  // held longer than this makes the caller retry later rather than wait without end.
+  constexpr auto kWait = std::chrono::seconds(10);
+  std::unique_lock lock(*remap_mu_, std::defer_lock);
+  if (!lock.try_lock_for(kWait)) {
+    return Fail(Error::Unavailable(
+        "the ledger's map was grown by its writer, and this process could not adopt the "
+        "new size within 10 s because other transactions of it stayed open; try again"));
+  }
+  if (int rc = mdb_env_set_mapsize(env_, 0); rc != 0) {
+    return Fail(ToError(rc, "adopting the grown map size"));
+  }
+  return {};
+}
+
 Result<Txn> Txn::Begin(const Env& env, bool read_only) {
   MDB_txn* raw = nullptr;
-  if (int rc = mdb_txn_begin(env.get(), nullptr, read_only ? MDB_RDONLY : 0, &raw); rc != 0) {
-    return Fail(ToError(rc, "mdb_txn_begin"));
+  std::shared_lock lock(env.remap_mutex());
+  int rc = mdb_txn_begin(env.get(), nullptr, read_only ? MDB_RDONLY : 0, &raw);
+  if (rc == MDB_MAP_RESIZED) {  // the writer grew the map past ours: adopt it, once
+    lock.unlock();
+    G60_TRY(env.AdoptGrownMap());
+    lock.lock();
+    rc = mdb_txn_begin(env.get(), nullptr, read_only ? MDB_RDONLY : 0, &raw);
   }
-  return Txn(raw);
+  if (rc != 0) return Fail(ToError(rc, "mdb_txn_begin"));
+  return Txn(raw, std::move(lock));
 }
 
 Txn& Txn::operator=(Txn&& other) noexcept {
   if (this != &other) {
     Abort();
     txn_ = std::exchange(other.txn_, nullptr);
+    remap_lock_ = std::move(other.remap_lock_);
   }
   return *this;
 }
@@ -103,12 +128,15 @@ Txn& Txn::operator=(Txn&& other) noexcept {
 Status Txn::Commit() {
   MDB_txn* raw = std::exchange(txn_, nullptr);
   G60_ASSERT(raw != nullptr);
-  if (int rc = mdb_txn_commit(raw); rc != 0) return Fail(ToError(rc, "committing transaction"));
+  int rc = mdb_txn_commit(raw);
+  if (remap_lock_.owns_lock()) remap_lock_.unlock();
+  if (rc != 0) return Fail(ToError(rc, "committing transaction"));
   return {};
 }
 
 void Txn::Abort() {
   if (MDB_txn* raw = std::exchange(txn_, nullptr)) mdb_txn_abort(raw);
+  if (remap_lock_.owns_lock()) remap_lock_.unlock();
 }
 
 Result<MDB_dbi> Txn::OpenDb(const char* name, bool create) {

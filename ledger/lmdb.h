@@ -6,7 +6,10 @@
 
 #include <lmdb.h>
 
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -32,11 +35,19 @@ struct EnvOptions {
   bool no_sync = false;
 };
 
+// The map size of a long-lived reader (serve, a verify running beside the ingest) is
+// the one it opened with. When the operator grows the map of a full ledger and the
+// writer fills the new space, LMDB answers the reader's next transaction with
+// MDB_MAP_RESIZED; Txn::Begin then adopts the new size (mdb_env_set_mapsize(env, 0)),
+// which LMDB allows only while no transaction of the process is open. So every
+// transaction holds the environment's remap lock shared, and the remap takes it
+// exclusively, waiting a bounded time for the transactions open at that moment.
 class Env {
  public:
   // Opens (creating if allowed) the environment in directory `dir`.
   static Result<Env> Open(const std::string& dir, const EnvOptions& options);
-  Env(Env&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
+  Env(Env&& other) noexcept
+      : env_(std::exchange(other.env_, nullptr)), remap_mu_(std::move(other.remap_mu_)) {}
   Env& operator=(Env&& other) noexcept;
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
@@ -45,16 +56,22 @@ class Env {
   MDB_env* get() const { return env_; }
   // Current map size in bytes.
   size_t map_size() const;
+  // Held shared by every open transaction; exclusively to adopt a grown map.
+  std::shared_timed_mutex& remap_mutex() const { return *remap_mu_; }
+  // Adopts the map size another process has grown the environment to.
+  Status AdoptGrownMap() const;
 
  private:
-  explicit Env(MDB_env* env) : env_(env) {}
+  explicit Env(MDB_env* env) : env_(env), remap_mu_(std::make_unique<std::shared_timed_mutex>()) {}
   MDB_env* env_ = nullptr;
+  std::unique_ptr<std::shared_timed_mutex> remap_mu_;
 };
 
 class Txn {
  public:
   static Result<Txn> Begin(const Env& env, bool read_only);
-  Txn(Txn&& other) noexcept : txn_(std::exchange(other.txn_, nullptr)) {}
+  Txn(Txn&& other) noexcept
+      : txn_(std::exchange(other.txn_, nullptr)), remap_lock_(std::move(other.remap_lock_)) {}
   Txn& operator=(Txn&& other) noexcept;
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
@@ -80,8 +97,10 @@ class Txn {
   Status Del(MDB_dbi dbi, std::string_view key);
 
  private:
-  explicit Txn(MDB_txn* txn) : txn_(txn) {}
+  Txn(MDB_txn* txn, std::shared_lock<std::shared_timed_mutex> lock)
+      : txn_(txn), remap_lock_(std::move(lock)) {}
   MDB_txn* txn_ = nullptr;
+  std::shared_lock<std::shared_timed_mutex> remap_lock_;  // released after the txn ends
 };
 
 // A cursor bound to a transaction; closed in its destructor, which must run before

@@ -204,8 +204,10 @@ TEST_CASE("data gone from the broker: ingest stops with a clear error and never 
   CHECK((*ledger->Heads()).empty());  // nothing skipped, nothing appended out of order
 }
 
-TEST_CASE("a full LMDB map stops ingest with a clear error; it resumes after the map grows",
-          "[integration][kafka][faults]") {
+TEST_CASE(
+    "a full LMDB map stops ingest with a clear error; it resumes after the map grows, and readers "
+    "adopt the grown map",
+    "[integration][kafka][faults]") {
   auto broker = StartBroker();
   auto producer = MakeProducer(broker->bootstrap());
   Expectations unused;
@@ -220,11 +222,30 @@ TEST_CASE("a full LMDB map stops ingest with a clear error; it resumes after the
   CHECK_THAT(full.output, Catch::Contains("map is full") && Catch::Contains("map_size_mib"));
   uint64_t before = EntriesIn(dir / "ledger");
   CHECK(before < messages);
+  // A long-lived reader (as `serve` is) opened on the full ledger, with its 1 MiB map.
+  LedgerOptions ro;
+  ro.dir = dir / "ledger";
+  ro.map_size_bytes = size_t{1} << 20;
+  ro.trust_anchors = {Keys().admin.public_key};
+  auto reader = Ledger::Open(ro);
+  REQUIRE(reader.has_value());
+  REQUIRE((*reader)->env().map_size() == size_t{1} << 20);
   auto resumed = Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all", "--until-caught-up",
                       "--map-size-mib", "64"},
                      dir / "resumed.log");
   INFO(resumed.output);
   REQUIRE(resumed.status == 0);
+  // The writer filled the grown map past the reader's: the reader adopts the new size
+  // and reads on, without a restart.
+  auto heads = (*reader)->Heads();
+  REQUIRE(heads.has_value());
+  uint64_t seen = 0;
+  for (const auto& h : *heads)
+    seen += h.size;
+  CHECK(seen == messages);
+  CHECK((*reader)->env().map_size() == size_t{64} << 20);
+  RequireOneEntryPerMessage(**reader, messages);
+  reader->reset();
   auto ledger = OpenReader(dir / "ledger");
   RequireOneEntryPerMessage(*ledger, messages);
   RequireVerified(*ledger);
