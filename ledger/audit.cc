@@ -12,6 +12,7 @@
 #include "ledger/crypto.h"
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
+#include "ledger/index.h"
 #include "ledger/merkle.h"
 #include "ledger/ordered_workers.h"
 #include "ledger/replay.h"
@@ -110,6 +111,23 @@ class Auditor {
     r_.heads = report->heads;
     r_.entries = report->entries;
     if (report->first_problem) return Discrepancy("chain", *report->first_problem);
+    // Verify found every subtree the entries make, equal to theirs; the log must hold
+    // no others. A partition of n entries has n leaves, n/2 subtrees of two, and so on.
+    auto txn = lmdb::Txn::Begin(ledger_.env(), true);
+    if (!txn) return Fail(txn.error());
+    auto rows = txn->Rows(ledger_.tables().merkle);
+    if (!rows) return Fail(rows.error());
+    uint64_t made = 0;
+    for (const auto& h : r_.heads) {
+      for (uint64_t n = h.size; n > 0; n /= 2)
+        made += n;
+    }
+    if (*rows != made) {
+      return Discrepancy("chain", {0, 0,
+                                   fmt::format("the Merkle log holds {} subtrees, the entries "
+                                               "make {}: it holds subtrees no entry made",
+                                               *rows, made)});
+    }
     return true;
   }
 
@@ -231,6 +249,32 @@ class Auditor {
     uint64_t done = 0;
     std::optional<Batch> batch;
     size_t in_batch = 0;
+    // The scratch ledger keeps no index: each batch's index keys are looked up in the
+    // stored index instead, and at the end the stored index must hold no other keys.
+    uint64_t index_keys = 0;
+    auto check_index = [&]() -> Result<bool> {
+      for (const auto& key : batch->TakeIndexKeys()) {
+        auto v = txn->Get(ledger_.tables().index, key);
+        if (!v) return Fail(v.error());
+        if (!*v || !(*v)->empty()) {
+          IndexPosition at = IndexKeyPosition(key);
+          return Discrepancy(
+              "state", {at.partition, at.sequence,
+                        fmt::format("table index: the entry's index key {} is {} in the stored "
+                                    "index",
+                                    HexEncode(key), *v ? "altered" : "missing")});
+        }
+        ++index_keys;
+      }
+      return true;
+    };
+    auto commit = [&]() -> Result<bool> {
+      auto good = check_index();
+      if (!good || !*good) return good;
+      G60_TRY(batch->Commit());
+      batch.reset();
+      return true;
+    };
     auto apply = [&](Chunk& c) -> Result<bool> {
       if (!batch) {
         auto b = target.BeginBatch();
@@ -258,8 +302,8 @@ class Auditor {
       in_batch += c.records.size();
       done += c.records.size();
       if (in_batch >= kBatch) {
-        G60_TRY(batch->Commit());
-        batch.reset();
+        auto good = commit();
+        if (!good || !*good) return good;
         in_batch = 0;
         Progress("replay", done, total_);
       }
@@ -304,8 +348,19 @@ class Auditor {
     }
     auto good = drain(true);
     if (!good || !*good) return good;
-    if (batch) G60_TRY(batch->Commit());
+    if (batch) {
+      good = commit();
+      if (!good || !*good) return good;
+    }
     Progress("replay", done, total_);
+    auto rows = txn->Rows(ledger_.tables().index);
+    if (!rows) return Fail(rows.error());
+    if (*rows != index_keys) {
+      return Discrepancy("state", {0, 0,
+                                   fmt::format("table index: the stored index holds {} keys, "
+                                               "the entries give {}: it holds keys no entry gives",
+                                               *rows, index_keys)});
+    }
     return true;
   }
 
@@ -340,6 +395,7 @@ class Auditor {
     lo.dir = o_.scratch_dir;
     lo.writer = true;
     lo.scratch = true;
+    lo.replay_scratch = true;
     lo.trust_anchors = o_.trust_anchors;
     lo.map_size_bytes = std::max<size_t>(ledger_.env().map_size(), size_t{1} << 30);
     auto target = Ledger::Open(lo);

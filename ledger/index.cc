@@ -13,6 +13,11 @@ IndexPosition PositionOf(std::string_view key) {
 }
 }  // namespace
 
+IndexPosition IndexKeyPosition(std::string_view key) {
+  G60_ASSERT(key.size() >= kPositionSize);
+  return PositionOf(key);
+}
+
 std::string IndexTerm(std::string_view s) {
   std::string t(s);
   t.push_back('\0');

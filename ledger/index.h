@@ -41,6 +41,8 @@ struct IndexPosition {
 std::string IndexTerm(std::string_view s);
 std::string TimeTerm(int64_t ms);
 std::string IndexKey(IndexKind kind, std::string_view term, uint32_t partition, uint64_t sequence);
+// The entry an index key points at (its last 12 bytes); the key must come from IndexKey.
+IndexPosition IndexKeyPosition(std::string_view key);
 
 // What an entry is indexed under; `approval_id` is the approval it belongs to (its own id
 // for an approval, the one paid or clawed back otherwise; empty when none).

@@ -161,6 +161,12 @@ Status Txn::Put(MDB_dbi dbi, std::string_view key, std::string_view value, unsig
   return {};
 }
 
+Result<uint64_t> Txn::Rows(MDB_dbi dbi) const {
+  MDB_stat st;
+  if (int rc = mdb_stat(get(), dbi, &st); rc != 0) return Fail(ToError(rc, "mdb_stat"));
+  return static_cast<uint64_t>(st.ms_entries);
+}
+
 Status Txn::Del(MDB_dbi dbi, std::string_view key) {
   MDB_val k = Val(key);
   if (int rc = mdb_del(get(), dbi, &k, nullptr); rc != 0) return Fail(ToError(rc, "mdb_del"));

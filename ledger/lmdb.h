@@ -95,6 +95,8 @@ class Txn {
   // Stores key/value; flags as mdb_put (e.g. MDB_NOOVERWRITE, MDB_APPEND).
   Status Put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
   Status Del(MDB_dbi dbi, std::string_view key);
+  // Rows in the table (mdb_stat: kept in the table's root, no scan).
+  Result<uint64_t> Rows(MDB_dbi dbi) const;
 
  private:
   Txn(MDB_txn* txn, std::shared_lock<std::shared_timed_mutex> lock)

@@ -211,6 +211,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   }
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(*env), options.dir));
   ledger->lock_fd_ = lock_fd;
+  ledger->replay_scratch_ = options.replay_scratch;
   G60_TRY(ledger->Init(options));
   return ledger;
 }
@@ -463,27 +464,8 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   out.appended = true;
   out.sequence = head.size;
   out.entry_hash = EntryHash(entry);
-  // The entry hash is the leaf of the partition's Merkle log: store the subtrees it
-  // completes, write-once, in the same transaction.
-  // The left siblings it needs are the last subtrees written at their levels, which the
-  // batch remembers (the partition's right edge); the first of a batch come from the log.
-  std::vector<MerkleEdge>& edge = merkle_edges_[record.partition];
-  auto stored = MerkleNodes(txn_, ledger_->tables_, record.partition);
-  auto writes = merkle::AppendLeaf(
-      [&](uint32_t level, uint64_t index) -> Result<Hash> {
-        if (level < edge.size() && edge[level].known && edge[level].index == index) {
-          return edge[level].hash;
-        }
-        return stored(level, index);
-      },
-      head.size, out.entry_hash);
-  if (!writes) return Fail(writes.error());
-  for (const auto& w : *writes) {
-    G60_TRY(txn_.Put(ledger_->tables_.merkle, MerkleKey(record.partition, w.level, w.index),
-                     AsBytes(w.hash), MDB_NOOVERWRITE));
-    if (w.level >= edge.size()) edge.resize(w.level + 1);
-    edge[w.level] = MerkleEdge{true, w.index, w.hash};
-  }
+  if (!ledger_->replay_scratch_)
+    G60_TRY(AppendMerkleLeaf(record.partition, head.size, out.entry_hash));
   G60_TRY(WriteIndex(state, body, pre.decoded, record.partition, head.size));
   G60_TRY(WriteTotals(body, pre.decoded, record.partition));
   out.verdict = decision->verdict;
@@ -493,6 +475,31 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   head.next_offset = record.offset + 1;
   ++appended_;
   return out;
+}
+
+// The entry hash is the leaf of the partition's Merkle log: stores the subtrees it
+// completes, write-once, in the same transaction. The left siblings it needs are the
+// last subtrees written at their levels, which the batch remembers (the partition's
+// right edge); the first of a batch come from the log.
+Status Batch::AppendMerkleLeaf(uint32_t partition, uint64_t index, const Hash& leaf) {
+  std::vector<MerkleEdge>& edge = merkle_edges_[partition];
+  auto stored = MerkleNodes(txn_, ledger_->tables_, partition);
+  auto writes = merkle::AppendLeaf(
+      [&](uint32_t level, uint64_t at) -> Result<Hash> {
+        if (level < edge.size() && edge[level].known && edge[level].index == at) {
+          return edge[level].hash;
+        }
+        return stored(level, at);
+      },
+      index, leaf);
+  if (!writes) return Fail(writes.error());
+  for (const auto& w : *writes) {
+    G60_TRY(txn_.Put(ledger_->tables_.merkle, MerkleKey(partition, w.level, w.index),
+                     AsBytes(w.hash), MDB_NOOVERWRITE));
+    if (w.level >= edge.size()) edge.resize(w.level + 1);
+    edge[w.level] = MerkleEdge{true, w.index, w.hash};
+  }
+  return {};
 }
 
 Status Batch::WriteIndex(StateView& state, const ledger::v1::EntryBody& body,
@@ -609,15 +616,19 @@ Status Batch::WriteHeads() {
   return {};
 }
 
+std::vector<std::string> Batch::TakeIndexKeys() {
+  std::sort(index_keys_.begin(), index_keys_.end());
+  return std::exchange(index_keys_, {});
+}
+
 Status Batch::Commit() {
   // Index keys are written at commit, in key order: consecutive puts then share B-tree
   // pages (a batch's keys for one applicant, programme or day are neighbours), which
   // costs a fraction of the same puts in arrival order. Nothing reads the index inside
   // the writer's transaction.
-  std::sort(index_keys_.begin(), index_keys_.end());
-  for (const auto& key : index_keys_)
+  G60_ASSERT(!ledger_->replay_scratch_ || index_keys_.empty());  // taken by the replay
+  for (const auto& key : TakeIndexKeys())
     G60_TRY(txn_.Put(ledger_->tables_.index, key, "", MDB_NOOVERWRITE));
-  index_keys_.clear();
   // Totals are kept in memory for the batch (one row takes many records) and written once.
   for (const auto& [key, totals] : totals_) {
     std::string bytes;

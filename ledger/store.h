@@ -36,6 +36,11 @@ struct LedgerOptions {
   std::vector<std::string> trust_anchors;
   // A scratch ledger (audit's replay) commits without fsync.
   bool scratch = false;
+  // The audit's replay ledger: keeps no Merkle log and no index of its own. The audit
+  // checks the original's Merkle log against the entries (verify) and its index against
+  // the keys each batch of the replay gives (Batch::TakeIndexKeys), which costs reads
+  // instead of writes.
+  bool replay_scratch = false;
 };
 
 struct PartitionHead {
@@ -88,6 +93,10 @@ class Batch {
   Status WriteHeads();
   // Writes the heads and commits durably.
   Status Commit();
+  // The index keys of the entries appended so far (and not yet taken), sorted. A ledger
+  // opened with replay_scratch does not store them: its user must take them before each
+  // Commit.
+  std::vector<std::string> TakeIndexKeys();
   size_t appended() const { return appended_; }
   // The batch's write transaction, for reads that must see its uncommitted appends.
   const lmdb::Txn& txn() const { return txn_; }
@@ -99,6 +108,7 @@ class Batch {
   Batch(Ledger& ledger, lmdb::Txn txn) : ledger_(&ledger), txn_(std::move(txn)) {}
   Result<PartitionHead*> Head(uint32_t partition);
   Status ApplyEffects(uint32_t partition, const std::vector<Effect>& effects);
+  Status AppendMerkleLeaf(uint32_t partition, uint64_t index, const Hash& leaf);
   Status WriteIndex(StateView& state, const ledger::v1::EntryBody& body, const DecodedMessage& d,
                     uint32_t partition, uint64_t sequence);
   Status WriteTotals(const ledger::v1::EntryBody& body, const DecodedMessage& d,
@@ -137,6 +147,7 @@ class Ledger {
   const lmdb::Env& env() const { return env_; }
   const Tables& tables() const { return tables_; }
   const std::vector<std::string>& trust_anchors() const { return anchors_; }
+  bool replay_scratch() const { return replay_scratch_; }
   // (key id, public key) of each trust anchor, computed once.
   const std::vector<std::pair<std::string, std::string>>& anchor_keys() const {
     return anchor_keys_;
@@ -155,6 +166,7 @@ class Ledger {
   std::vector<std::string> anchors_;
   std::vector<std::pair<std::string, std::string>> anchor_keys_;
   int lock_fd_ = -1;
+  bool replay_scratch_ = false;
   mutable std::shared_mutex keys_mu_;
   std::unordered_map<std::string, std::string> public_keys_;  // key id -> public key
   mutable CatalogCache catalogs_;

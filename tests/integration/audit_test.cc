@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "ledger/bytes.h"
 #include "ledger/checkpoint.h"
 #include "ledger/entry.h"
+#include "ledger/index.h"
 #include "ledger/merkle.h"
 #include "ledger/merkle_verify.h"
 #include "process.h"
@@ -440,6 +442,76 @@ TEST_CASE("audit and verify finish on ledgers larger than their verification poo
     REQUIRE(v.has_value());
     CHECK(v->ok());
     CHECK(v->signatures == records.size());
+  }
+}
+
+// The audit's replay keeps no index and no Merkle log of its own: it looks each entry's
+// index keys up in the stored index and counts the rows of both tables. Every kind of
+// damage to them must still be found and named.
+TEST_CASE("audit finds index and Merkle rows that the entries do not give", "[audit][tamper]") {
+  TempDir dir, scratch;
+  auto ledger = OpenTestLedger(dir.path());
+  AppendAll(*ledger, Records(60));
+  REQUIRE(RunAudit(*ledger, scratch.path() + "/ok").ok());
+  std::string key;  // an index row of entry 30's
+  {
+    auto txn = lmdb::Txn::Begin(ledger->env(), true);
+    REQUIRE(txn.has_value());
+    auto cur = lmdb::Cursor::Open(*txn, ledger->tables().index);
+    REQUIRE(cur.has_value());
+    for (auto ok = cur->First(); ok && *ok; ok = cur->Next()) {
+      if (IndexKeyPosition(cur->key()).sequence == 30) {
+        key = std::string(cur->key());
+        break;
+      }
+    }
+  }
+  REQUIRE_FALSE(key.empty());
+  auto change = [&](const std::function<void(Batch&)>& edit) {
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    edit(*batch);
+    REQUIRE(batch->Commit().has_value());
+  };
+  const Tables& t = ledger->tables();
+
+  SECTION("an index row removed") {
+    change([&](Batch& b) { REQUIRE(b.txn().Del(t.index, key).has_value()); });
+    AuditReport r = RunAudit(*ledger, scratch.path() + "/a");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == "state");
+    CHECK(r.first_discrepancy->sequence == 30);
+    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("index") && Catch::Contains("missing"));
+  }
+  SECTION("an index row given a value") {
+    change([&](Batch& b) { REQUIRE(b.txn().Put(t.index, key, "x").has_value()); });
+    AuditReport r = RunAudit(*ledger, scratch.path() + "/b");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == "state");
+    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("altered"));
+  }
+  SECTION("an index row that no entry gives") {
+    // Entry 30 indexed under an applicant it does not name.
+    std::string forged = IndexKey(IndexKind::kApplicant, IndexTerm("91310117FORGED0000"), 0, 30);
+    change([&](Batch& b) { REQUIRE(b.txn().Put(t.index, forged, "").has_value()); });
+    AuditReport r = RunAudit(*ledger, scratch.path() + "/c");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == "state");
+    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("keys no entry gives"));
+  }
+  SECTION("a Merkle subtree that no entry made") {
+    change([&](Batch& b) {
+      REQUIRE(b.txn().Put(t.merkle, MerkleKey(0, 0, 1000), std::string(32, '\x01')).has_value());
+    });
+    VerifyOptions vo;
+    vo.trust_anchors = {Keys().admin.public_key};
+    auto v = VerifyLedger(*ledger, vo);
+    REQUIRE(v.has_value());
+    CHECK(v->ok());  // verify checks the subtrees the entries make; the audit also counts
+    AuditReport r = RunAudit(*ledger, scratch.path() + "/d");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == "chain");
+    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("subtrees no entry made"));
   }
 }
 
