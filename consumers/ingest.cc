@@ -267,7 +267,9 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
         if (!due) return Fail(due.error());
         issued = std::move(*due);
       }
+      auto commit_started = Clock::now();
       G60_TRY(batch->Commit());
+      stats.commit_seconds += std::chrono::duration<double>(Clock::now() - commit_started).count();
       batch.reset();
       ++stats.batches;
       G60_TRY(publish(issued));

@@ -71,6 +71,9 @@ struct IngestStats {
   double verify_cpu_seconds = 0;
   double write_cpu_seconds = 0;
   double consume_cpu_seconds = 0;
+  // Wall time the writer spent committing batches (LMDB's page writes and fdatasync),
+  // in which it appends nothing.
+  double commit_seconds = 0;
 };
 
 // Runs until `stop` becomes true (then commits what it has and returns), until caught

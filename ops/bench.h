@@ -65,6 +65,7 @@ struct BenchReport {
   double ingest_verify_cpu_seconds = 0;
   double ingest_write_cpu_seconds = 0;
   double ingest_consume_cpu_seconds = 0;
+  double ingest_commit_seconds = 0;    // wall time in commits
   double audit_check_cpu_seconds = 0;  // the audit's replay (AuditReport)
   double audit_apply_cpu_seconds = 0;
 };

@@ -40,6 +40,8 @@ TEST_CASE("bench runs every phase, accounts for the ingest's CPU, and prints the
   CHECK(r->ingest_verify_cpu_seconds + r->ingest_write_cpu_seconds +
             r->ingest_consume_cpu_seconds <=
         r->ingest_cpu_seconds * 1.01 + 0.01);
+  CHECK(r->ingest_commit_seconds > 0);
+  CHECK(r->ingest_commit_seconds < r->ingest_wall_seconds);
   CHECK(r->audit_check_cpu_seconds > 0);
   CHECK(r->audit_apply_cpu_seconds > 0);
 
