@@ -474,30 +474,28 @@ TEST_CASE("audit finds index and Merkle rows that the entries do not give", "[au
     REQUIRE(batch->Commit().has_value());
   };
   const Tables& t = ledger->tables();
+  // The audit fails at `stage`, saying `what`.
+  auto fails = [&](const std::string& stage, const std::string& what) {
+    AuditReport r = RunAudit(*ledger, scratch.path() + "/damaged");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.stage == stage);
+    CHECK_THAT(r.first_discrepancy->what, Catch::Contains(what));
+    return r;
+  };
 
   SECTION("an index row removed") {
     change([&](Batch& b) { REQUIRE(b.txn().Del(t.index, key).has_value()); });
-    AuditReport r = RunAudit(*ledger, scratch.path() + "/a");
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.stage == "state");
-    CHECK(r.first_discrepancy->sequence == 30);
-    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("index") && Catch::Contains("missing"));
+    CHECK(fails("state", "missing in the stored index").first_discrepancy->sequence == 30);
   }
   SECTION("an index row given a value") {
     change([&](Batch& b) { REQUIRE(b.txn().Put(t.index, key, "x").has_value()); });
-    AuditReport r = RunAudit(*ledger, scratch.path() + "/b");
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.stage == "state");
-    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("altered"));
+    fails("state", "altered in the stored index");
   }
   SECTION("an index row that no entry gives") {
     // Entry 30 indexed under an applicant it does not name.
     std::string forged = IndexKey(IndexKind::kApplicant, IndexTerm("91310117FORGED0000"), 0, 30);
     change([&](Batch& b) { REQUIRE(b.txn().Put(t.index, forged, "").has_value()); });
-    AuditReport r = RunAudit(*ledger, scratch.path() + "/c");
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.stage == "state");
-    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("keys no entry gives"));
+    fails("state", "keys no entry gives");
   }
   SECTION("a Merkle subtree that no entry made") {
     change([&](Batch& b) {
@@ -508,10 +506,7 @@ TEST_CASE("audit finds index and Merkle rows that the entries do not give", "[au
     auto v = VerifyLedger(*ledger, vo);
     REQUIRE(v.has_value());
     CHECK(v->ok());  // verify checks the subtrees the entries make; the audit also counts
-    AuditReport r = RunAudit(*ledger, scratch.path() + "/d");
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.stage == "chain");
-    CHECK_THAT(r.first_discrepancy->what, Catch::Contains("subtrees no entry made"));
+    fails("chain", "subtrees no entry made");
   }
 }
 
