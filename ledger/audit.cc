@@ -397,6 +397,7 @@ class Auditor {
     lo.scratch = true;
     lo.replay_scratch = true;
     lo.trust_anchors = o_.trust_anchors;
+    lo.partition_count = ledger_.partition_count();  // the original's, as it decided with
     lo.map_size_bytes = std::max<size_t>(ledger_.env().map_size(), size_t{1} << 30);
     auto target = Ledger::Open(lo);
     if (!target) return Fail(target.error().Context("opening the audit's scratch ledger"));

@@ -7,6 +7,7 @@
 
 #include "ledger/bytes.h"
 #include "ledger/crypto.h"
+#include "ledger/partitioner.h"
 
 namespace g60 {
 
@@ -797,10 +798,22 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
                     fmt::format("Kafka key \"{}\" differs from the event's applicant \"{}\"",
                                 record.key, e.applicant_id()));
     }
-    Rules rules(state, e, sequence);
     bool business =
         d.type == EventType::EVENT_TYPE_APPLICATION || d.type == EventType::EVENT_TYPE_APPROVAL ||
         d.type == EventType::EVENT_TYPE_STAGE_PAYMENT || d.type == EventType::EVENT_TYPE_CLAWBACK;
+    // One applicant, one chain: a genuine record copied to another partition must not
+    // count twice (DESIGN.md). The key equals the applicant here. Control events belong
+    // in every partition.
+    if (uint32_t count = state.PartitionCount(),
+        home = business ? KafkaPartitionForKey(record.key, count) : record.partition;
+        home != record.partition) {
+      return Reject(Reason::REASON_WRONG_PARTITION,
+                    fmt::format("applicant \"{}\" belongs in partition {} of {} (murmur2 of the "
+                                "Kafka key), not in partition {}: a copy of an applicant's "
+                                "event in another partition is never counted",
+                                record.key, home, count, record.partition));
+    }
+    Rules rules(state, e, sequence);
     std::string catalog_hash;
     if (business) {
       auto missing = rules.LoadCatalog();

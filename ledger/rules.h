@@ -77,6 +77,8 @@ class StateView {
   virtual Result<std::optional<ledger::v1::PolicyRecord>> Policy(std::string_view key) = 0;
   // The catalogue in force (the last one published in this partition), or nullptr.
   virtual Result<std::shared_ptr<const CatalogIndex>> Catalog() = 0;
+  // The topic's partition count the ledger recorded at creation (> 0).
+  virtual uint32_t PartitionCount() = 0;
 };
 
 // Trust anchors' KeyState carries this granted_at_seq (they are granted by configuration).

@@ -10,6 +10,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "NOT_FOUND";
     case ErrorCode::kFailedPrecondition:
       return "FAILED_PRECONDITION";
+    case ErrorCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
     case ErrorCode::kUnavailable:
       return "UNAVAILABLE";
     case ErrorCode::kResourceExhausted:

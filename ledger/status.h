@@ -16,6 +16,7 @@ enum class ErrorCode {
   kInvalidArgument,     // the caller's input is wrong; retrying the same input fails again
   kNotFound,            // the thing asked for does not exist
   kFailedPrecondition,  // the system is not in a state that allows this (e.g. lock held)
+  kPermissionDenied,    // a server refused this principal (Kafka ACLs); fix the grant, retry
   kUnavailable,         // transient: the broker is away, try again later
   kResourceExhausted,   // map full, disk full: the operator must make room, then resume
   kDataLoss,            // stored data is corrupt, or Kafka no longer has what we need
@@ -34,6 +35,9 @@ class [[nodiscard]] Error {
   static Error NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
   static Error FailedPrecondition(std::string m) {
     return {ErrorCode::kFailedPrecondition, std::move(m)};
+  }
+  static Error PermissionDenied(std::string m) {
+    return {ErrorCode::kPermissionDenied, std::move(m)};
   }
   static Error Unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }
   static Error ResourceExhausted(std::string m) {

@@ -22,6 +22,28 @@ namespace g60 {
 namespace {
 
 constexpr std::string_view kFormat = "g60ledger/2";
+constexpr std::string_view kPartitionCountKey = "partition_count";
+
+// A ledger's partition count is fixed for its life: adding partitions to its topic moves
+// applicants to other partitions (murmur2 of the key modulo the count), which would split
+// their histories over two chains (docs/design.md, "The partition count is fixed").
+std::string EncodeU32(uint32_t v) {
+  std::string out;
+  PutU32BE(out, v);
+  return out;
+}
+
+Status CheckPartitionCount(const std::string& dir, uint32_t recorded, uint32_t topic) {
+  if (recorded == 0 || recorded == topic) return {};
+  return Fail(Error::FailedPrecondition(fmt::format(
+      "the Kafka topic has {} partitions but ledger {} was created for {}: the partition of "
+      "every applicant is murmur2(applicant id) mod the partition count, so a topic whose "
+      "count changed would split applicants' histories over two chains. A ledger's topic "
+      "keeps its partition count for life; to grow, create a new topic with the new count "
+      "and re-produce the events into it for a new ledger (docs/design.md, "
+      "\"The partition count is fixed\")",
+      topic, dir, recorded)));
+}
 constexpr size_t kHeadValueSize = 8 + 32 + 8;
 
 std::string PartitionPrefix(uint32_t partition) {
@@ -292,6 +314,24 @@ Status Ledger::Init(const LedgerOptions& options) {
       }
     }
   }
+  {  // The topic's partition count (u32 big-endian), recorded once for life.
+    auto stored = txn->Get(tables_.meta, kPartitionCountKey);
+    if (!stored) return Fail(stored.error());
+    if (*stored) {
+      if ((*stored)->size() != 4) {
+        return Fail(Error::DataLoss(
+            fmt::format("{}: the recorded partition count is not 4 bytes", options.dir)));
+      }
+      partition_count_ = GetU32BE(reinterpret_cast<const unsigned char*>((*stored)->data()));
+    }
+    if (write && options.partition_count != 0) {
+      G60_TRY(CheckPartitionCount(options.dir, partition_count_, options.partition_count));
+      if (partition_count_ == 0) {
+        G60_TRY(txn->Put(tables_.meta, kPartitionCountKey, EncodeU32(options.partition_count)));
+        partition_count_ = options.partition_count;
+      }
+    }
+  }
   {  // Public keys ever granted, for the parallel signature pre-check. The cursor
      // must close before its transaction ends.
     auto cur = lmdb::Cursor::Open(*txn, tables_.pubkeys);
@@ -309,6 +349,27 @@ Status Ledger::Init(const LedgerOptions& options) {
   // Committing (even a read-only transaction) keeps the table handles open: LMDB
   // closes handles opened in a transaction that aborts.
   return txn->Commit();
+}
+
+Status Ledger::BindPartitionCount(uint32_t count) {
+  G60_ASSERT(lock_fd_ >= 0);  // only a writer records it
+  if (count == 0) {
+    return Fail(Error::InvalidArgument("a Kafka topic has at least one partition, not 0"));
+  }
+  G60_TRY(CheckPartitionCount(dir_, partition_count_, count));
+  if (partition_count_ == count) return {};
+  auto txn = lmdb::Txn::Begin(env_, false);
+  if (!txn) return Fail(txn.error());
+  auto stored = txn->Get(tables_.meta, kPartitionCountKey);
+  if (!stored) return Fail(stored.error());
+  if (*stored) {  // another writer cannot exist (the lock), but say so rather than overwrite
+    return Fail(Error::FailedPrecondition(
+        fmt::format("{}: a partition count was recorded while this writer held the lock", dir_)));
+  }
+  G60_TRY(txn->Put(tables_.meta, kPartitionCountKey, EncodeU32(count)));
+  G60_TRY(txn->Commit());
+  partition_count_ = count;
+  return {};
 }
 
 std::string Ledger::PublicKeyOf(std::string_view key_id) const {
@@ -420,9 +481,16 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   PartitionHead& head = **head_or;
   AppendOutcome out;
   if (record.offset < head.next_offset) return out;  // consumed before: a redelivery
+  const uint32_t partition_count = ledger_->partition_count();
+  if (partition_count == 0) {
+    return Fail(Error::FailedPrecondition(fmt::format(
+        "ledger {} has no recorded partition count, which its decisions depend on; ingest "
+        "records the topic's count when it starts",
+        ledger_->dir())));
+  }
 
   TxnStateView state(txn_, ledger_->tables_, record.partition, ledger_->anchor_keys_,
-                     ledger_->catalogs_);
+                     ledger_->catalogs_, partition_count);
   auto decision = Decide(state, record, pre, head.size);
   if (!decision) return Fail(decision.error());
 

@@ -8,6 +8,7 @@
 // the writer. Across processes, only the holder of the writer lock may write.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +35,11 @@ struct LedgerOptions {
   // ledger records them at creation and refuses to open with a different set, since
   // its decisions depend on them.
   std::vector<std::string> trust_anchors;
+  // The partition count of the ledger's Kafka topic. A writable ledger records it at
+  // creation (0 = record it later, with BindPartitionCount) and refuses to open with
+  // another: which partition holds an applicant, and so which chain, depends on it
+  // (DESIGN.md "One applicant, one chain"; rule WRONG_PARTITION).
+  uint32_t partition_count = 0;
   // A scratch ledger (audit's replay) commits without fsync.
   bool scratch = false;
   // The audit's replay ledger: keeps no Merkle log and no index of its own. The audit
@@ -140,6 +146,14 @@ class Ledger {
   Result<std::vector<PartitionHead>> Heads() const;
   Result<std::optional<PartitionHead>> Head(uint32_t partition) const;
 
+  // The topic's partition count recorded in the ledger, 0 while none is. Applicant
+  // events are decided against it (rule WRONG_PARTITION), so appends need one.
+  uint32_t partition_count() const { return partition_count_.load(); }
+  // Records `count` as the ledger's partition count if it has none; fails with
+  // FailedPrecondition naming both counts if it recorded another. Writers only; ingest
+  // calls it with the topic's count before it consumes anything.
+  Status BindPartitionCount(uint32_t count);
+
   // Public key of a key id ever granted in any partition, or an anchor; "" if unknown.
   // Thread-safe; used by the parallel signature pre-check.
   std::string PublicKeyOf(std::string_view key_id) const;
@@ -167,6 +181,7 @@ class Ledger {
   std::vector<std::pair<std::string, std::string>> anchor_keys_;
   int lock_fd_ = -1;
   bool replay_scratch_ = false;
+  std::atomic<uint32_t> partition_count_{0};
   mutable std::shared_mutex keys_mu_;
   std::unordered_map<std::string, std::string> public_keys_;  // key id -> public key
   mutable CatalogCache catalogs_;
@@ -184,8 +199,13 @@ class TxnStateView final : public StateView {
  public:
   TxnStateView(const lmdb::Txn& txn, const Tables& tables, uint32_t partition,
                const std::vector<std::pair<std::string, std::string>>& anchors,
-               CatalogCache& catalogs)
-      : txn_(txn), t_(tables), partition_(partition), anchors_(anchors), catalogs_(catalogs) {}
+               CatalogCache& catalogs, uint32_t partition_count)
+      : txn_(txn),
+        t_(tables),
+        partition_(partition),
+        anchors_(anchors),
+        catalogs_(catalogs),
+        partition_count_(partition_count) {}
   Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) override;
   Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) override;
   Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) override;
@@ -193,6 +213,7 @@ class TxnStateView final : public StateView {
   Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) override;
   Result<std::optional<ledger::v1::PolicyRecord>> Policy(std::string_view key) override;
   Result<std::shared_ptr<const CatalogIndex>> Catalog() override;
+  uint32_t PartitionCount() override { return partition_count_; }
 
  private:
   template <typename Msg>
@@ -202,6 +223,7 @@ class TxnStateView final : public StateView {
   uint32_t partition_;
   const std::vector<std::pair<std::string, std::string>>& anchors_;  // key id, public key
   CatalogCache& catalogs_;
+  uint32_t partition_count_;
 };
 
 }  // namespace g60

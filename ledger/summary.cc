@@ -60,7 +60,7 @@ Result<LedgerSummary> Summarize(const Ledger& ledger) {
   auto heads = ReadHeads(*txn, ledger.tables());
   if (heads && !heads->empty()) {
     TxnStateView view(*txn, ledger.tables(), heads->front().partition, ledger.anchor_keys(),
-                      ledger.catalogs());
+                      ledger.catalogs(), ledger.partition_count());
     auto catalog = view.Catalog();
     if (!catalog) return Fail(catalog.error());
     s.catalog = *catalog;

@@ -12,6 +12,7 @@
 #include "ledger/bundle.h"
 #include "ledger/catalog.h"
 #include "ledger/checkpoint.h"
+#include "ledger/partitioner.h"
 #include "ledger/query.h"
 #include "ops/demo_stream.h"
 
@@ -77,6 +78,7 @@ Status Build(const QueryBenchOptions& o, const std::string& dir, const DemoKeys&
   lo.writer = true;
   lo.map_size_bytes = size_t{16} << 30;
   lo.trust_anchors = {keys.admin.public_key};
+  lo.partition_count = kPartitions;
   auto ledger = Ledger::Open(lo);
   if (!ledger) return Fail(ledger.error());
   std::vector<int64_t> offsets(kPartitions, 0);
@@ -106,8 +108,7 @@ Status Build(const QueryBenchOptions& o, const std::string& dir, const DemoKeys&
       for (uint32_t p = 0; p < kPartitions; ++p)
         parts.push_back(p);
     } else {
-      parts.push_back(
-          static_cast<uint32_t>(std::hash<std::string>{}(event->applicant_id()) % kPartitions));
+      parts.push_back(KafkaPartitionForKey(event->applicant_id(), kPartitions));
       if (i % 7 == 0) applicants.push_back(event->applicant_id());
       if (i % 5 == 0) event_ids.push_back(event->event_id());
     }

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <thread>
 
+#include "ledger/partitioner.h"
+
 namespace g60 {
 
 // Collects delivery reports. Called from Producer::poll/flush on the caller's thread.
@@ -47,6 +49,7 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   G60_TRY(Set(*conf, "bootstrap.servers", options.bootstrap));
   G60_TRY(Set(*conf, "enable.idempotence", "true"));
   G60_TRY(Set(*conf, "acks", "all"));
+  // Send() chooses partitions itself (KafkaPartitionForKey); this is for anything else.
   G60_TRY(Set(*conf, "partitioner", "murmur2_random"));
   G60_TRY(Set(*conf, "delivery.timeout.ms", std::to_string(options.delivery_timeout_ms)));
   G60_TRY(Set(*conf, "linger.ms", "5"));
@@ -60,8 +63,8 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   }
   p->producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!p->producer_) return Fail(Error::InvalidArgument("creating the Kafka producer: " + err));
-  std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
-  p->topic_.reset(RdKafka::Topic::create(p->producer_.get(), options.topic, tconf.get(), err));
+  // No topic configuration of its own: one would replace the topic defaults set above.
+  p->topic_.reset(RdKafka::Topic::create(p->producer_.get(), options.topic, nullptr, err));
   if (!p->topic_) return Fail(Error::InvalidArgument("topic " + options.topic + ": " + err));
   return p;
 }
@@ -100,12 +103,15 @@ Result<int32_t> Producer::PartitionCount() {
 }
 
 Status Producer::Enqueue(int32_t partition, std::string_view key, std::string_view value,
-                         std::string label) {
+                         std::string label, bool null_key) {
+  // A keyed record's key is never null, even when empty: Kafka hashes "" like any key.
+  static const char kEmpty = 0;
+  const char* key_data = null_key ? nullptr : (key.empty() ? &kEmpty : key.data());
   auto* opaque = new std::string(std::move(label));
   while (true) {
     RdKafka::ErrorCode rc = producer_->produce(
         topic_.get(), partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-        value.size(), key.empty() ? nullptr : key.data(), key.size(), opaque);
+        value.size(), key_data, key.size(), opaque);
     if (rc == RdKafka::ERR_NO_ERROR) {
       ++reports_->in_flight;
       producer_->poll(0);
@@ -123,14 +129,21 @@ Status Producer::Enqueue(int32_t partition, std::string_view key, std::string_vi
 }
 
 Status Producer::Send(std::string_view key, std::string_view value, std::string label) {
-  return Enqueue(RdKafka::Topic::PARTITION_UA, key, value, std::move(label));
+  // The partition is chosen here, by the same function the ledger checks records with,
+  // rather than by librdkafka's partitioner setting: a topic handle created with its own
+  // topic configuration silently falls back to librdkafka's default (CRC32), which is
+  // how an earlier version sent applicants to other partitions than Java clients do.
+  auto n = PartitionCount();
+  if (!n) return Fail(n.error());
+  auto partition = static_cast<int32_t>(KafkaPartitionForKey(key, static_cast<uint32_t>(*n)));
+  return Enqueue(partition, key, value, std::move(label), /*null_key=*/false);
 }
 
 Status Producer::SendToAll(std::string_view value, const std::string& label) {
   auto n = PartitionCount();
   if (!n) return Fail(n.error());
   for (int32_t p = 0; p < *n; ++p) {
-    G60_TRY(Enqueue(p, {}, value, fmt::format("{} (partition {})", label, p)));
+    G60_TRY(Enqueue(p, {}, value, fmt::format("{} (partition {})", label, p), /*null_key=*/true));
   }
   return {};
 }

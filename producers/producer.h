@@ -48,8 +48,9 @@ class Producer {
   // Number of partitions of the topic (from the cluster's metadata).
   Result<int32_t> PartitionCount();
 
-  // Enqueues one keyed message; waits (serving delivery reports) while the local
-  // queue is full. `label` names the message in delivery failures.
+  // Enqueues one keyed message to the partition Kafka's Java client would choose for
+  // `key` (KafkaPartitionForKey, murmur2); waits (serving delivery reports) while the
+  // local queue is full. `label` names the message in delivery failures.
   Status Send(std::string_view key, std::string_view value, std::string label);
   // Enqueues the value to every partition with an empty key (control events).
   Status SendToAll(std::string_view value, const std::string& label);
@@ -61,8 +62,8 @@ class Producer {
  private:
   class Reports;
   Producer() = default;
-  Status Enqueue(int32_t partition, std::string_view key, std::string_view value,
-                 std::string label);
+  Status Enqueue(int32_t partition, std::string_view key, std::string_view value, std::string label,
+                 bool null_key);
 
   ProducerOptions options_;
   std::unique_ptr<Reports> reports_;

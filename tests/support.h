@@ -3,10 +3,13 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <string>
 
 #include "ledger/catalog.h"
+#include "ledger/partitioner.h"
 #include "ledger/rules.h"
 #include "ledger/store.h"
 #include "ops/demo_stream.h"
@@ -117,14 +120,33 @@ inline v1::Event ClawbackEvent(const std::string& id, const std::string& applica
   return e;
 }
 
-// A writable ledger in `dir` trusting the test admin key.
+// An applicant id of 18 characters starting with `prefix` (at most 14) that Kafka's
+// partitioner puts in `partition` of `count`: the first such id, by a 4-character
+// suffix of digits and capitals.
+inline std::string ApplicantIn(const std::string& prefix, uint32_t partition, uint32_t count) {
+  G60_ASSERT(prefix.size() <= 14 && partition < count);
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::string id = prefix + std::string(18 - prefix.size(), '0');
+  for (uint32_t i = 0; i < 36 * 36 * 36 * 36; ++i) {
+    for (uint32_t d = 0, n = i; d < 4; ++d, n /= 36)
+      id[17 - d] = kAlphabet[n % 36];
+    if (KafkaPartitionForKey(id, count) == partition) return id;
+  }
+  G60_ASSERT(false && "no suffix maps the prefix to the partition");
+  return {};
+}
+
+// A writable ledger in `dir` trusting the test admin key, for a topic of
+// `partition_count` partitions (with 1, every applicant belongs in partition 0).
 inline std::unique_ptr<Ledger> OpenTestLedger(const std::string& dir,
-                                              size_t map_size = size_t{64} << 20) {
+                                              size_t map_size = size_t{64} << 20,
+                                              uint32_t partition_count = 1) {
   LedgerOptions o;
   o.dir = dir;
   o.writer = true;
   o.map_size_bytes = map_size;
   o.trust_anchors = {Keys().admin.public_key};
+  o.partition_count = partition_count;
   auto l = Ledger::Open(o);
   G60_ASSERT(l.has_value());
   return std::move(*l);

@@ -157,7 +157,7 @@ inline std::vector<DemoStep> IngestDemoStream(const std::string& dir, DevBroker&
   auto steps = GenerateDemoStream(so, Keys());
   Expectations expect;
   ProduceStream(*producer, steps, expect);
-  auto ledger = OpenTestLedger(dir, size_t{256} << 20);
+  auto ledger = OpenTestLedger(dir, size_t{256} << 20, kPartitions);
   Checkpointer cp(TestLedgerKey(), 100, std::chrono::seconds(3600));
   IngestOptions io;
   io.bootstrap = broker.bootstrap();

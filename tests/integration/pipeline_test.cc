@@ -50,7 +50,7 @@ TEST_CASE("10,000+ signed events through Kafka: one entry each, verdicts as plan
 
   TempDir dir;
   {
-    auto ledger = OpenTestLedger(dir.path(), size_t{512} << 20);
+    auto ledger = OpenTestLedger(dir.path(), size_t{512} << 20, kPartitions);
     IngestOptions io;
     io.bootstrap = broker->bootstrap();
     io.until_caught_up = true;
@@ -178,7 +178,7 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
   // A replica that never crashed reaches the very same chains.
   TempDir clean;
   {
-    auto replica = OpenTestLedger(clean.path(), size_t{256} << 20);
+    auto replica = OpenTestLedger(clean.path(), size_t{256} << 20, kPartitions);
     IngestOptions io;
     io.bootstrap = broker->bootstrap();
     io.until_caught_up = true;

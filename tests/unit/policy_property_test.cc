@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -58,6 +59,8 @@ class Sequence {
   Sequence(Ledger& ledger, uint32_t partition, uint64_t seed)
       : ledger_(ledger),
         p_(partition),
+        applicants_{ApplicantIn("91310117PROPA", partition, ledger.partition_count()),
+                    ApplicantIn("91310117PROPB", partition, ledger.partition_count())},
         rng_(seed),
         catalog_(*IndexCatalog(SerializeCatalog(TestCatalog()))) {}
 
@@ -93,7 +96,7 @@ class Sequence {
 
   void Step() {
     const auto& k = Keys();
-    std::string applicant = rng_.Chance(50) ? "91310117PROPERTYA0" : "91310117PROPERTYB0";
+    std::string applicant = rng_.Chance(50) ? applicants_[0] : applicants_[1];
     int choice = static_cast<int>(rng_.Range(0, 99));
     if (choice < 30 || applications_.empty()) {
       const std::string& prog_id = rng_.Pick(kProgrammes);
@@ -316,6 +319,7 @@ class Sequence {
 
   Ledger& ledger_;
   uint32_t p_;
+  std::array<std::string, 2> applicants_;  // two applicants that belong in partition p_
   Rng rng_;
   std::shared_ptr<const CatalogIndex> catalog_;
   Batch* batch_ = nullptr;
@@ -333,7 +337,8 @@ TEST_CASE("random event sequences keep every policy invariant, and replay gives 
   int sequences = 2000;
   if (const char* env = std::getenv("G60_PROPERTY_SEQUENCES")) sequences = std::atoi(env);
   TempDir dir;
-  auto ledger = OpenTestLedger(dir.path(), size_t{1} << 30);
+  // Each sequence has a partition of its own, and applicants that belong there.
+  auto ledger = OpenTestLedger(dir.path(), size_t{1} << 30, static_cast<uint32_t>(sequences));
   std::map<std::string, uint64_t> verdicts;
   for (int s = 0; s < sequences; ++s) {
     INFO("sequence " << s << " (seed " << 1000 + s << ")");
@@ -357,7 +362,7 @@ TEST_CASE("random event sequences keep every policy invariant, and replay gives 
   }
   // Replay: the same records through the same rules give byte-identical tables.
   TempDir copy;
-  auto replica = OpenTestLedger(copy.path(), size_t{1} << 30);
+  auto replica = OpenTestLedger(copy.path(), size_t{1} << 30, ledger->partition_count());
   REQUIRE(ReplayLedger(*ledger, *replica).has_value());
   auto diff = CompareLedgers(*ledger, *replica);
   REQUIRE(diff.has_value());

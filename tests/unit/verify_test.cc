@@ -15,24 +15,23 @@ using namespace g60::testing;
 
 namespace {
 
-const std::string kApplicant = "91310117MA1J000001";
-
 // Builds a ledger with two partitions of ordinary traffic; returns its directory.
 void BuildLedger(const std::string& dir) {
-  auto ledger = OpenTestLedger(dir);
+  auto ledger = OpenTestLedger(dir, size_t{64} << 20, 2);
   const auto& k = Keys();
   for (uint32_t p : {0u, 1u}) {
+    const std::string applicant = ApplicantIn("91310117MA1J", p, 2);  // one in each partition
     std::vector<Record> r = GrantRecords(p);
     int64_t off = static_cast<int64_t>(r.size());
     auto add = [&](const v1::Event& e, const KeyFile& key) {
       r.push_back(MakeRecord(p, off++, e.applicant_id(), SignEvent(e, key)));
     };
-    add(ApplicationEvent("app-1", kApplicant, 10000, 500), k.portal);
-    add(ApprovalEvent("apr-1", kApplicant, "app-1", {200, 300}), k.district);
-    add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 200), k.treasury);
-    add(PaymentEvent("pay-2", kApplicant, "apr-1", 2, 999), k.treasury);  // rejected
-    r.push_back(MakeRecord(p, off++, kApplicant, "garbage"));             // rejected
-    add(ClawbackEvent("clb-1", kApplicant, {"pay-1"}, 50), k.treasury);
+    add(ApplicationEvent("app-1", applicant, 10000, 500), k.portal);
+    add(ApprovalEvent("apr-1", applicant, "app-1", {200, 300}), k.district);
+    add(PaymentEvent("pay-1", applicant, "apr-1", 1, 200), k.treasury);
+    add(PaymentEvent("pay-2", applicant, "apr-1", 2, 999), k.treasury);  // rejected
+    r.push_back(MakeRecord(p, off++, applicant, "garbage"));             // rejected
+    add(ClawbackEvent("clb-1", applicant, {"pay-1"}, 50), k.treasury);
     AppendAll(*ledger, r);
   }
 }
