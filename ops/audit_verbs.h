@@ -32,13 +32,16 @@ class AuditVerbs {
   int VerifyProof();
   int VerifyConsistency();
   int Audit();
+  int VerifySet();
   Result<note::Verifier> LedgerKey(const Config& c) const;
 
   Common& common_;
-  CLI::App *checkpoint_, *prove_, *trace_, *verify_proof_, *verify_consistency_, *audit_;
+  CLI::App *checkpoint_, *prove_, *trace_, *verify_proof_, *verify_consistency_, *audit_,
+      *verify_set_;
   std::string ledger_key_;  // --ledger-key: verifier key text or a file holding it
   std::string id_, at_, out_, file_, old_, new_, proof_, scratch_, json_;
   std::vector<std::string> checkpoints_;
+  std::vector<std::string> set_dirs_;  // verify-set
   int64_t partition_ = -1;
   bool issue_ = false, verifier_only_ = false;
 };

@@ -97,6 +97,7 @@ struct ProduceArgs {
   std::vector<std::string> inputs;
   bool signed_input = false;
   int progress_every = 10000;
+  std::string transactional_id;  // all-or-nothing: one Kafka transaction for every input
 };
 
 int RunProduce(const Common& common, const ProduceArgs& args) {
@@ -117,8 +118,13 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
   po.bootstrap = cfg->bootstrap;
   po.topic = cfg->topic;
   po.kafka = cfg->producer_properties;
+  po.transactional_id = args.transactional_id;
+  const bool transactional = !args.transactional_id.empty();
   auto producer = Producer::Create(po);
   if (!producer) return Report(producer.error());
+  if (transactional) {
+    if (auto s = (*producer)->BeginTransaction(); !s) return Report(s.error());
+  }
 
   uint64_t lines = 0, sent = 0;
   std::vector<std::string> bad_lines;
@@ -155,6 +161,7 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
       }
       value = std::move(*v);
     }
+    if (transactional && !bad_lines.empty()) return {};  // aborted anyway: only check the rest
     std::string label = fmt::format("event {} ({})", event.event_id(), where);
     bool control = IsControlEvent(event);
     if (control) {
@@ -187,9 +194,32 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
     std::string line;
     uint64_t line_no = 0;
     while (std::getline(*in, line)) {
-      if (auto s = handle(input == "-" ? "stdin" : input, ++line_no, line); !s)
+      if (auto s = handle(input == "-" ? "stdin" : input, ++line_no, line); !s) {
+        if (transactional) (void)(*producer)->AbortTransaction();
         return Report(s.error());
+      }
     }
+  }
+  if (transactional) {
+    // All or nothing: one bad line, or one failed delivery, and no event of the run is
+    // ever ingested (the ingest reads committed records only).
+    Status done =
+        bad_lines.empty() ? (*producer)->CommitTransaction() : (*producer)->AbortTransaction();
+    if (!done) {
+      for (const auto& b : bad_lines)
+        std::fprintf(stderr, "failed: %s\n", b.c_str());
+      return Report(done.error());
+    }
+    if (!bad_lines.empty()) {
+      std::printf(
+          "produce: %llu line(s) read, %zu bad line(s): transaction %s aborted, nothing "
+          "will be ingested\n",
+          static_cast<unsigned long long>(lines), bad_lines.size(), args.transactional_id.c_str());
+      for (const auto& b : bad_lines)
+        std::fprintf(stderr, "failed: %s\n", b.c_str());
+      return kExitProblem;
+    }
+    std::printf("produce: transaction %s committed\n", args.transactional_id.c_str());
   }
   auto summary = (*producer)->Flush();
   if (!summary) return Report(summary.error());
@@ -573,6 +603,10 @@ int main(int argc, char** argv) {
                     "input lines are SignedEvent JSON, sent as they are");
   produce->add_option("--progress-every", pargs.progress_every,
                       "print progress every N events (0: never)");
+  produce->add_option("--transactional-id", pargs.transactional_id,
+                      "all or nothing: send every input in one Kafka transaction with this "
+                      "transactional.id, committed only if every line is good and delivered "
+                      "(real Kafka only)");
   produce->add_option("inputs", pargs.inputs, "NDJSON files ('-' or none: standard input)");
 
   bool until_caught_up = false;

@@ -35,6 +35,27 @@ Status Set(RdKafka::Conf& conf, const std::string& name, const std::string& valu
   }
   return {};
 }
+
+// A transactional call's failure, in the words an operator needs: fatal (this producer
+// was fenced by a newer one of the same id, or the cluster refused transactions) or
+// retriable.
+Error TransactionError(const std::string& what, const RdKafka::Error& e) {
+  std::string hint;
+  if (e.code() == RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED) {
+    hint = " (the producer principal needs Write on this TransactionalId)";
+  } else if (e.code() == RdKafka::ERR__FENCED || e.code() == RdKafka::ERR_PRODUCER_FENCED ||
+             e.code() == RdKafka::ERR_INVALID_PRODUCER_EPOCH) {
+    hint = " (another producer started with the same transactional id and fenced this one)";
+  } else if (e.code() == RdKafka::ERR__NOT_IMPLEMENTED ||
+             e.code() == RdKafka::ERR_COORDINATOR_NOT_AVAILABLE) {
+    hint = " (the development broker has no transactions: use a real Kafka cluster)";
+  }
+  std::string m = fmt::format("Kafka transaction: {}: {}{}", what, e.str(), hint);
+  return e.is_fatal() || e.code() == RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+             ? Error::FailedPrecondition(std::move(m))
+             : Error::Unavailable(std::move(m));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
@@ -54,6 +75,10 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   G60_TRY(Set(*conf, "delivery.timeout.ms", std::to_string(options.delivery_timeout_ms)));
   G60_TRY(Set(*conf, "linger.ms", "5"));
   G60_TRY(Set(*conf, "client.id", "g60ledger-producer"));
+  if (!options.transactional_id.empty()) {
+    G60_TRY(Set(*conf, "transactional.id", options.transactional_id));
+    G60_TRY(Set(*conf, "transaction.timeout.ms", std::to_string(options.transaction_timeout_ms)));
+  }
   for (const auto& [k, v] : options.kafka)
     G60_TRY(Set(*conf, k, v));
   std::string err;
@@ -66,7 +91,62 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   // No topic configuration of its own: one would replace the topic defaults set above.
   p->topic_.reset(RdKafka::Topic::create(p->producer_.get(), options.topic, nullptr, err));
   if (!p->topic_) return Fail(Error::InvalidArgument("topic " + options.topic + ": " + err));
+  if (!options.transactional_id.empty()) {
+    if (RdKafka::Error* e = p->producer_->init_transactions(options.flush_timeout_ms)) {
+      std::unique_ptr<RdKafka::Error> owned(e);
+      return Fail(TransactionError(
+          fmt::format("initialising transactional id {}", options.transactional_id), *e));
+    }
+  }
   return p;
+}
+
+Status Producer::BeginTransaction() {
+  G60_ASSERT(!options_.transactional_id.empty());
+  if (RdKafka::Error* e = producer_->begin_transaction()) {
+    std::unique_ptr<RdKafka::Error> owned(e);
+    return Fail(TransactionError("beginning a transaction", *e));
+  }
+  return {};
+}
+
+Status Producer::CommitTransaction() {
+  G60_ASSERT(!options_.transactional_id.empty());
+  // Delivery reports first: a message that failed must abort the whole transaction.
+  auto flushed = Flush();
+  if (!flushed) {
+    (void)AbortTransaction();
+    return Fail(flushed.error().Context("transaction aborted"));
+  }
+  reports_->summary = *flushed;  // kept for the caller's next Flush()
+  if (!flushed->failures.empty()) {
+    G60_TRY(AbortTransaction());
+    return Fail(Error::Unavailable(fmt::format(
+        "{} message(s) of the transaction failed (first: {}: {}); the transaction was "
+        "aborted, so none of its messages will be ingested",
+        flushed->failures.size(), flushed->failures[0].label, flushed->failures[0].error)));
+  }
+  if (RdKafka::Error* e = producer_->commit_transaction(options_.flush_timeout_ms)) {
+    std::unique_ptr<RdKafka::Error> owned(e);
+    Error failure = TransactionError("committing the transaction", *e);
+    if (e->txn_requires_abort()) {
+      (void)AbortTransaction();
+      return Fail(Error::Unavailable(failure.message() +
+                                     "; the transaction was aborted, so none of its messages will "
+                                     "be ingested"));
+    }
+    return Fail(failure);
+  }
+  return {};
+}
+
+Status Producer::AbortTransaction() {
+  G60_ASSERT(!options_.transactional_id.empty());
+  if (RdKafka::Error* e = producer_->abort_transaction(options_.flush_timeout_ms)) {
+    std::unique_ptr<RdKafka::Error> owned(e);
+    return Fail(TransactionError("aborting the transaction", *e));
+  }
+  return {};
 }
 
 Producer::~Producer() {

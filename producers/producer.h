@@ -28,6 +28,12 @@ struct ProducerOptions {
   int delivery_timeout_ms = 120000;          // a message not delivered by then fails
   int flush_timeout_ms = 180000;             // Flush() gives up after this long
   std::map<std::string, std::string> kafka;  // more librdkafka properties (e.g. security)
+  // Non-empty: a transactional producer (Kafka transactions, KIP-98) with this
+  // transactional.id; Create() runs init_transactions, which also fences an earlier
+  // producer of the same id. Needs a real Kafka cluster (the development broker has no
+  // transactions) and, with ACLs, Write on the TransactionalId.
+  std::string transactional_id;
+  int transaction_timeout_ms = 600000;  // the broker caps it (transaction.max.timeout.ms)
 };
 
 struct DeliveryFailure {
@@ -58,6 +64,14 @@ class Producer {
   // Waits for every delivery report; returns what was delivered and what failed
   // since the last Flush.
   Result<DeliverySummary> Flush();
+
+  // Transactions (transactional_id set). Messages sent between Begin and Commit become
+  // visible to read_committed consumers (the ingest) all together, or, after Abort or
+  // a failed Commit, never. Commit flushes first; if any message failed it aborts and
+  // says so. Errors name what the broker said.
+  Status BeginTransaction();
+  Status CommitTransaction();
+  Status AbortTransaction();
 
  private:
   class Reports;

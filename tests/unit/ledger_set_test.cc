@@ -1,0 +1,81 @@
+// Ledgers of several ingest nodes checked together (ledger/ledger_set.h): coverage of
+// every partition, and overlapping chains that must be prefixes of each other.
+#include <catch2/catch.hpp>
+
+#include "ledger/ledger_set.h"
+#include "support.h"
+
+using namespace g60;
+using namespace g60::testing;
+
+namespace {
+
+// The records of partition `p` of a 2-partition topic: grants, then `n` applications.
+std::vector<Record> PartitionRecords(uint32_t p, int n, const std::string& tag = "") {
+  auto r = GrantRecords(p);
+  const std::string applicant = ApplicantIn("91310117SET", p, 2);
+  int64_t off = static_cast<int64_t>(r.size());
+  for (int i = 0; i < n; ++i) {
+    r.push_back(MakeRecord(
+        p, off++, applicant,
+        SignEvent(ApplicationEvent(fmt::format("app-{}{}-{}", tag, p, i), applicant, 1000000, 1000),
+                  Keys().portal)));
+  }
+  return r;
+}
+
+std::vector<Record> Prefix(std::vector<Record> r, size_t n) {
+  r.resize(n);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("ledgers of one consumer group are checked together", "[ledger-set]") {
+  TempDir a_dir, b_dir, c_dir;
+  auto a = OpenTestLedger(a_dir.path(), size_t{64} << 20, 2);
+  auto b = OpenTestLedger(b_dir.path(), size_t{64} << 20, 2);
+  auto c = OpenTestLedger(c_dir.path(), size_t{64} << 20, 2);
+  // Node a held both partitions, then crashed; b took partition 1 over from offset 0.
+  AppendAll(*a, PartitionRecords(0, 10));
+  AppendAll(*a, Prefix(PartitionRecords(1, 10), 8));
+  AppendAll(*b, PartitionRecords(1, 10));
+
+  SECTION("a prefix is consistent; every partition is held") {
+    auto r = CheckLedgerSet({{"a", a.get()}, {"b", b.get()}});
+    REQUIRE(r.has_value());
+    INFO((r->problems.empty() ? "" : r->problems.front()));
+    CHECK(r->ok());
+    CHECK(r->partition_count == 2);
+    REQUIRE(r->partitions.size() == 2);
+    CHECK(r->partitions[1].holders.size() == 2);
+    CHECK(r->partitions[1].holders[r->partitions[1].longest].first == 1);  // b's is longer
+  }
+  SECTION("a partition nobody holds is named") {
+    auto r = CheckLedgerSet({{"b", b.get()}});
+    REQUIRE(r.has_value());
+    REQUIRE(r->problems.size() == 1);
+    CHECK_THAT(r->problems[0], Catch::Contains("partition 0 of 2 is in none"));
+  }
+  SECTION("chains that diverge are named with the first entry that differs") {
+    // c holds partition 1 with other events from entry 7 on.
+    auto other = Prefix(PartitionRecords(1, 10), 7);
+    for (const auto& r : Prefix(PartitionRecords(1, 10, "x"), 12)) {
+      if (r.offset >= 7) other.push_back(r);
+    }
+    AppendAll(*c, other);
+    auto r = CheckLedgerSet({{"a", a.get()}, {"b", b.get()}, {"c", c.get()}});
+    REQUIRE(r.has_value());
+    REQUIRE(r->problems.size() == 1);  // a's chain is b's prefix; c's is not
+    CHECK_THAT(r->problems[0], Catch::Contains("partition 1: c (12 entries) and b (15 entries) "
+                                               "diverge at entry 7"));
+  }
+  SECTION("ledgers of topics of different partition counts are not one set") {
+    TempDir d_dir;
+    auto d = OpenTestLedger(d_dir.path(), size_t{64} << 20, 3);
+    auto r = CheckLedgerSet({{"a", a.get()}, {"d", d.get()}});
+    REQUIRE(r.has_value());
+    REQUIRE_FALSE(r->ok());
+    CHECK_THAT(r->problems[0], Catch::Contains("not the same topic"));
+  }
+}
