@@ -19,6 +19,7 @@
 
 #include "ledger/cpu_clock.h"
 #include "ledger/ordered_workers.h"
+#include "producers/client_errors.h"
 #include "producers/producer.h"
 
 namespace g60 {
@@ -90,7 +91,8 @@ class KafkaSource : public RdKafka::RebalanceCb {
                     std::vector<RdKafka::TopicPartition*>& partitions) override;
 
  private:
-  KafkaSource(Ledger& ledger, const IngestOptions& options) : ledger_(ledger), options_(options) {}
+  KafkaSource(Ledger& ledger, const IngestOptions& options)
+      : ledger_(ledger), options_(options), errors_(options.kafka) {}
   Result<int32_t> TopicPartitionCount(int attempts);
   Status AssignAll();
   Status CheckPartitionCountUnchanged();
@@ -100,6 +102,7 @@ class KafkaSource : public RdKafka::RebalanceCb {
 
   Ledger& ledger_;
   const IngestOptions& options_;
+  ClientErrors errors_;  // credentials refused, TLS failed: stop at once
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<RdKafka::Topic> topic_;  // for metadata requests
   std::set<int32_t> assigned_;
@@ -127,8 +130,10 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
     G60_TRY(Set(*conf, k, v));
   std::string err;
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(s.get()), err) !=
-      RdKafka::Conf::CONF_OK) {
-    return Fail(Error::Internal("setting the rebalance callback: " + err));
+          RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(&s->errors_), err) !=
+          RdKafka::Conf::CONF_OK) {
+    return Fail(Error::Internal("setting the consumer's callbacks: " + err));
   }
   s->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!s->consumer_) return Fail(Error::InvalidArgument("creating the Kafka consumer: " + err));
@@ -176,7 +181,9 @@ Result<int32_t> KafkaSource::TopicPartitionCount(int attempts) {
       }
     }
     last = rc;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // Serves the event callback (nothing is assigned yet, so no record can come).
+    std::unique_ptr<RdKafka::Message> served(consumer_->consume(200));
+    if (auto refused = errors_.Refused()) return Fail(*refused);
   }
   return Fail(Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}", options_.topic,
                                              options_.bootstrap, RdKafka::err2str(last))));
@@ -315,7 +322,8 @@ KafkaSource::Polled KafkaSource::Poll(int wait_ms, Record& out) {
     return Polled::kFailed;
   }
   std::unique_ptr<RdKafka::Message> msg(consumer_->consume(wait_ms));
-  if (failure_) return Polled::kFailed;  // set by the rebalance callback inside consume()
+  if (!failure_) failure_ = errors_.Refused();
+  if (failure_) return Polled::kFailed;  // set by a callback inside consume()
   switch (msg->err()) {
     case RdKafka::ERR_NO_ERROR:
       out.topic = msg->topic_name();

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "ledger/partitioner.h"
+#include "producers/client_errors.h"
 
 namespace g60 {
 
@@ -66,6 +67,7 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   std::unique_ptr<Producer> p(new Producer());
   p->options_ = options;
   p->reports_ = std::make_unique<Reports>();
+  p->errors_ = std::make_unique<ClientErrors>(options.kafka);
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   G60_TRY(Set(*conf, "bootstrap.servers", options.bootstrap));
   G60_TRY(Set(*conf, "enable.idempotence", "true"));
@@ -85,6 +87,10 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(p->reports_.get()), err) !=
       RdKafka::Conf::CONF_OK) {
     return Fail(Error::Internal("setting the delivery report callback: " + err));
+  }
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(p->errors_.get()), err) !=
+      RdKafka::Conf::CONF_OK) {
+    return Fail(Error::Internal("setting the event callback: " + err));
   }
   p->producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!p->producer_) return Fail(Error::InvalidArgument("creating the Kafka producer: " + err));
@@ -173,6 +179,14 @@ Result<int32_t> Producer::PartitionCount() {
       }
       rc = t->err();
     }
+    producer_->poll(0);  // serves the event callback
+    if (auto refused = errors_->Refused()) return Fail(*refused);
+    if (rc == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED) {
+      return Fail(Error::PermissionDenied(fmt::format(
+          "the Kafka cluster refuses this client access to topic {} "
+          "(TOPIC_AUTHORIZATION_FAILED): grant the producer principal Write and Describe on it",
+          options_.topic)));
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       return Fail(
           Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}", options_.topic,
@@ -199,6 +213,10 @@ Status Producer::Enqueue(int32_t partition, std::string_view key, std::string_vi
     }
     if (rc == RdKafka::ERR__QUEUE_FULL) {
       producer_->poll(100);  // serve delivery reports until there is room
+      if (auto refused = errors_->Refused()) {
+        delete opaque;
+        return Fail(*refused);
+      }
       continue;
     }
     std::string label_copy = *opaque;
@@ -233,6 +251,7 @@ Result<DeliverySummary> Producer::Flush() {
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.flush_timeout_ms);
   while (reports_->in_flight > 0) {
     producer_->flush(1000);
+    if (auto refused = errors_->Refused()) return Fail(*refused);
     if (std::chrono::steady_clock::now() > deadline) {
       return Fail(Error::Unavailable(fmt::format("{} message(s) still undelivered after {} ms",
                                                  reports_->in_flight, options_.flush_timeout_ms)));

@@ -22,6 +22,8 @@ class Topic;
 
 namespace g60 {
 
+class ClientErrors;
+
 struct ProducerOptions {
   std::string bootstrap;  // bootstrap.servers
   std::string topic = "g60.events";
@@ -81,6 +83,7 @@ class Producer {
 
   ProducerOptions options_;
   std::unique_ptr<Reports> reports_;
+  std::unique_ptr<ClientErrors> errors_;  // credentials refused, TLS failed: stop at once
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::Topic> topic_;
   int32_t partitions_ = -1;

@@ -1,0 +1,40 @@
+#include "producers/client_errors.h"
+
+#include <fmt/format.h>
+
+namespace g60 {
+
+void ClientErrors::event_cb(RdKafka::Event& event) {
+  if (event.type() != RdKafka::Event::EVENT_ERROR) return;
+  auto setting = [&](const std::string& k) {
+    auto it = settings_.find(k);
+    return it == settings_.end() ? std::string("(not set)") : it->second;
+  };
+  std::optional<Error> e;
+  switch (event.err()) {
+    case RdKafka::ERR__AUTHENTICATION:
+    case RdKafka::ERR_SASL_AUTHENTICATION_FAILED:
+      e = Error::PermissionDenied(fmt::format(
+          "the Kafka cluster refused our credentials (sasl.username {}, sasl.mechanisms {}): "
+          "{}. Check the user and password in the [kafka.consumer] / [kafka.producer] settings",
+          setting("sasl.username"), setting("sasl.mechanisms"), event.str()));
+      break;
+    case RdKafka::ERR__SSL:
+      e = Error::FailedPrecondition(fmt::format(
+          "the TLS handshake with the Kafka cluster failed (ssl.ca.location {}): {}. Check "
+          "that the CA file is the one that signed the brokers' certificates and that "
+          "security.protocol matches the listener",
+          setting("ssl.ca.location"), event.str()));
+      break;
+    default:
+      if (event.fatal()) {
+        e = Error::Unavailable(fmt::format("Kafka client failed: {}", event.str()));
+      }
+      break;
+  }
+  if (!e) return;
+  std::lock_guard lock(mu_);
+  if (!refused_) refused_ = std::move(*e);
+}
+
+}  // namespace g60

@@ -1,0 +1,41 @@
+// The errors a Kafka client reports through librdkafka's event callback that no retry
+// will cure: the cluster refused our credentials (SASL), the TLS handshake failed, or the
+// client hit a fatal error. librdkafka logs them and keeps retrying for ever; the
+// producer and the ingest instead stop at once with a message naming the setting to fix.
+//
+// Thread safety: librdkafka calls event_cb on the thread that serves the client's queue;
+// Refused() may be called from any thread.
+#pragma once
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "ledger/status.h"
+
+namespace g60 {
+
+class ClientErrors : public RdKafka::EventCb {
+ public:
+  // `settings`: the client's extra librdkafka properties, to name the user and CA file.
+  explicit ClientErrors(std::map<std::string, std::string> settings)
+      : settings_(std::move(settings)) {}
+
+  void event_cb(RdKafka::Event& event) override;
+
+  // The first unrecoverable error seen, as an Error an operator can act on.
+  std::optional<Error> Refused() const {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+
+ private:
+  std::map<std::string, std::string> settings_;
+  mutable std::mutex mu_;
+  std::optional<Error> refused_;
+};
+
+}  // namespace g60
