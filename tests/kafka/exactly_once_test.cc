@@ -1,0 +1,145 @@
+// Exactly once end to end on a real, replicated Apache Kafka cluster (three brokers,
+// replication factor 3, min.insync.replicas 2): signed events produced by the idempotent
+// producer (acks=all) while the ingest is SIGKILLed at random points and brokers are
+// SIGKILLed and restarted (leaders move), then the whole cluster stopped and started
+// again from disk. Every message must be exactly one entry, and the ledger must equal a
+// clean replica that consumed the same topic once.
+#include <chrono>
+#include <thread>
+
+#include "kafka/real_kafka.h"
+#include "ledger/replay.h"
+
+using namespace g60;
+using namespace g60::testing;
+
+namespace {
+
+struct Feed {
+  std::atomic<uint64_t> messages{0};
+  std::atomic<bool> done{false};
+};
+
+// Produces the demo stream of about `events` signed events, spread over `seconds`.
+void Produce(const RealKafka& k, const std::string& topic, int events, double seconds, Feed& feed) {
+  DemoStreamOptions so;
+  so.applicants = std::max(50, events * 10 / 39);  // ~3.9 events per applicant
+  so.seed = 12;
+  so.catalog = TestCatalog();
+  auto steps = GenerateDemoStream(so, Keys());
+  auto producer = RealProducer(k, topic);
+  const int partitions = *producer->PartitionCount();
+  const auto pause = std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6 * 200 / events));
+  uint64_t sent = 0;
+  for (const auto& step : steps) {
+    for (const auto& pe : step.events) {
+      std::string value = SignDemoEvent(step, pe.event, Keys());
+      if (step.control) {
+        REQUIRE(producer->SendToAll(value, pe.event.event_id()).has_value());
+        sent += static_cast<uint64_t>(partitions);
+      } else {
+        REQUIRE(producer->Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
+        ++sent;
+      }
+      if (sent % 200 == 0) std::this_thread::sleep_for(pause);
+    }
+    auto delivered = producer->Flush();  // steps in order, as the demo does
+    REQUIRE(delivered.has_value());
+    INFO((delivered->failures.empty() ? "" : delivered->failures[0].error));
+    REQUIRE(delivered->failures.empty());
+  }
+  feed.messages = sent;
+  feed.done = true;
+}
+
+}  // namespace
+
+TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every message one entry",
+          "[.realkafka][trio]") {
+  RealKafka k = Cluster();
+  REQUIRE(k.brokers == 3);
+  const int events = std::atoi(Env("G60_KAFKA_EVENTS", "20000").c_str());
+  const int cycles = std::max(6, events / 2500);
+  TestTopic topic(k, "exactly-once", 8);
+  TempDir dir;
+  std::string cfg = WriteConfig(dir.path(), k, topic.name(), "exactly-once");
+
+  Feed feed;
+  std::thread feeder([&] { Produce(k, topic.name(), events, cycles * 2.0, feed); });
+  std::vector<std::string> ingest = {G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all"};
+  uint64_t seed = 1234567;
+  int ingest_kills = 0, broker_kills = 0, while_producing = 0;
+  for (int c = 0; c < cycles; ++c) {
+    Child node(ingest, dir / "ingest.log");
+    // Every other cycle one broker (in turn) is killed too, and started again at the end
+    // of the cycle: one broker at most is down, so acks=all with min.insync.replicas=2
+    // still succeeds, and the partitions it led elect new leaders.
+    int broker = c % 2 == 1 ? 1 + (c / 2) % 3 : 0;
+    if (broker) {
+      auto r = KafkaCtl(k, {"kill-broker", std::to_string(broker)}, dir / "kafkactl.log");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      ++broker_kills;
+    }
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 + (seed >> 33) % 2500));
+    while_producing += !feed.done.load();
+    node.Kill(SIGKILL);
+    int status = node.Wait();
+    INFO(node.Output());
+    CHECK((status == 128 + SIGKILL || status == 0));
+    ingest_kills += status == 128 + SIGKILL;
+    if (broker) {
+      auto r = KafkaCtl(k, {"start-broker", std::to_string(broker)}, dir / "kafkactl.log");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+    }
+  }
+  feeder.join();
+  REQUIRE(feed.done);
+  CHECK(ingest_kills >= cycles * 8 / 10);
+  CHECK(while_producing >= cycles / 2);
+
+  // The whole cluster stopped and started again from its data directories.
+  auto stopped = KafkaCtl(k, {"stop"}, dir / "stop.log");
+  INFO(stopped.output);
+  REQUIRE(stopped.status == 0);
+  auto started = KafkaCtl(k, {"start"}, dir / "start.log");
+  INFO(started.output);
+  REQUIRE(started.status == 0);
+
+  auto final_run =
+      Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all", "--until-caught-up"},
+          dir / "final.log");
+  INFO(final_run.output);
+  REQUIRE(final_run.status == 0);
+  WARN(feed.messages.load() << " messages; " << ingest_kills << " ingest kills (" << while_producing
+                            << " while producing), " << broker_kills
+                            << " broker kills, then the cluster restarted");
+  auto ledger = OpenReader(dir / "ledger");
+  RequireOneEntryPerMessage(*ledger, feed.messages);
+  RequireVerified(*ledger);
+
+  // A clean replica: one uninterrupted ingest of the same topic.
+  TempDir clean;
+  auto replica = OpenTestLedger(clean.path(), size_t{1} << 30, 8);
+  IngestOptions io = RealIngest(k, topic.name(), "exactly-once-replica");
+  io.assign_all = true;
+  std::atomic<bool> stop{false};
+  auto stats = RunIngest(*replica, io, stop);
+  INFO((stats ? "" : stats.error().ToString()));
+  REQUIRE(stats.has_value());
+  auto a = ledger->Heads();
+  auto b = replica->Heads();
+  REQUIRE(a->size() == b->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    INFO("partition " << (*a)[i].partition);
+    CHECK((*a)[i].size == (*b)[i].size);
+    CHECK((*a)[i].next_offset == (*b)[i].next_offset);
+    CHECK((*a)[i].head_hash == (*b)[i].head_hash);
+  }
+  auto diff = CompareLedgers(*ledger, *replica);
+  REQUIRE(diff.has_value());
+  INFO(diff->value_or(""));
+  CHECK_FALSE(diff->has_value());
+}
