@@ -28,8 +28,11 @@ TEST_CASE("real Kafka with TLS, SASL/SCRAM and ACLs: each principal does its job
   RealKafka k = Cluster();
   REQUIRE_FALSE(k.clients_dir.empty());
   KafkaAdminOptions admin = Admin(k);
-  REQUIRE(CreateTopic(admin, "g60.events", 4, k.brokers).has_value());
-  REQUIRE(CreateTopic(admin, "g60.checkpoints", 1, k.brokers).has_value());
+  for (auto [topic, partitions] : {std::pair{"g60.events", 4}, std::pair{"g60.checkpoints", 1}}) {
+    auto created = CreateTopic(admin, topic, partitions, k.brokers);
+    INFO((created ? "" : created.error().ToString()));
+    REQUIRE(created.has_value());
+  }
   auto ingest_props = ClientProperties(k, "ingest");
   auto producer_props = ClientProperties(k, "producer");
   REQUIRE(ingest_props.at("security.protocol") == "SASL_SSL");
