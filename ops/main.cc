@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "consumers/ingest.h"
@@ -239,7 +240,34 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
 
 // ---- ingest
 
-int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
+// The ingest's own account of a run, for the bench's real-Kafka phase (which runs the
+// ingest as a process of its own): counts, seconds and this process's peak RSS.
+Status WriteIngestStats(const std::string& path, const IngestStats& s) {
+  double peak_mib = 0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) peak_mib = std::stod(line.substr(6)) / 1024.0;
+  }
+  nlohmann::json j = {{"consumed", s.consumed},
+                      {"appended", s.appended},
+                      {"accepted", s.accepted},
+                      {"rejected", s.rejected},
+                      {"batches", s.batches},
+                      {"busy_seconds", s.busy_seconds},
+                      {"verify_cpu_seconds", s.verify_cpu_seconds},
+                      {"write_cpu_seconds", s.write_cpu_seconds},
+                      {"consume_cpu_seconds", s.consume_cpu_seconds},
+                      {"commit_seconds", s.commit_seconds},
+                      {"peak_rss_mib", peak_mib}};
+  std::ofstream out(path);
+  out << j.dump(1) << "\n";
+  out.close();
+  if (!out) return Fail(Error::ResourceExhausted("cannot write the ingest's stats to " + path));
+  return {};
+}
+
+int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all,
+                  const std::string& stats_json) {
   auto cfg = common.Load();
   if (!cfg) return Report(cfg.error());
   auto ledger = common.OpenLedger(*cfg, true);
@@ -296,6 +324,9 @@ int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all) {
   }
   for (const auto& [reason, n] : stats->rejected_by_reason) {
     std::printf("  rejected %-20s %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
+  }
+  if (!stats_json.empty()) {
+    if (auto s = WriteIngestStats(stats_json, *stats); !s) return Report(s.error());
   }
   return 0;
 }
@@ -620,6 +651,9 @@ int main(int argc, char** argv) {
   bool assign_all = false;
   ingest->add_flag("--assign-all", assign_all,
                    "consume every partition directly, without consumer-group membership");
+  std::string ingest_stats_json;
+  ingest->add_option("--stats-json", ingest_stats_json,
+                     "when it stops, write its counts, stage CPU seconds and peak RSS (JSON)");
   ingest->add_option("--map-size-mib", common.map_size_mib,
                      "LMDB map size (grow it when the map is full)");
   ingest->add_option("--metrics-listen", common.metrics_listen,
@@ -695,6 +729,13 @@ int main(int argc, char** argv) {
       ->add_option("--batch-max-ms", bench_options.batch_max_ms,
                    "ingest: how long a batch may wait to fill (as [ingest])")
       ->check(CLI::Range(1u, 60000u));
+  bench->add_option("--kafka", bench_options.kafka_bootstrap,
+                    "also run produce, ingest and latency on this real Kafka cluster "
+                    "(HOST:PORT,...), on a topic of its own; its brokers are other processes");
+  std::string bench_kafka_config;
+  bench->add_option("--kafka-config", bench_kafka_config,
+                    "ledger configuration whose [kafka.consumer] settings (TLS, SASL) the "
+                    "real-Kafka run uses");
   bool bench_queries = false;
   bench->add_flag("--queries", bench_queries,
                   "instead: build a ledger of --events entries directly and time the queries "
@@ -711,7 +752,7 @@ int main(int argc, char** argv) {
   if (*keygen) return RunKeygen(role, out);
   if (*broker) return RunBroker(brokers, partitions, bootstrap_file);
   if (*produce) return RunProduce(common, pargs);
-  if (*ingest) return RunIngestVerb(common, until_caught_up, assign_all);
+  if (*ingest) return RunIngestVerb(common, until_caught_up, assign_all, ingest_stats_json);
   if (*verify) return RunVerify(common);
   if (*heads) return RunHeads(common);
   if (*summary) return RunSummary(common);
@@ -724,7 +765,14 @@ int main(int argc, char** argv) {
     qo.keep = bench_options.keep;
     return RunQueryBench(qo);
   }
-  if (*bench) return RunBenchVerb(bench_options);
+  if (*bench) {
+    if (!bench_kafka_config.empty()) {
+      auto c = LoadConfig(bench_kafka_config);
+      if (!c) return Report(c.error());
+      bench_options.kafka_properties = c->consumer_properties;
+    }
+    return RunBenchVerb(bench_options);
+  }
   if (*cat_check) return RunCatalogCheck(cat_file);
   if (*cat_show) return RunCatalogShow(cat_file);
   if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
