@@ -185,8 +185,10 @@ Result<int32_t> KafkaSource::TopicPartitionCount(int attempts) {
     std::unique_ptr<RdKafka::Message> served(consumer_->consume(200));
     if (auto refused = errors_.Refused()) return Fail(*refused);
   }
-  return Fail(Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}", options_.topic,
-                                             options_.bootstrap, RdKafka::err2str(last))));
+  std::string transport = errors_.LastTransportError();
+  return Fail(Error::Unavailable(
+      fmt::format("no metadata for topic {} from {}: {}{}", options_.topic, options_.bootstrap,
+                  RdKafka::err2str(last), transport.empty() ? "" : " (last: " + transport + ")")));
 }
 
 std::optional<int64_t> KafkaSource::ResumeOffset(int32_t partition) {

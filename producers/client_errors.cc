@@ -26,6 +26,20 @@ void ClientErrors::event_cb(RdKafka::Event& event) {
           "security.protocol matches the listener",
           setting("ssl.ca.location"), event.str()));
       break;
+    case RdKafka::ERR__TRANSPORT:
+    case RdKafka::ERR__ALL_BROKERS_DOWN: {
+      // Usually transient (a broker restarting): remembered for the "no metadata" message.
+      // One kind is not: a plaintext client on a TLS listener, which librdkafka can tell.
+      std::lock_guard lock(mu_);
+      last_transport_ = event.str();
+      if (event.str().find("incorrect security.protocol") != std::string::npos && !refused_) {
+        refused_ = Error::FailedPrecondition(fmt::format(
+            "the Kafka broker closed the connection during the handshake: security.protocol "
+            "{} does not match its listener (a TLS listener needs SSL or SASL_SSL). {}",
+            setting("security.protocol"), event.str()));
+      }
+      return;
+    }
     default:
       if (event.fatal()) {
         e = Error::Unavailable(fmt::format("Kafka client failed: {}", event.str()));

@@ -1,7 +1,8 @@
 // The errors a Kafka client reports through librdkafka's event callback that no retry
 // will cure: the cluster refused our credentials (SASL), the TLS handshake failed, or the
-// client hit a fatal error. librdkafka logs them and keeps retrying for ever; the
-// producer and the ingest instead stop at once with a message naming the setting to fix.
+// client hit a fatal error, or a plaintext client reached a TLS listener. librdkafka logs them and
+// keeps retrying for ever; the producer and the ingest instead stop at once with a message naming
+// the setting to fix.
 //
 // Thread safety: librdkafka calls event_cb on the thread that serves the client's queue;
 // Refused() may be called from any thread.
@@ -31,11 +32,17 @@ class ClientErrors : public RdKafka::EventCb {
     std::lock_guard lock(mu_);
     return refused_;
   }
+  // The last connection failure librdkafka reported (it retries those), or "".
+  std::string LastTransportError() const {
+    std::lock_guard lock(mu_);
+    return last_transport_;
+  }
 
  private:
   std::map<std::string, std::string> settings_;
   mutable std::mutex mu_;
   std::optional<Error> refused_;
+  std::string last_transport_;
 };
 
 }  // namespace g60

@@ -188,9 +188,10 @@ Result<int32_t> Producer::PartitionCount() {
           options_.topic)));
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return Fail(
-          Error::Unavailable(fmt::format("no metadata for topic {} from {}: {}", options_.topic,
-                                         options_.bootstrap, RdKafka::err2str(rc))));
+      std::string transport = errors_->LastTransportError();
+      return Fail(Error::Unavailable(fmt::format(
+          "no metadata for topic {} from {}: {}{}", options_.topic, options_.bootstrap,
+          RdKafka::err2str(rc), transport.empty() ? "" : " (last: " + transport + ")")));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
