@@ -170,6 +170,7 @@ Result<int32_t> KafkaSource::TopicPartitionCount(int attempts) {
       const auto* t = (*md->topics())[0];
       rc = t->err();
       if (rc == RdKafka::ERR_NO_ERROR && !t->partitions()->empty()) {
+        errors_.Connected();
         return static_cast<int32_t>(t->partitions()->size());
       }
       if (rc == RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED) {

@@ -637,7 +637,7 @@ int main(int argc, char** argv) {
   produce->add_option("--transactional-id", pargs.transactional_id,
                       "all or nothing: send every input in one Kafka transaction with this "
                       "transactional.id, committed only if every line is good and delivered "
-                      "(real Kafka only)");
+                      "(shown on real Kafka; the development broker is not Kafka)");
   produce->add_option("inputs", pargs.inputs, "NDJSON files ('-' or none: standard input)");
 
   bool until_caught_up = false;

@@ -29,10 +29,14 @@ void ClientErrors::event_cb(RdKafka::Event& event) {
     case RdKafka::ERR__TRANSPORT:
     case RdKafka::ERR__ALL_BROKERS_DOWN: {
       // Usually transient (a broker restarting): remembered for the "no metadata" message.
-      // One kind is not: a plaintext client on a TLS listener, which librdkafka can tell.
+      // One kind is not: a plaintext client on a TLS listener, for which librdkafka gives
+      // a hint. A broker that is starting or dying closes handshakes the same way, so the
+      // hint counts only before the cluster ever answered, and only when it repeats (the
+      // reconnect backoff brings the third within about a second).
       std::lock_guard lock(mu_);
       last_transport_ = event.str();
-      if (event.str().find("incorrect security.protocol") != std::string::npos && !refused_) {
+      if (!connected_ && event.str().find("incorrect security.protocol") != std::string::npos &&
+          ++protocol_hints_ >= 3 && !refused_) {
         refused_ = Error::FailedPrecondition(fmt::format(
             "the Kafka broker closed the connection during the handshake: security.protocol "
             "{} does not match its listener (a TLS listener needs SSL or SASL_SSL). {}",

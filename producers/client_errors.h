@@ -1,8 +1,8 @@
 // The errors a Kafka client reports through librdkafka's event callback that no retry
 // will cure: the cluster refused our credentials (SASL), the TLS handshake failed, or the
-// client hit a fatal error, or a plaintext client reached a TLS listener. librdkafka logs them and
-// keeps retrying for ever; the producer and the ingest instead stop at once with a message naming
-// the setting to fix.
+// client hit a fatal error, or a plaintext client keeps reaching a TLS listener. librdkafka logs
+// them and keeps retrying for ever; the producer and the ingest instead stop at once with a message
+// naming the setting to fix.
 //
 // Thread safety: librdkafka calls event_cb on the thread that serves the client's queue;
 // Refused() may be called from any thread.
@@ -32,6 +32,12 @@ class ClientErrors : public RdKafka::EventCb {
     std::lock_guard lock(mu_);
     return refused_;
   }
+  // The owner has had an answer from the cluster (metadata): from now on a connection
+  // closed during the handshake is a broker restarting, not a wrong security.protocol.
+  void Connected() {
+    std::lock_guard lock(mu_);
+    connected_ = true;
+  }
   // The last connection failure librdkafka reported (it retries those), or "".
   std::string LastTransportError() const {
     std::lock_guard lock(mu_);
@@ -43,6 +49,8 @@ class ClientErrors : public RdKafka::EventCb {
   mutable std::mutex mu_;
   std::optional<Error> refused_;
   std::string last_transport_;
+  bool connected_ = false;
+  int protocol_hints_ = 0;  // handshakes closed before any answer, librdkafka's hint given
 };
 
 }  // namespace g60

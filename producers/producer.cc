@@ -49,7 +49,7 @@ Error TransactionError(const std::string& what, const RdKafka::Error& e) {
     hint = " (another producer started with the same transactional id and fenced this one)";
   } else if (e.code() == RdKafka::ERR__NOT_IMPLEMENTED ||
              e.code() == RdKafka::ERR_COORDINATOR_NOT_AVAILABLE) {
-    hint = " (the development broker has no transactions: use a real Kafka cluster)";
+    hint = " (this cluster does not offer transactions)";
   }
   std::string m = fmt::format("Kafka transaction: {}: {}{}", what, e.str(), hint);
   return e.is_fatal() || e.code() == RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -174,6 +174,7 @@ Result<int32_t> Producer::PartitionCount() {
     if (rc == RdKafka::ERR_NO_ERROR && md->topics()->size() == 1) {
       const auto* t = (*md->topics())[0];
       if (t->err() == RdKafka::ERR_NO_ERROR && !t->partitions()->empty()) {
+        errors_->Connected();
         partitions_ = static_cast<int32_t>(t->partitions()->size());
         return partitions_;
       }

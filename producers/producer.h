@@ -32,8 +32,8 @@ struct ProducerOptions {
   std::map<std::string, std::string> kafka;  // more librdkafka properties (e.g. security)
   // Non-empty: a transactional producer (Kafka transactions, KIP-98) with this
   // transactional.id; Create() runs init_transactions, which also fences an earlier
-  // producer of the same id. Needs a real Kafka cluster (the development broker has no
-  // transactions) and, with ACLs, Write on the TransactionalId.
+  // producer of the same id. All-or-nothing delivery is shown on real Kafka
+  // (tests/kafka/topic_test.cc); with ACLs it needs Write on the TransactionalId.
   std::string transactional_id;
   int transaction_timeout_ms = 600000;  // the broker caps it (transaction.max.timeout.ms)
 };

@@ -94,14 +94,7 @@ TEST_CASE("SIGKILL at random points while events arrive: exactly one entry each,
     uint64_t sent = 0;
     for (const auto& step : steps) {
       for (const auto& pe : step.events) {
-        std::string value = SignDemoEvent(step, pe.event, Keys());
-        if (step.control) {
-          REQUIRE(producer->SendToAll(value, pe.event.event_id()).has_value());
-          sent += static_cast<uint64_t>(partitions);
-        } else {
-          REQUIRE(producer->Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
-          ++sent;
-        }
+        sent += SendEvent(*producer, step, pe, partitions);
         if (sent % 50 == 0) std::this_thread::sleep_for(pause);
       }
       REQUIRE(producer->Flush()->failures.empty());  // steps in order, as the demo does

@@ -39,6 +39,28 @@ inline std::unique_ptr<Producer> MakeProducer(const std::string& bootstrap) {
 // sent twice: accepted, then DUPLICATE_EVENT).
 using Expectations = std::map<std::string, std::deque<Reason>>;
 
+// Produces one event of a demo step: a control event to every partition, an applicant
+// event keyed by its applicant. Returns the Kafka messages it makes. No Catch assertion,
+// so that threads other than the test's may call it.
+inline Result<uint64_t> TrySendEvent(Producer& producer, const DemoStep& step,
+                                     const PlannedEvent& pe, int partitions) {
+  std::string value = SignDemoEvent(step, pe.event, Keys());
+  if (step.control) {
+    G60_TRY(producer.SendToAll(value, pe.event.event_id()));
+    return static_cast<uint64_t>(partitions);
+  }
+  G60_TRY(producer.Send(pe.event.applicant_id(), value, pe.event.event_id()));
+  return uint64_t{1};
+}
+
+inline uint64_t SendEvent(Producer& producer, const DemoStep& step, const PlannedEvent& pe,
+                          int partitions) {
+  auto sent = TrySendEvent(producer, step, pe, partitions);
+  INFO((sent ? "" : sent.error().ToString()));
+  REQUIRE(sent.has_value());
+  return *sent;
+}
+
 // Produces the demo stream; returns the number of Kafka messages and the expectations.
 inline uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& steps,
                               Expectations& expect) {
@@ -48,17 +70,10 @@ inline uint64_t ProduceStream(Producer& producer, const std::vector<DemoStep>& s
   const int partitions = *partitions_or;
   for (const auto& step : steps) {
     for (const auto& pe : step.events) {
-      std::string value = SignDemoEvent(step, pe.event, Keys());
-      if (step.control) {
-        REQUIRE(producer.SendToAll(value, pe.event.event_id()).has_value());
-        messages += static_cast<uint64_t>(partitions);
-        for (int p = 0; p < partitions; ++p)
-          expect[pe.event.event_id()].push_back(pe.expected);
-      } else {
-        REQUIRE(producer.Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
-        ++messages;
+      uint64_t sent = SendEvent(producer, step, pe, partitions);
+      messages += sent;
+      for (uint64_t i = 0; i < sent; ++i)
         expect[pe.event.event_id()].push_back(pe.expected);
-      }
     }
     auto summary = producer.Flush();
     REQUIRE(summary.has_value());

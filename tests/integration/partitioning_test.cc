@@ -78,6 +78,17 @@ std::vector<Vector> Vectors() {
   return out;
 }
 
+// Ingests everything the broker holds into `ledger`; the error if it stops on one.
+Result<IngestStats> IngestAll(Ledger& ledger, const DevBroker& broker,
+                              const std::string& group = "g60ledger-ingest") {
+  IngestOptions io;
+  io.bootstrap = broker.bootstrap();
+  io.until_caught_up = true;
+  io.group_id = group;
+  std::atomic<bool> stop{false};
+  return RunIngest(ledger, io, stop);
+}
+
 }  // namespace
 
 TEST_CASE("the producer puts every key in the partition Kafka's Java client chooses",
@@ -132,12 +143,7 @@ TEST_CASE("a genuine record copied to another partition is recorded, rejected, n
 
   TempDir dir;
   auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, kPartitions);
-  IngestOptions io;
-  io.bootstrap = broker->bootstrap();
-  io.until_caught_up = true;
-  io.group_id = "copies";
-  std::atomic<bool> stop{false};
-  REQUIRE(RunIngest(*ledger, io, stop).has_value());
+  REQUIRE(IngestAll(*ledger, *broker, "copies").has_value());
 
   Census c = ReadAll(*ledger);
   for (const char* id : {"app-1", "apr-1", "pay-1"}) {
@@ -184,22 +190,14 @@ TEST_CASE("a ledger keeps its topic's partition count for life", "[integration][
     auto ledger = Ledger::Open(o);  // a new ledger: ingest records the topic's count
     REQUIRE(ledger.has_value());
     CHECK((*ledger)->partition_count() == 0);
-    IngestOptions io;
-    io.bootstrap = broker->bootstrap();
-    io.until_caught_up = true;
-    std::atomic<bool> stop{false};
-    REQUIRE(RunIngest(**ledger, io, stop).has_value());
+    REQUIRE(IngestAll(**ledger, *broker).has_value());
     CHECK((*ledger)->partition_count() == 8);
   }
   SECTION("a topic with more partitions is refused before anything is consumed") {
     auto broker = StartBroker(12);
     auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 8);
     auto before = ledger->Heads();
-    IngestOptions io;
-    io.bootstrap = broker->bootstrap();
-    io.until_caught_up = true;
-    std::atomic<bool> stop{false};
-    auto r = RunIngest(*ledger, io, stop);
+    auto r = IngestAll(*ledger, *broker);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code() == ErrorCode::kFailedPrecondition);
     CHECK_THAT(r.error().message(), Catch::Contains("has 12 partitions") &&
@@ -220,11 +218,7 @@ TEST_CASE("a ledger keeps its topic's partition count for life", "[integration][
   SECTION("a topic that is not the one the ledger consumed: the ledger is ahead of it") {
     auto broker = StartBroker(8);  // a development broker restarted: empty
     auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 8);
-    IngestOptions io;
-    io.bootstrap = broker->bootstrap();
-    io.until_caught_up = true;
-    std::atomic<bool> stop{false};
-    auto r = RunIngest(*ledger, io, stop);
+    auto r = IngestAll(*ledger, *broker);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code() == ErrorCode::kFailedPrecondition);
     CHECK_THAT(r.error().message(), Catch::Contains("up to offset 4") &&

@@ -18,38 +18,41 @@ namespace {
 struct Feed {
   std::atomic<uint64_t> messages{0};
   std::atomic<bool> done{false};
+  std::string error;  // set by the feeder thread before done, when it failed
 };
 
-// Produces the demo stream of about `events` signed events, spread over `seconds`.
-void Produce(const RealKafka& k, const std::string& topic, int events, double seconds, Feed& feed) {
+// Produces the demo stream of about `events` signed events, spread over `seconds`. Runs
+// on a thread of its own: no Catch assertion here, a failure is left in feed.error.
+Status Produce(Producer& producer, int events, double seconds, Feed& feed) {
   DemoStreamOptions so;
   so.applicants = std::max(50, events * 10 / 39);  // ~3.9 events per applicant
   so.seed = 12;
   so.catalog = TestCatalog();
   auto steps = GenerateDemoStream(so, Keys());
-  auto producer = RealProducer(k, topic);
-  const int partitions = *producer->PartitionCount();
+  auto partitions = producer.PartitionCount();
+  if (!partitions) return Fail(partitions.error());
   const auto pause = std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6 * 200 / events));
-  uint64_t sent = 0;
+  uint64_t sent = 0, paused_at = 0;
   for (const auto& step : steps) {
     for (const auto& pe : step.events) {
-      std::string value = SignDemoEvent(step, pe.event, Keys());
-      if (step.control) {
-        REQUIRE(producer->SendToAll(value, pe.event.event_id()).has_value());
-        sent += static_cast<uint64_t>(partitions);
-      } else {
-        REQUIRE(producer->Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
-        ++sent;
+      auto n = TrySendEvent(producer, step, pe, *partitions);
+      if (!n) return Fail(n.error());
+      sent += *n;
+      if (sent - paused_at >= 200) {
+        paused_at = sent;
+        std::this_thread::sleep_for(pause);
       }
-      if (sent % 200 == 0) std::this_thread::sleep_for(pause);
     }
-    auto delivered = producer->Flush();  // steps in order, as the demo does
-    REQUIRE(delivered.has_value());
-    INFO((delivered->failures.empty() ? "" : delivered->failures[0].error));
-    REQUIRE(delivered->failures.empty());
+    auto delivered = producer.Flush();  // steps in order, as the demo does
+    if (!delivered) return Fail(delivered.error());
+    if (!delivered->failures.empty()) {
+      return Fail(Error::Unavailable(fmt::format("{} delivery failure(s), first: {}",
+                                                 delivered->failures.size(),
+                                                 delivered->failures[0].error)));
+    }
   }
   feed.messages = sent;
-  feed.done = true;
+  return {};
 }
 
 }  // namespace
@@ -65,7 +68,12 @@ TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every me
   std::string cfg = WriteConfig(dir.path(), k, topic.name(), "exactly-once");
 
   Feed feed;
-  std::thread feeder([&] { Produce(k, topic.name(), events, cycles * 2.0, feed); });
+  auto producer = RealProducer(k, topic.name());
+  std::thread feeder([&] {
+    if (auto s = Produce(*producer, events, cycles * 2.0, feed); !s)
+      feed.error = s.error().ToString();
+    feed.done = true;
+  });
   std::vector<std::string> ingest = {G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all"};
   uint64_t seed = 1234567;
   int ingest_kills = 0, broker_kills = 0, while_producing = 0;
@@ -96,7 +104,8 @@ TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every me
     }
   }
   feeder.join();
-  REQUIRE(feed.done);
+  INFO(feed.error);
+  REQUIRE(feed.error.empty());
   CHECK(ingest_kills >= cycles * 8 / 10);
   CHECK(while_producing >= cycles / 2);
 

@@ -44,18 +44,10 @@ uint64_t HeldTogether(const std::vector<std::string>& dirs) {
 // Produces steps [from, to) of the stream, in order.
 void ProduceSteps(Producer& producer, const std::vector<DemoStep>& steps, size_t from, size_t to,
                   uint64_t& messages) {
-  const auto partitions = static_cast<uint64_t>(*producer.PartitionCount());
+  const int partitions = *producer.PartitionCount();
   for (size_t i = from; i < to; ++i) {
-    for (const auto& pe : steps[i].events) {
-      std::string value = SignDemoEvent(steps[i], pe.event, Keys());
-      if (steps[i].control) {
-        REQUIRE(producer.SendToAll(value, pe.event.event_id()).has_value());
-        messages += partitions;
-      } else {
-        REQUIRE(producer.Send(pe.event.applicant_id(), value, pe.event.event_id()).has_value());
-        ++messages;
-      }
-    }
+    for (const auto& pe : steps[i].events)
+      messages += SendEvent(producer, steps[i], pe, partitions);
     auto d = producer.Flush();
     REQUIRE(d.has_value());
     REQUIRE(d->failures.empty());

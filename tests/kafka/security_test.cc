@@ -26,6 +26,15 @@ std::string SecureConfig(const std::filesystem::path& dir, const RealKafka& k,
                          PropertiesSection("kafka.producer", props) + extra);
 }
 
+// `g60ledger ingest --until-caught-up` with the settings in `props`, in a directory of
+// its own; returns its exit status and output.
+RunResult IngestWith(const RealKafka& k, const std::map<std::string, std::string>& props,
+                     const TempDir& dir) {
+  auto cfg = SecureConfig(dir.path(), k, props);
+  auto r = Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--until-caught-up"}, dir / "ingest.log");
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("real Kafka with TLS, SASL/SCRAM and ACLs: each principal does its job and no more",
@@ -77,18 +86,14 @@ TEST_CASE("real Kafka with TLS, SASL/SCRAM and ACLs: each principal does its job
   }
   {  // the documented configuration works from the command line
     TempDir dir;
-    auto cfg = SecureConfig(dir.path(), k, ingest_props);
-    auto r =
-        Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--until-caught-up"}, dir / "ingest.log");
+    auto r = IngestWith(k, ingest_props, dir);
     INFO(r.output);
     CHECK(r.status == 0);
     CHECK(EntriesIn(dir / "ledger") == messages);
   }
   {  // the producer principal may not consume: a clear refusal, exit 3
     TempDir dir;
-    auto cfg = SecureConfig(dir.path(), k, producer_props);
-    auto r =
-        Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--until-caught-up"}, dir / "ingest.log");
+    auto r = IngestWith(k, producer_props, dir);
     INFO(r.output);
     CHECK(r.status == 3);
     CHECK_THAT(r.output, Catch::Contains("PERMISSION_DENIED") &&
@@ -99,9 +104,7 @@ TEST_CASE("real Kafka with TLS, SASL/SCRAM and ACLs: each principal does its job
     TempDir dir;
     auto props = ingest_props;
     props["sasl.password"] = "not-the-password";
-    auto cfg = SecureConfig(dir.path(), k, props);
-    auto r =
-        Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--until-caught-up"}, dir / "ingest.log");
+    auto r = IngestWith(k, props, dir);
     INFO(r.output);
     CHECK(r.status == 3);
     CHECK_THAT(r.output, Catch::Contains("refused our credentials (sasl.username ingest"));
@@ -110,9 +113,7 @@ TEST_CASE("real Kafka with TLS, SASL/SCRAM and ACLs: each principal does its job
     TempDir dir;
     auto props = ingest_props;
     props["security.protocol"] = "SASL_PLAINTEXT";
-    auto cfg = SecureConfig(dir.path(), k, props);
-    auto r =
-        Run({G60LEDGER_BIN, "ingest", "--config", cfg, "--until-caught-up"}, dir / "ingest.log");
+    auto r = IngestWith(k, props, dir);
     INFO(r.output);
     CHECK(r.status == 3);
     CHECK_THAT(r.output, Catch::Contains("security.protocol SASL_PLAINTEXT does not match"));
