@@ -385,8 +385,9 @@ Result<std::unique_ptr<Ledger>> IngestInOwnProcess(const Target& t, const BenchO
   const std::string log = o.work_dir + "/bench-kafka-ingest.log";
   {
     std::ofstream f(cfg);
-    f << "[ledger]\ndir = \"" << dir << "\"\nmap_size_mib = " << (LedgerMapBytes(messages) >> 20)
-      << "\n"
+    // Absolute: a relative [ledger] dir is taken relative to the configuration file.
+    f << "[ledger]\ndir = \"" << std::filesystem::absolute(dir).string()
+      << "\"\nmap_size_mib = " << (LedgerMapBytes(messages) >> 20) << "\n"
       << "[kafka]\nbootstrap = \"" << t.bootstrap << "\"\ntopic = \"" << t.topic
       << "\"\ngroup_id = \"g60ledger-bench\"\n"
       << "[trust]\nanchors = [\"" << Base64Encode(stream.keys.admin.public_key) << "\"]\n"
