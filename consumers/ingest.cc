@@ -93,7 +93,12 @@ class KafkaSource : public RdKafka::RebalanceCb {
  private:
   KafkaSource(Ledger& ledger, const IngestOptions& options)
       : ledger_(ledger), options_(options), errors_(options.kafka) {}
-  Result<int32_t> TopicPartitionCount(int attempts);
+  // The topic's partition count from the cluster's metadata. `before_assignment`: retry
+  // up to `attempts` times, serving librdkafka's callbacks between attempts with a
+  // consume() that can return no record because nothing is assigned yet. Once
+  // partitions are assigned a consume() here would take a record from the pipeline, so
+  // the later checks ask once and serve nothing.
+  Result<int32_t> TopicPartitionCount(int attempts, bool before_assignment);
   Status AssignAll();
   Status CheckPartitionCountUnchanged();
   Error OffsetOutOfRange(int32_t partition, const std::string& detail);
@@ -145,7 +150,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
 
   // The partition count decides which partition holds each applicant: record it in a new
   // ledger, refuse a topic whose count differs from the one the ledger recorded.
-  auto count = s->TopicPartitionCount(150);
+  auto count = s->TopicPartitionCount(150, /*before_assignment=*/true);
   if (!count) return Fail(count.error());
   G60_TRY(ledger.BindPartitionCount(static_cast<uint32_t>(*count)));
 
@@ -160,7 +165,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
   return s;
 }
 
-Result<int32_t> KafkaSource::TopicPartitionCount(int attempts) {
+Result<int32_t> KafkaSource::TopicPartitionCount(int attempts, bool before_assignment) {
   RdKafka::ErrorCode last = RdKafka::ERR_NO_ERROR;
   for (int attempt = 0; attempt < attempts; ++attempt) {
     RdKafka::Metadata* raw = nullptr;
@@ -182,8 +187,9 @@ Result<int32_t> KafkaSource::TopicPartitionCount(int attempts) {
       }
     }
     last = rc;
-    // Serves the event callback (nothing is assigned yet, so no record can come).
+    if (!before_assignment) break;
     std::unique_ptr<RdKafka::Message> served(consumer_->consume(200));
+    G60_ASSERT(served->err() != RdKafka::ERR_NO_ERROR);  // nothing is assigned yet
     if (auto refused = errors_.Refused()) return Fail(*refused);
   }
   std::string transport = errors_.LastTransportError();
@@ -275,7 +281,7 @@ Status KafkaSource::AssignAll() {
 Status KafkaSource::CheckPartitionCountUnchanged() {
   if (Clock::now() - last_count_check_ < std::chrono::seconds(10)) return {};
   last_count_check_ = Clock::now();
-  auto count = TopicPartitionCount(1);
+  auto count = TopicPartitionCount(1, /*before_assignment=*/false);
   if (!count) return {};  // metadata unavailable for now: the next check will tell
   if (static_cast<uint32_t>(*count) == ledger_.partition_count()) return {};
   return Fail(Error::FailedPrecondition(fmt::format(
