@@ -200,32 +200,42 @@ TEST_CASE("real Kafka: a topic deleted and created again is not the ledger's top
 TEST_CASE("real Kafka: partitions added to a live topic stop the ingest before a split",
           "[.realkafka][single]") {
   RealKafka k = Cluster();
-  TestTopic topic(k, "grown", 4);
-  auto producer = RealProducer(k, topic.name());
-  ProduceControl(*producer);
-  TempDir dir;
-  auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 4);
-  IngestOptions io = RealIngest(k, topic.name(), "grown");
-  io.until_caught_up = false;  // a live ingest, in its consumer group
-  io.kafka["topic.metadata.refresh.interval.ms"] = "1000";
-  std::atomic<bool> stop{false};
-  auto running = std::async(std::launch::async, [&] { return RunIngest(*ledger, io, stop); });
-  // Wait until it has consumed the control events, then grow the topic.
-  for (int i = 0; i < 300 && ledger->Heads()->size() < 4; ++i)
-    std::this_thread::sleep_for(100ms);
-  REQUIRE(ledger->Heads()->size() == 4);
-  REQUIRE(AddPartitions(Admin(k), topic.name(), 6).has_value());
-  REQUIRE(running.wait_for(60s) == std::future_status::ready);
-  auto r = running.get();
-  stop = true;
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().code() == ErrorCode::kFailedPrecondition);
-  INFO(r.error().message());
-  CHECK_THAT(r.error().message(), Catch::Contains("created for") && Catch::Contains("4") &&
-                                      Catch::Contains("The partition count is fixed"));
-  // Nothing was decided under the new count.
-  auto heads = ledger->Heads();
-  REQUIRE(heads.has_value());
-  for (const auto& h : *heads)
-    CHECK(h.partition < 4);
+  // In a consumer group the rebalance that assigns the new partitions stops it; with
+  // --assign-all only its periodic check of the partition count (every 10 s) can.
+  for (bool assign_all : {false, true}) {
+    INFO((assign_all ? "assign-all" : "consumer group"));
+    TestTopic topic(k, "grown", 4);
+    ProduceControl(*RealProducer(k, topic.name()));
+    TempDir dir;
+    auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 4);
+    IngestOptions io = RealIngest(k, topic.name(), "grown");
+    io.until_caught_up = false;  // a live ingest
+    io.assign_all = assign_all;
+    io.kafka["topic.metadata.refresh.interval.ms"] = "1000";
+    std::atomic<bool> stop{false};
+    auto running = std::async(std::launch::async, [&] { return RunIngest(*ledger, io, stop); });
+    // Wait until it has consumed the control events, then grow the topic.
+    for (int i = 0; i < 300 && ledger->Heads()->size() < 4; ++i)
+      std::this_thread::sleep_for(100ms);
+    REQUIRE(ledger->Heads()->size() == 4);
+    REQUIRE(AddPartitions(Admin(k), topic.name(), 6).has_value());
+    auto ready = running.wait_for(60s);
+    stop = true;
+    REQUIRE(ready == std::future_status::ready);
+    auto r = running.get();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code() == ErrorCode::kFailedPrecondition);
+    INFO(r.error().message());
+    CHECK_THAT(r.error().message(), Catch::Contains("created for") && Catch::Contains("4") &&
+                                        Catch::Contains("The partition count is fixed"));
+    // Nothing was decided under the new count, and nothing consumed was lost.
+    auto heads = ledger->Heads();
+    REQUIRE(heads.has_value());
+    CHECK(heads->size() == 4);
+    for (const auto& h : *heads) {
+      CHECK(h.partition < 4);
+      CHECK(h.size == 5);
+      CHECK(h.next_offset == 5);
+    }
+  }
 }
