@@ -10,6 +10,11 @@ namespace g60 {
 
 namespace {
 
+// More partitions than any Kafka cluster serves in one topic (KRaft clusters aim at a
+// few million in all): a ledger recording more was not built by ingest, and its count
+// must not drive a loop.
+constexpr uint32_t kPartitionCountMax = 1u << 20;
+
 // The entry hash at `sequence` of a partition's chain, read through `txn`.
 Result<Hash> EntryHashAt(const lmdb::Txn& txn, const Ledger& ledger, uint32_t partition,
                          uint64_t sequence) {
@@ -68,6 +73,11 @@ Result<LedgerSetReport> CheckLedgerSet(const std::vector<SetMember>& members) {
     if (count == 0) {
       r.problems.push_back(fmt::format(
           "{} has no recorded partition count: it was never fed by ingest", members[i].name));
+    } else if (count > kPartitionCountMax) {
+      r.problems.push_back(fmt::format(
+          "{} records a partition count of {}, more than any Kafka topic has: it was not "
+          "built by ingest",
+          members[i].name, count));
     } else if (r.partition_count == 0) {
       r.partition_count = count;
     } else if (count != r.partition_count) {
@@ -88,12 +98,23 @@ Result<LedgerSetReport> CheckLedgerSet(const std::vector<SetMember>& members) {
     txns.push_back(std::move(*txn));
   }
   if (!r.ok()) return r;
-  for (uint32_t p = 0; p < r.partition_count; ++p) {
-    if (!holding.count(p)) {
-      r.problems.push_back(
-          fmt::format("partition {} of {} is in none of these ledgers: no ingest node consumed it",
-                      p, r.partition_count));
+  // Partitions no ledger holds, named as ranges so that the report stays short.
+  for (uint32_t p = 0; p < r.partition_count;) {
+    if (holding.count(p)) {
+      ++p;
+      continue;
     }
+    uint32_t last = p;
+    while (last + 1 < r.partition_count && !holding.count(last + 1))
+      ++last;
+    r.problems.push_back(
+        last == p ? fmt::format("partition {} of {} is in none of these ledgers: no ingest "
+                                "node consumed it",
+                                p, r.partition_count)
+                  : fmt::format("partitions {} to {} of {} are in none of these ledgers: no "
+                                "ingest node consumed them",
+                                p, last, r.partition_count));
+    p = last + 1;
   }
   for (auto& [p, ph] : holding) {
     if (p >= r.partition_count) {

@@ -70,6 +70,16 @@ TEST_CASE("ledgers of one consumer group are checked together", "[ledger-set]") 
     CHECK_THAT(r->problems[0], Catch::Contains("partition 1: c (12 entries) and b (15 entries) "
                                                "diverge at entry 7"));
   }
+  SECTION("partitions nobody holds are named as a range") {
+    TempDir d_dir;
+    auto d = OpenTestLedger(d_dir.path(), size_t{64} << 20, 9);
+    AppendAll(*d, GrantRecords(4));
+    auto r = CheckLedgerSet({{"d", d.get()}});
+    REQUIRE(r.has_value());
+    REQUIRE(r->problems.size() == 2);
+    CHECK_THAT(r->problems[0], Catch::Contains("partitions 0 to 3 of 9 are in none"));
+    CHECK_THAT(r->problems[1], Catch::Contains("partitions 5 to 8 of 9 are in none"));
+  }
   SECTION("ledgers of topics of different partition counts are not one set") {
     TempDir d_dir;
     auto d = OpenTestLedger(d_dir.path(), size_t{64} << 20, 3);
