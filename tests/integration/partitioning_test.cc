@@ -69,7 +69,8 @@ std::vector<Vector> Vectors() {
   std::ifstream in(std::string(G60_SOURCE_DIR) + "/tests/vectors/kafka-murmur2-partitions.json");
   REQUIRE(in.good());
   std::vector<Vector> out;
-  for (const auto& c : nlohmann::json::parse(in).at("cases")) {
+  const auto doc = nlohmann::json::parse(in);  // kept alive: the loop reads into it
+  for (const auto& c : doc.at("cases")) {
     Vector v{*HexDecode(c.at("key_hex").get<std::string>()), {}};
     for (const auto& [count, p] : c.at("partitions").items())
       v.partitions[std::stoi(count)] = p.get<int32_t>();
