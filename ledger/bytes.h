@@ -11,6 +11,12 @@
 namespace g60 {
 
 std::string HexEncode(std::string_view bytes);
+
+// Bytes from outside (a Kafka key, say) made safe to put in a sentence and in a proto3
+// string field, which must be valid UTF-8: printable ASCII stays, a backslash or quote is
+// escaped, any other byte becomes \xHH; past `max_bytes` of input the rest is cut and
+// "...(N bytes)" says how long it was.
+std::string PrintableBytes(std::string_view bytes, size_t max_bytes = 64);
 Result<std::string> HexDecode(std::string_view hex);
 
 // Standard base64 with padding (RFC 4648 section 4), as used by C2SP notes and

@@ -783,8 +783,34 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
   if (!signer) return Fail(signer.error());
   if (*signer) return std::move(**signer);
 
-  // From here the event is authentic and its signer authorised: it claims its id.
   const v1::Event& e = d.event;
+  // The Kafka key and partition are not signed: anyone who may write to the topic can set
+  // them. A record they make wrong is rejected *before* it claims its event id, so that a
+  // copy sent first with another key, or to another partition, cannot make the genuine
+  // record (a key revocation, say) a duplicate.
+  if (record.key != e.applicant_id()) {
+    return Reject(Reason::REASON_KAFKA_KEY_MISMATCH,
+                  fmt::format("Kafka key \"{}\" differs from the event's applicant \"{}\"",
+                              PrintableBytes(record.key), PrintableBytes(e.applicant_id())));
+  }
+  const bool business =
+      d.type == EventType::EVENT_TYPE_APPLICATION || d.type == EventType::EVENT_TYPE_APPROVAL ||
+      d.type == EventType::EVENT_TYPE_STAGE_PAYMENT || d.type == EventType::EVENT_TYPE_CLAWBACK;
+  // One applicant, one chain: a genuine record copied to another partition must not count
+  // twice (DESIGN.md). The key equals the applicant here. Control events belong in every
+  // partition.
+  if (uint32_t count = state.PartitionCount(),
+      home = business ? KafkaPartitionForKey(record.key, count) : record.partition;
+      home != record.partition) {
+    return Reject(Reason::REASON_WRONG_PARTITION,
+                  fmt::format("applicant \"{}\" belongs in partition {} of {} (murmur2 of the "
+                              "Kafka key), not in partition {}: a copy of an applicant's event "
+                              "in another partition is never counted",
+                              PrintableBytes(record.key), home, count, record.partition));
+  }
+
+  // From here the event is authentic, its signer authorised and its record where it
+  // belongs: it claims its id.
   auto claimed = state.EventClaimedAt(e.event_id());
   if (!claimed) return Fail(claimed.error());
   if (*claimed) {
@@ -793,26 +819,6 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
                               e.event_id(), **claimed, record.partition));
   }
   auto decided = [&]() -> Result<Decision> {
-    if (record.key != e.applicant_id()) {
-      return Reject(Reason::REASON_KAFKA_KEY_MISMATCH,
-                    fmt::format("Kafka key \"{}\" differs from the event's applicant \"{}\"",
-                                record.key, e.applicant_id()));
-    }
-    bool business =
-        d.type == EventType::EVENT_TYPE_APPLICATION || d.type == EventType::EVENT_TYPE_APPROVAL ||
-        d.type == EventType::EVENT_TYPE_STAGE_PAYMENT || d.type == EventType::EVENT_TYPE_CLAWBACK;
-    // One applicant, one chain: a genuine record copied to another partition must not
-    // count twice (DESIGN.md). The key equals the applicant here. Control events belong
-    // in every partition.
-    if (uint32_t count = state.PartitionCount(),
-        home = business ? KafkaPartitionForKey(record.key, count) : record.partition;
-        home != record.partition) {
-      return Reject(Reason::REASON_WRONG_PARTITION,
-                    fmt::format("applicant \"{}\" belongs in partition {} of {} (murmur2 of the "
-                                "Kafka key), not in partition {}: a copy of an applicant's "
-                                "event in another partition is never counted",
-                                record.key, home, count, record.partition));
-    }
     Rules rules(state, e, sequence);
     std::string catalog_hash;
     if (business) {

@@ -16,6 +16,16 @@ TEST_CASE("hex and base64 round-trip and reject bad text", "[bytes]") {
   CHECK_FALSE(Base64Decode("aGVs!G8=").has_value());  // bad character
 }
 
+TEST_CASE("bytes from outside are printed escaped and cut", "[bytes]") {
+  CHECK(PrintableBytes("91310117MA1J000001") == "91310117MA1J000001");
+  CHECK(PrintableBytes(std::string("\xff"
+                                   "\x00"
+                                   "a\"\\",
+                                   5)) == "\\xff\\x00a\\\"\\\\");
+  CHECK(PrintableBytes(std::string(100, 'k'), 4) == "kkkk...(100 bytes)");
+  CHECK(PrintableBytes("") == "");
+}
+
 TEST_CASE("money sums never wrap", "[bytes][money]") {
   CHECK(CheckedAdd(INT64_MAX - 1, 1) == INT64_MAX);
   CHECK_FALSE(CheckedAdd(INT64_MAX, 1).has_value());

@@ -156,6 +156,22 @@ TEST_CASE("malformed values and events are recorded as rejected", "[rules][store
   CHECK_THAT(c.LastDetail(), Catch::Contains("sum to 30") && Catch::Contains("31"));
   // Kafka key differs from the applicant.
   CHECK(R(c.Add(good, "91310117OTHER00000")) == Reason::REASON_KAFKA_KEY_MISMATCH);
+  // A key that is not UTF-8 (anyone who may write to the topic chooses it): the entry
+  // reads back, and its detail shows the bytes escaped.
+  CHECK(R(c.Add(good, std::string("\xff\xfe<b>\x01\"", 7))) == Reason::REASON_KAFKA_KEY_MISMATCH);
+  CHECK_THAT(c.LastDetail(), Catch::Contains("Kafka key \"\\xff\\xfe<b>\\x01\\\"\""));
+}
+
+TEST_CASE("a copy with a wrong Kafka key does not use up the genuine event's id",
+          "[rules][store]") {
+  Chain c;
+  const auto& k = Keys();
+  std::string app = SignEvent(ApplicationEvent("app-1", kApplicant, 1000, 50), k.portal);
+  // Sent first by someone who may write to the topic, with another key: rejected, and
+  // the event id stays free.
+  CHECK(R(c.Add(app, "91310117OTHER00000")) == Reason::REASON_KAFKA_KEY_MISMATCH);
+  CHECK(c.Add(app, kApplicant).verdict == VERDICT_ACCEPTED);
+  CHECK(R(c.Add(app, kApplicant)) == Reason::REASON_DUPLICATE_EVENT);
 }
 
 TEST_CASE("business rules name what conflicts", "[rules][store]") {
