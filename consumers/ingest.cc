@@ -17,7 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "ledger/bytes.h"
 #include "ledger/cpu_clock.h"
+#include "ledger/entry.h"
 #include "ledger/ordered_workers.h"
 #include "producers/client_errors.h"
 #include "producers/producer.h"
@@ -102,6 +104,18 @@ class KafkaSource : public RdKafka::RebalanceCb {
   Status AssignAll();
   Status CheckPartitionCountUnchanged();
   Error OffsetOutOfRange(int32_t partition, const std::string& detail);
+  // Where to start the partition: one record before the next offset the ledger stores,
+  // when it has consumed any, so that the topic's copy of the last entry can be checked
+  // (Recheck). Sets failure_ if the ledger cannot say.
+  std::optional<int64_t> SeekOffset(int32_t partition);
+  // The first record delivered for a partition sought one back must be the ledger's last
+  // entry of it again: the same offset, key, timestamp and value. Otherwise this is not
+  // the topic the ledger was built from (deleted and created again, say, with as many
+  // records), and consuming on would silently skip the new topic's first records.
+  Status Recheck(int32_t partition, int64_t expected_offset, const RdKafka::Message& msg);
+  // The record to recheck was deleted by retention while the next one was kept: start at
+  // the next one without the check (said in the log). False if that is not the case.
+  bool SkipRecheck(int32_t partition);
   // The offset to resume the partition at; sets failure_ if the ledger cannot say.
   std::optional<int64_t> ResumeOffset(int32_t partition);
 
@@ -111,7 +125,8 @@ class KafkaSource : public RdKafka::RebalanceCb {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<RdKafka::Topic> topic_;  // for metadata requests
   std::set<int32_t> assigned_;
-  std::set<int32_t> at_end_;  // partitions whose end was reached with nothing newer
+  std::set<int32_t> at_end_;            // partitions whose end was reached with nothing newer
+  std::map<int32_t, int64_t> recheck_;  // partition -> offset of its last entry, to check
   std::optional<Error> failure_;
   Clock::time_point last_count_check_ = Clock::now();
 };
@@ -148,11 +163,11 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
   s->topic_.reset(RdKafka::Topic::create(s->consumer_.get(), options.topic, nullptr, err));
   if (!s->topic_) return Fail(Error::InvalidArgument("topic " + options.topic + ": " + err));
 
-  // The partition count decides which partition holds each applicant: record it in a new
-  // ledger, refuse a topic whose count differs from the one the ledger recorded.
+  // The ledger's offsets are one topic's, and its partition count decides which partition
+  // holds each applicant: record both in a new ledger, refuse another topic or count.
   auto count = s->TopicPartitionCount(150, /*before_assignment=*/true);
   if (!count) return Fail(count.error());
-  G60_TRY(ledger.BindPartitionCount(static_cast<uint32_t>(*count)));
+  G60_TRY(ledger.BindTopic(options.topic, static_cast<uint32_t>(*count)));
 
   if (options.assign_all) {
     G60_TRY(s->AssignAll());
@@ -217,12 +232,87 @@ std::optional<int64_t> KafkaSource::ResumeOffset(int32_t partition) {
   return *head ? (*head)->next_offset : 0;
 }
 
+std::optional<int64_t> KafkaSource::SeekOffset(int32_t partition) {
+  auto next = ResumeOffset(partition);
+  if (!next) return std::nullopt;
+  if (*next == 0) {
+    recheck_.erase(partition);
+    return 0;
+  }
+  recheck_[partition] = *next - 1;
+  return *next - 1;
+}
+
+Status KafkaSource::Recheck(int32_t partition, int64_t expected_offset,
+                            const RdKafka::Message& msg) {
+  auto not_the_topic = [&](const std::string& what) {
+    return Fail(Error::FailedPrecondition(fmt::format(
+        "ledger {} has consumed {} partition {} up to offset {}, but {}: this is not the topic "
+        "the ledger was built from (it was deleted and created again, or the configuration "
+        "names another cluster). Nothing is lost from the ledger. Point ingest at the "
+        "original topic, or start a new ledger directory for this one",
+        ledger_.dir(), options_.topic, partition, expected_offset, what)));
+  };
+  if (msg.offset() != expected_offset) {
+    return not_the_topic(
+        fmt::format("the topic's first record from there is at offset {}", msg.offset()));
+  }
+  auto head = ledger_.Head(static_cast<uint32_t>(partition));
+  if (!head) return Fail(head.error());
+  G60_ASSERT(*head && (*head)->size > 0);
+  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
+  if (!txn) return Fail(txn.error());
+  auto bytes = txn->Get(ledger_.tables().entries,
+                        EntryKey(static_cast<uint32_t>(partition), (*head)->size - 1));
+  if (!bytes) return Fail(bytes.error());
+  if (!*bytes) return Fail(Error::DataLoss("the last entry of a partition is missing"));
+  auto entry = DecodeEntry(**bytes);
+  if (!entry) return Fail(entry.error());
+  const auto& src = entry->body.source();
+  const std::string key = msg.key() ? *msg.key() : std::string();
+  const std::string_view value(static_cast<const char*>(msg.payload()),
+                               msg.payload() ? msg.len() : 0);
+  if (src.offset() != msg.offset() || src.key() != key ||
+      src.timestamp_ms() != msg.timestamp().timestamp || entry->body.value() != value) {
+    return not_the_topic(fmt::format(
+        "the topic's record at offset {} is not the one its entry {} holds (key \"{}\" vs "
+        "\"{}\", timestamp {} vs {}, {} vs {} value bytes)",
+        msg.offset(), (*head)->size - 1, PrintableBytes(key), PrintableBytes(src.key()),
+        msg.timestamp().timestamp, src.timestamp_ms(), value.size(), entry->body.value().size()));
+  }
+  return {};
+}
+
+bool KafkaSource::SkipRecheck(int32_t partition) {
+  auto it = recheck_.find(partition);
+  if (it == recheck_.end()) return false;
+  int64_t low = -1, high = -1;
+  if (consumer_->query_watermark_offsets(options_.topic, partition, &low, &high, 5000) !=
+          RdKafka::ERR_NO_ERROR ||
+      low != it->second + 1) {
+    return false;
+  }
+  spdlog::warn(
+      "{} partition {}: the ledger's last record (offset {}) was deleted by retention; "
+      "continuing at offset {} without re-reading it",
+      options_.topic, partition, it->second, low);
+  std::unique_ptr<RdKafka::TopicPartition> tp(
+      RdKafka::TopicPartition::create(options_.topic, partition, low));
+  recheck_.erase(it);
+  if (auto rc = consumer_->seek(*tp, 5000); rc != RdKafka::ERR_NO_ERROR) {
+    failure_ =
+        Error::Unavailable(fmt::format("seeking {} partition {} to offset {}: {}", options_.topic,
+                                       partition, low, RdKafka::err2str(rc)));
+  }
+  return true;
+}
+
 void KafkaSource::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                                std::vector<RdKafka::TopicPartition*>& partitions) {
   const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
     for (auto* tp : partitions) {
-      auto offset = ResumeOffset(tp->partition());
+      auto offset = SeekOffset(tp->partition());
       tp->set_offset(offset ? *offset : RdKafka::Topic::OFFSET_INVALID);
       if (!offset) continue;
       assigned_.insert(tp->partition());
@@ -256,7 +346,7 @@ void KafkaSource::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorC
 Status KafkaSource::AssignAll() {
   std::vector<RdKafka::TopicPartition*> parts;
   for (uint32_t p = 0; p < ledger_.partition_count(); ++p) {
-    auto offset = ResumeOffset(static_cast<int32_t>(p));
+    auto offset = SeekOffset(static_cast<int32_t>(p));
     if (!offset) {
       RdKafka::TopicPartition::destroy(parts);
       return Fail(*failure_);
@@ -335,6 +425,15 @@ KafkaSource::Polled KafkaSource::Poll(int wait_ms, Record& out) {
   if (failure_) return Polled::kFailed;  // set by a callback inside consume()
   switch (msg->err()) {
     case RdKafka::ERR_NO_ERROR:
+      if (auto it = recheck_.find(msg->partition()); it != recheck_.end()) {
+        // Delivered on as a redelivery: the writer skips it, being below the stored offset.
+        Status same = Recheck(msg->partition(), it->second, *msg);
+        recheck_.erase(it);
+        if (!same) {
+          failure_ = same.error();
+          return Polled::kFailed;
+        }
+      }
       out.topic = msg->topic_name();
       out.partition = static_cast<uint32_t>(msg->partition());
       out.offset = msg->offset();
@@ -350,10 +449,17 @@ KafkaSource::Polled KafkaSource::Poll(int wait_ms, Record& out) {
     case RdKafka::ERR__TIMED_OUT:
       return Polled::kTimedOut;
     case RdKafka::ERR__PARTITION_EOF:
+      if (auto it = recheck_.find(msg->partition());
+          it != recheck_.end() && msg->offset() <= it->second) {
+        // The topic ends where the ledger's last record should be.
+        failure_ = OffsetOutOfRange(msg->partition(), "the topic ends before it");
+        return Polled::kFailed;
+      }
       at_end_.insert(msg->partition());
       return Polled::kPartitionAtEnd;
     case RdKafka::ERR__AUTO_OFFSET_RESET:
     case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
+      if (SkipRecheck(msg->partition())) return failure_ ? Polled::kFailed : Polled::kTimedOut;
       failure_ = OffsetOutOfRange(msg->partition(), msg->errstr());
       return Polled::kFailed;
     case RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED:

@@ -23,6 +23,7 @@ namespace {
 
 constexpr std::string_view kFormat = "g60ledger/2";
 constexpr std::string_view kPartitionCountKey = "partition_count";
+constexpr std::string_view kTopicKey = "topic";
 
 // A ledger's partition count is fixed for its life: adding partitions to its topic moves
 // applicants to other partitions (murmur2 of the key modulo the count), which would split
@@ -351,22 +352,33 @@ Status Ledger::Init(const LedgerOptions& options) {
   return txn->Commit();
 }
 
-Status Ledger::BindPartitionCount(uint32_t count) {
-  G60_ASSERT(lock_fd_ >= 0);  // only a writer records it
+Status Ledger::BindTopic(std::string_view topic, uint32_t count) {
+  G60_ASSERT(lock_fd_ >= 0);  // only a writer records them
   if (count == 0) {
     return Fail(Error::InvalidArgument("a Kafka topic has at least one partition, not 0"));
   }
   G60_TRY(CheckPartitionCount(dir_, partition_count_, count));
-  if (partition_count_ == count) return {};
   auto txn = lmdb::Txn::Begin(env_, false);
   if (!txn) return Fail(txn.error());
-  auto stored = txn->Get(tables_.meta, kPartitionCountKey);
-  if (!stored) return Fail(stored.error());
-  if (*stored) {  // another writer cannot exist (the lock), but say so rather than overwrite
-    return Fail(Error::FailedPrecondition(
-        fmt::format("{}: a partition count was recorded while this writer held the lock", dir_)));
+  auto stored_topic = txn->Get(tables_.meta, kTopicKey);
+  if (!stored_topic) return Fail(stored_topic.error());
+  if (*stored_topic && **stored_topic != topic) {
+    return Fail(Error::FailedPrecondition(fmt::format(
+        "ledger {} was built from Kafka topic \"{}\", not \"{}\": a ledger consumes one topic "
+        "for life (its offsets are that topic's); give ingest its own topic (--topic or "
+        "[kafka] topic), or start a new ledger directory for another",
+        dir_, PrintableBytes(**stored_topic), PrintableBytes(topic))));
   }
-  G60_TRY(txn->Put(tables_.meta, kPartitionCountKey, EncodeU32(count)));
+  bool changed = false;
+  if (!*stored_topic) {
+    G60_TRY(txn->Put(tables_.meta, kTopicKey, topic));
+    changed = true;
+  }
+  if (partition_count_ == 0) {
+    G60_TRY(txn->Put(tables_.meta, kPartitionCountKey, EncodeU32(count)));
+    changed = true;
+  }
+  if (!changed) return {};  // the transaction aborts: nothing was written
   G60_TRY(txn->Commit());
   partition_count_ = count;
   return {};

@@ -36,7 +36,7 @@ struct LedgerOptions {
   // its decisions depend on them.
   std::vector<std::string> trust_anchors;
   // The partition count of the ledger's Kafka topic. A writable ledger records it at
-  // creation (0 = record it later, with BindPartitionCount) and refuses to open with
+  // creation (0 = record it later, with BindTopic) and refuses to open with
   // another: which partition holds an applicant, and so which chain, depends on it
   // (DESIGN.md "One applicant, one chain"; rule WRONG_PARTITION).
   uint32_t partition_count = 0;
@@ -149,10 +149,10 @@ class Ledger {
   // The topic's partition count recorded in the ledger, 0 while none is. Applicant
   // events are decided against it (rule WRONG_PARTITION), so appends need one.
   uint32_t partition_count() const { return partition_count_.load(); }
-  // Records `count` as the ledger's partition count if it has none; fails with
-  // FailedPrecondition naming both counts if it recorded another. Writers only; ingest
-  // calls it with the topic's count before it consumes anything.
-  Status BindPartitionCount(uint32_t count);
+  // Records the Kafka topic the ledger consumes and its partition count, each if none is
+  // recorded yet; fails with FailedPrecondition naming both when it recorded another
+  // topic name or count. Writers only; ingest calls it before it consumes anything.
+  Status BindTopic(std::string_view topic, uint32_t count);
 
   // Public key of a key id ever granted in any partition, or an anchor; "" if unknown.
   // Thread-safe; used by the parallel signature pre-check.

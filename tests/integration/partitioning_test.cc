@@ -216,6 +216,43 @@ TEST_CASE("a ledger keeps its topic's partition count for life", "[integration][
     REQUIRE_FALSE(l.has_value());
     CHECK_THAT(l.error().message(), Catch::Contains("created for 8"));
   }
+  SECTION("another topic with as many records or more: its records are not the ledger's") {
+    auto broker = StartBroker(8);  // a development broker restarted, then written to again
+    std::vector<std::tuple<int32_t, std::string, std::string>> junk;
+    for (int32_t p = 0; p < 8; ++p) {
+      for (int i = 0; i < 70; ++i)
+        junk.emplace_back(p, "91310117JUNK000000", fmt::format("junk {}", i));
+    }
+    SendRaw(broker->bootstrap(), "g60.events", junk);
+    auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 8);
+    auto before = ledger->Heads();
+    auto r = IngestAll(*ledger, *broker);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code() == ErrorCode::kFailedPrecondition);
+    CHECK_THAT(r.error().message(), Catch::Contains("up to offset 4, but the topic's record at "
+                                                    "offset 4 is not the one its entry 4 holds") &&
+                                        Catch::Contains("not the topic the ledger was built from"));
+    auto after = ledger->Heads();
+    for (size_t i = 0; i < before->size(); ++i)
+      CHECK((*after)[i].size == (*before)[i].size);
+  }
+  SECTION("a topic of another name is refused") {
+    BrokerOptions bo;
+    bo.topics = {{"g60.other", 8}};
+    auto broker = DevBroker::Start(bo);
+    REQUIRE(broker.has_value());
+    auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 8);
+    IngestOptions io;
+    io.bootstrap = (*broker)->bootstrap();
+    io.topic = "g60.other";
+    io.until_caught_up = true;
+    std::atomic<bool> stop{false};
+    auto r = RunIngest(*ledger, io, stop);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code() == ErrorCode::kFailedPrecondition);
+    CHECK_THAT(r.error().message(),
+               Catch::Contains("was built from Kafka topic \"g60.events\", not \"g60.other\""));
+  }
   SECTION("a topic that is not the one the ledger consumed: the ledger is ahead of it") {
     auto broker = StartBroker(8);  // a development broker restarted: empty
     auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 8);
