@@ -116,6 +116,9 @@ class KafkaSource : public RdKafka::RebalanceCb {
   // The record to recheck was deleted by retention while the next one was kept: start at
   // the next one without the check (said in the log). False if that is not the case.
   bool SkipRecheck(int32_t partition);
+  // When nothing arrives and librdkafka reports connection failures, says so every 10 s:
+  // librdkafka retries for ever, and an operator should not see silence.
+  void WarnIfUnreachable();
   // The offset to resume the partition at; sets failure_ if the ledger cannot say.
   std::optional<int64_t> ResumeOffset(int32_t partition);
 
@@ -127,6 +130,8 @@ class KafkaSource : public RdKafka::RebalanceCb {
   std::set<int32_t> assigned_;
   std::set<int32_t> at_end_;            // partitions whose end was reached with nothing newer
   std::map<int32_t, int64_t> recheck_;  // partition -> offset of its last entry, to check
+  Clock::time_point last_warned_ = Clock::now();
+  uint64_t warned_errors_ = 0;  // connection failures counted at the last warning
   std::optional<Error> failure_;
   Clock::time_point last_count_check_ = Clock::now();
 };
@@ -372,7 +377,11 @@ Status KafkaSource::CheckPartitionCountUnchanged() {
   if (Clock::now() - last_count_check_ < std::chrono::seconds(10)) return {};
   last_count_check_ = Clock::now();
   auto count = TopicPartitionCount(1, /*before_assignment=*/false);
-  if (!count) return {};  // metadata unavailable for now: the next check will tell
+  if (!count) {  // unavailable for now: said, and asked again at the next check
+    spdlog::warn("ingest: could not check the partition count of {}: {}", options_.topic,
+                 count.error().message());
+    return {};
+  }
   if (static_cast<uint32_t>(*count) == ledger_.partition_count()) return {};
   return Fail(Error::FailedPrecondition(fmt::format(
       "topic {} now has {} partitions; ledger {} was created for {}. Ingest stops before "
@@ -447,6 +456,7 @@ KafkaSource::Polled KafkaSource::Poll(int wait_ms, Record& out) {
       at_end_.erase(msg->partition());
       return Polled::kRecord;
     case RdKafka::ERR__TIMED_OUT:
+      WarnIfUnreachable();
       return Polled::kTimedOut;
     case RdKafka::ERR__PARTITION_EOF:
       if (auto it = recheck_.find(msg->partition());
@@ -479,6 +489,16 @@ KafkaSource::Polled KafkaSource::Poll(int wait_ms, Record& out) {
       spdlog::warn("kafka: {}", msg->errstr());
       return Polled::kTimedOut;
   }
+}
+
+void KafkaSource::WarnIfUnreachable() {
+  if (Clock::now() - last_warned_ < std::chrono::seconds(10)) return;
+  uint64_t errors = errors_.TransportErrors();
+  if (errors == warned_errors_) return;  // none since the last look: quiet, or recovered
+  last_warned_ = Clock::now();
+  warned_errors_ = errors;
+  spdlog::warn("ingest: no records for now; the Kafka client's last connection error: {}",
+               errors_.LastTransportError());
 }
 
 void KafkaSource::CommitMonitoring(const std::map<int32_t, int64_t>& next_offsets) {

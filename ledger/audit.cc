@@ -389,6 +389,13 @@ class Auditor {
     timed("checkpoints");
     if (!*cps) return finish();
 
+    if (ledger_.partition_count() == 0 && r_.entries > 0) {
+      return Fail(Error::FailedPrecondition(fmt::format(
+          "ledger {} records no Kafka partition count, which its decisions depend on (rule "
+          "WRONG_PARTITION): it was written by a version before it recorded one. Ingest its "
+          "topic again into a new ledger directory",
+          ledger_.dir())));
+    }
     std::error_code ec;
     std::filesystem::remove_all(o_.scratch_dir, ec);
     LedgerOptions lo;

@@ -67,6 +67,7 @@ Result<LedgerSetReport> CheckLedgerSet(const std::vector<SetMember>& members) {
   }
   std::vector<lmdb::Txn> txns;
   std::map<uint32_t, PartitionHolding> holding;
+  size_t reference = 0;  // the member whose partition count the others are compared with
   for (size_t i = 0; i < members.size(); ++i) {
     const Ledger& l = *members[i].ledger;
     uint32_t count = l.partition_count();
@@ -80,10 +81,11 @@ Result<LedgerSetReport> CheckLedgerSet(const std::vector<SetMember>& members) {
           members[i].name, count));
     } else if (r.partition_count == 0) {
       r.partition_count = count;
+      reference = i;
     } else if (count != r.partition_count) {
       r.problems.push_back(fmt::format(
           "{} was built from a topic of {} partitions, {} from one of {}: not the same topic",
-          members[i].name, count, members[0].name, r.partition_count));
+          members[i].name, count, members[reference].name, r.partition_count));
     }
     auto txn = lmdb::Txn::Begin(l.env(), true);
     if (!txn) return Fail(txn.error().Context(members[i].name));

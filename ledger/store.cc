@@ -232,6 +232,26 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
     if (lock_fd >= 0) ::close(lock_fd);
     return Fail(env.error().Context("opening ledger " + options.dir));
   }
+  // A data file shorter than the pages LMDB's meta page says it holds (a copy that ran
+  // out of space, a file cut by hand) would fault with SIGBUS on the first read of a
+  // missing page: refuse it, naming both sizes.
+  {
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(env->get(), &info);
+    mdb_env_stat(env->get(), &st);
+    const uint64_t need = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+    std::error_code ec;
+    const auto have =
+        std::filesystem::file_size(std::filesystem::path(options.dir) / "data.mdb", ec);
+    if (!ec && have < need) {
+      if (lock_fd >= 0) ::close(lock_fd);
+      return Fail(Error::DataLoss(fmt::format(
+          "{}/data.mdb is cut short: {} bytes, but its pages need {}; the ledger file is "
+          "damaged (restore it from a backup, or ingest the topic again)",
+          options.dir, have, need)));
+    }
+  }
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(*env), options.dir));
   ledger->lock_fd_ = lock_fd;
   ledger->replay_scratch_ = options.replay_scratch;

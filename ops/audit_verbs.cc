@@ -1,12 +1,14 @@
 #include "ops/audit_verbs.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -552,6 +554,21 @@ int AuditVerbs::VerifySet() {
   std::vector<std::unique_ptr<Ledger>> ledgers;
   std::vector<SetMember> members;
   bool intact = true;
+  // One LMDB environment must not be opened twice in a process: the same ledger named
+  // twice (or through another path) is a usage error, not a second node.
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;
+  for (const auto& dir : set_dirs_) {
+    struct stat st {};
+    if (::stat((std::filesystem::path(dir) / "data.mdb").c_str(), &st) != 0) {
+      return Report(
+          Error::NotFound(fmt::format("{} is not a ledger directory (no data.mdb)", dir)));
+    }
+    auto [it, fresh] = seen.emplace(std::pair{st.st_dev, st.st_ino}, dir);
+    if (!fresh) {
+      return Report(Error::InvalidArgument(fmt::format(
+          "{} and {} are the same ledger: name each ingest node's once", it->second, dir)));
+    }
+  }
   for (const auto& dir : set_dirs_) {
     LedgerOptions o;
     o.dir = dir;

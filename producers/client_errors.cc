@@ -35,6 +35,7 @@ void ClientErrors::event_cb(RdKafka::Event& event) {
       // reconnect backoff brings the third within about a second).
       std::lock_guard lock(mu_);
       last_transport_ = event.str();
+      ++transport_errors_;
       if (!connected_ && event.str().find("incorrect security.protocol") != std::string::npos &&
           ++protocol_hints_ >= 3 && !refused_) {
         refused_ = Error::FailedPrecondition(fmt::format(
@@ -52,6 +53,12 @@ void ClientErrors::event_cb(RdKafka::Event& event) {
   }
   if (!e) return;
   std::lock_guard lock(mu_);
+  // Once the cluster has answered, a refusal from one broker (a rolling restart, a
+  // certificate being rotated) may pass: librdkafka retries, and the log says why.
+  if (connected_ && !event.fatal()) {
+    last_transport_ = e->message();
+    return;
+  }
   if (!refused_) refused_ = std::move(*e);
 }
 

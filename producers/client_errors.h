@@ -1,8 +1,10 @@
 // The errors a Kafka client reports through librdkafka's event callback that no retry
-// will cure: the cluster refused our credentials (SASL), the TLS handshake failed, or the
-// client hit a fatal error, or a plaintext client keeps reaching a TLS listener. librdkafka logs
-// them and keeps retrying for ever; the producer and the ingest instead stop at once with a message
-// naming the setting to fix.
+// will cure: the cluster refused our credentials (SASL), the TLS handshake failed, a
+// plaintext client keeps reaching a TLS listener, or the client hit a fatal error.
+// librdkafka logs them and keeps retrying for ever; the producer and the ingest instead
+// stop at once with a message naming the setting to fix, as long as the cluster has
+// never answered them. Afterwards only a fatal error stops them: a refusal from one
+// broker during a rolling restart, say, is kept for the log while librdkafka retries.
 //
 // Thread safety: librdkafka calls event_cb on the thread that serves the client's queue;
 // Refused() may be called from any thread.
@@ -38,6 +40,11 @@ class ClientErrors : public RdKafka::EventCb {
     std::lock_guard lock(mu_);
     connected_ = true;
   }
+  // How many connection failures librdkafka has reported so far.
+  uint64_t TransportErrors() const {
+    std::lock_guard lock(mu_);
+    return transport_errors_;
+  }
   // The last connection failure librdkafka reported (it retries those), or "".
   std::string LastTransportError() const {
     std::lock_guard lock(mu_);
@@ -50,6 +57,7 @@ class ClientErrors : public RdKafka::EventCb {
   std::optional<Error> refused_;
   std::string last_transport_;
   bool connected_ = false;
+  uint64_t transport_errors_ = 0;
   int protocol_hints_ = 0;  // handshakes closed before any answer, librdkafka's hint given
 };
 

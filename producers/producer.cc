@@ -98,6 +98,14 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   p->topic_.reset(RdKafka::Topic::create(p->producer_.get(), options.topic, nullptr, err));
   if (!p->topic_) return Fail(Error::InvalidArgument("topic " + options.topic + ": " + err));
   if (!options.transactional_id.empty()) {
+    // librdkafka's mock cluster (cluster id "mockCluster<hex>") takes the transaction
+    // requests but hands aborted records to read_committed consumers: all or nothing
+    // would be a promise it cannot keep.
+    if (p->producer_->clusterid(5000).rfind("mockCluster", 0) == 0) {
+      return Fail(Error::FailedPrecondition(
+          "produce --transactional-id needs a real Kafka cluster: the development broker "
+          "accepts transactions but does not hide aborted records from the ingest"));
+    }
     if (RdKafka::Error* e = p->producer_->init_transactions(options.flush_timeout_ms)) {
       std::unique_ptr<RdKafka::Error> owned(e);
       return Fail(TransactionError(

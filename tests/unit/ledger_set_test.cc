@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "ledger/ledger_set.h"
+#include "process.h"
 #include "support.h"
 
 using namespace g60;
@@ -88,4 +89,20 @@ TEST_CASE("ledgers of one consumer group are checked together", "[ledger-set]") 
     REQUIRE_FALSE(r->ok());
     CHECK_THAT(r->problems[0], Catch::Contains("not the same topic"));
   }
+}
+
+TEST_CASE("verify-set refuses a ledger named twice and a directory that is no ledger",
+          "[ledger-set]") {
+  TempDir a_dir, empty, out;
+  {
+    auto a = OpenTestLedger(a_dir.path(), size_t{64} << 20, 2);
+    AppendAll(*a, PartitionRecords(0, 3));
+  }
+  auto twice =
+      Run({G60LEDGER_BIN, "verify-set", a_dir.path(), a_dir.path() + "/./"}, out / "twice.log");
+  CHECK(twice.status == 2);
+  CHECK_THAT(twice.output, Catch::Contains("are the same ledger"));
+  auto none = Run({G60LEDGER_BIN, "verify-set", a_dir.path(), empty.path()}, out / "none.log");
+  CHECK(none.status == 2);
+  CHECK_THAT(none.output, Catch::Contains("is not a ledger directory (no data.mdb)"));
 }

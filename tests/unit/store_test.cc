@@ -267,6 +267,32 @@ TEST_CASE("one writer per ledger, readers any time", "[store]") {
   CHECK(Ledger::Open(o).has_value());
 }
 
+TEST_CASE("a ledger file cut short is refused, not read into a SIGBUS", "[store]") {
+  TempDir dir;
+  {
+    auto ledger = OpenTestLedger(dir.path());
+    std::vector<Record> records = GrantRecords(0);
+    for (int i = 0; i < 200; ++i) {
+      std::string applicant = fmt::format("91310117CUT{:07d}", i);
+      records.push_back(
+          MakeRecord(0, static_cast<int64_t>(records.size()), applicant,
+                     SignEvent(ApplicationEvent(fmt::format("app-{}", i), applicant, 1000, 50),
+                               Keys().portal)));
+    }
+    AppendAll(*ledger, records);
+  }
+  const auto file = std::filesystem::path(dir.path()) / "data.mdb";
+  const auto size = std::filesystem::file_size(file);
+  std::filesystem::resize_file(file, size / 2);
+  LedgerOptions o;
+  o.dir = dir.path();
+  auto l = Ledger::Open(o);
+  REQUIRE_FALSE(l.has_value());
+  CHECK(l.error().code() == ErrorCode::kDataLoss);
+  CHECK_THAT(l.error().message(), Catch::Contains("data.mdb is cut short") &&
+                                      Catch::Contains(std::to_string(size / 2) + " bytes"));
+}
+
 TEST_CASE("a ledger keeps the trust anchors it was created with", "[store]") {
   TempDir dir;
   { OpenTestLedger(dir.path()); }
