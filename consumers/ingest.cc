@@ -59,15 +59,17 @@ struct PipelineState {
 
 // ---- Stage 1: the Kafka consumer.
 //
-// Owns the librdkafka consumer. Open() binds the ledger to the topic's partition count
-// (recording it in a new ledger, refusing a topic whose count changed), then subscribes
-// to the consumer group, or assigns every partition directly with `assign_all`. Every
-// partition assigned is sought to the next offset the ledger stores for it: the ledger's
-// offsets are the truth, Kafka's committed offsets are for monitoring only ("storing
-// offsets outside Kafka"). Poll() returns one record at a time, or an idle signal, or
-// an Error that ends ingest: the broker no longer has an offset the ledger needs, the
-// ledger is ahead of the topic, the partition count changed, a permission was refused,
-// the client failed fatally. Poll() and Open() run on one thread; the writer thread
+// Owns the librdkafka consumer. Open() binds the ledger to the topic, its name and its
+// partition count (recording them in a new ledger, refusing another topic or count),
+// then subscribes to the consumer group, or assigns every partition directly with
+// `assign_all`. Every partition assigned is sought to the offsets the ledger stores for
+// it: the ledger's offsets are the truth, Kafka's committed offsets are for monitoring
+// only ("storing offsets outside Kafka"). It is sought one record early, and that record
+// must be the ledger's last entry again (Recheck) before the pipeline skips it as a
+// redelivery. Poll() returns one record at a time, or an idle signal, or an Error that
+// ends ingest: the broker no longer has an offset the ledger needs, the topic is not the
+// one the ledger consumed, the partition count changed, a permission or credential was
+// refused, the client failed fatally. Poll() and Open() run on one thread; the writer thread
 // calls CommitMonitoring() and Lag(), which librdkafka allows from any thread.
 class KafkaSource : public RdKafka::RebalanceCb {
  public:
@@ -336,6 +338,7 @@ void KafkaSource::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorC
     for (auto* tp : partitions) {
       assigned_.erase(tp->partition());
       at_end_.erase(tp->partition());
+      recheck_.erase(tp->partition());
     }
     if (cooperative) {
       if (RdKafka::Error* e = consumer->incremental_unassign(partitions)) delete e;
