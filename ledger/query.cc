@@ -758,10 +758,39 @@ std::string Aligned(const std::vector<std::string>& columns, const std::vector<j
 
 }  // namespace
 
+namespace {
+
+// An integer or decimal number ("-12", "3.5"): a spreadsheet reads it as the number it
+// is, so it needs no neutralising (and a quote in front would turn it into text).
+bool IsPlainNumber(std::string_view s) {
+  size_t i = s.starts_with('-') ? 1 : 0;
+  size_t digits = 0, dots = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] >= '0' && s[i] <= '9') {
+      ++digits;
+    } else if (s[i] == '.' && dots == 0) {
+      ++dots;
+    } else {
+      return false;
+    }
+  }
+  return digits > 0;
+}
+
+}  // namespace
+
 std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  // OWASP's rule against CSV injection: a cell that starts with = + - @ TAB or CR is a
+  // formula to Excel, LibreOffice and Google Sheets; a single quote in front makes it
+  // text. Applicant ids, details and keys come from outside, forged records included.
+  std::string cell = s;
+  if (!cell.empty() && std::string_view("=+-@\t\r").find(cell[0]) != std::string_view::npos &&
+      !IsPlainNumber(cell)) {
+    cell.insert(0, 1, '\'');
+  }
+  if (cell.find_first_of(",\"\r\n") == std::string::npos) return cell;
   std::string out = "\"";
-  for (char c : s)
+  for (char c : cell)
     out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }

@@ -74,7 +74,10 @@ class Queries {
 // Renders a result as an aligned text table (for terminals) or as CSV (RFC 4180).
 std::string FormatTable(const QueryResult& r);
 std::string FormatCsv(const QueryResult& r);
-// One CSV field, quoted when it holds a comma, a quote or a line break.
+// One CSV field (RFC 4180), quoted when it holds a comma, a quote or a line break, and
+// neutralised when a spreadsheet would evaluate it (OWASP, "CSV Injection"): a cell
+// starting with = + - @ TAB or CR, unless it is a plain number, gets a ' in front.
+// NDJSON and JSON output keep every value exactly.
 std::string CsvField(const std::string& s);
 // The fields every row about an entry carries, from its body: type, event_id,
 // applicant_id, programme, verdict, reason, amount_fen, detail (queries and export).

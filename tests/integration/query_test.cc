@@ -313,6 +313,16 @@ TEST_CASE("query output renders as aligned text and as CSV", "[query]") {
   r.columns = {"name", "amount_fen"};
   r.rows = {{{"name", "a,b"}, {"amount_fen", 12345}}, {{"name", "say \"hi\""}, {"amount_fen", 5}}};
   CHECK(FormatCsv(r) == "name,amount_fen\r\n\"a,b\",12345\r\n\"say \"\"hi\"\"\",5\r\n");
+  // Cells a spreadsheet would evaluate are neutralised; numbers stay numbers.
+  CHECK(CsvField("=HYPERLINK(\"http://x\")") == "\"'=HYPERLINK(\"\"http://x\"\")\"");
+  CHECK(CsvField("@SUM(1+1)") == "'@SUM(1+1)");
+  CHECK(CsvField("+8621") == "'+8621");
+  CHECK(CsvField("-2+3") == "'-2+3");
+  CHECK(CsvField("\t=1") == "'\t=1");
+  CHECK(CsvField("\r=1") == "\"'\r=1\"");
+  CHECK(CsvField("-12") == "-12");
+  CHECK(CsvField("-3.50") == "-3.50");
+  CHECK(CsvField("91310117MA1J000001") == "91310117MA1J000001");
   std::string table = FormatTable(r);
   CHECK(table.find("123.45 CNY") != std::string::npos);
   CHECK(table.find("(2 rows)") != std::string::npos);
