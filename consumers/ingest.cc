@@ -73,7 +73,10 @@ struct PipelineState {
 // calls CommitMonitoring() and Lag(), which librdkafka allows from any thread.
 class KafkaSource : public RdKafka::RebalanceCb {
  public:
-  static Result<std::unique_ptr<KafkaSource>> Open(Ledger& ledger, const IngestOptions& options);
+  // Waits for the cluster's first answer until `stop` (then returns nullptr: stopped
+  // before anything was consumed).
+  static Result<std::unique_ptr<KafkaSource>> Open(Ledger& ledger, const IngestOptions& options,
+                                                   const std::atomic<bool>& stop);
   ~KafkaSource() override {
     if (consumer_) consumer_->close();
   }
@@ -101,8 +104,9 @@ class KafkaSource : public RdKafka::RebalanceCb {
   // up to `attempts` times, serving librdkafka's callbacks between attempts with a
   // consume() that can return no record because nothing is assigned yet. Once
   // partitions are assigned a consume() here would take a record from the pipeline, so
-  // the later checks ask once and serve nothing.
-  Result<int32_t> TopicPartitionCount(int attempts, bool before_assignment);
+  // the later checks ask once and serve nothing. Returns 0 when `stop` became true first.
+  Result<int32_t> TopicPartitionCount(int attempts, bool before_assignment,
+                                      const std::atomic<bool>* stop = nullptr);
   Status AssignAll();
   Status CheckPartitionCountUnchanged();
   Error OffsetOutOfRange(int32_t partition, const std::string& detail);
@@ -138,8 +142,8 @@ class KafkaSource : public RdKafka::RebalanceCb {
   Clock::time_point last_count_check_ = Clock::now();
 };
 
-Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
-                                                       const IngestOptions& options) {
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger, const IngestOptions& options,
+                                                       const std::atomic<bool>& stop) {
   std::unique_ptr<KafkaSource> s(new KafkaSource(ledger, options));
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   G60_TRY(Set(*conf, "bootstrap.servers", options.bootstrap));
@@ -172,8 +176,9 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
 
   // The ledger's offsets are one topic's, and its partition count decides which partition
   // holds each applicant: record both in a new ledger, refuse another topic or count.
-  auto count = s->TopicPartitionCount(150, /*before_assignment=*/true);
+  auto count = s->TopicPartitionCount(150, /*before_assignment=*/true, &stop);
   if (!count) return Fail(count.error());
+  if (*count == 0) return std::unique_ptr<KafkaSource>();  // stopped while waiting
   G60_TRY(ledger.BindTopic(options.topic, static_cast<uint32_t>(*count)));
 
   if (options.assign_all) {
@@ -187,11 +192,13 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger,
   return s;
 }
 
-Result<int32_t> KafkaSource::TopicPartitionCount(int attempts, bool before_assignment) {
+Result<int32_t> KafkaSource::TopicPartitionCount(int attempts, bool before_assignment,
+                                                 const std::atomic<bool>* stop) {
   RdKafka::ErrorCode last = RdKafka::ERR_NO_ERROR;
   for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (stop && stop->load()) return 0;  // SIGTERM while the cluster does not answer
     RdKafka::Metadata* raw = nullptr;
-    auto rc = consumer_->metadata(false, topic_.get(), &raw, 2000);
+    auto rc = consumer_->metadata(false, topic_.get(), &raw, 1000);
     std::unique_ptr<RdKafka::Metadata> md(raw);
     if (rc == RdKafka::ERR_NO_ERROR && md->topics()->size() == 1) {
       const auto* t = (*md->topics())[0];
@@ -947,8 +954,12 @@ Result<IngestStats> RunIngest(Ledger& ledger, const IngestOptions& options,
   const unsigned threads = options.verify_threads
                                ? options.verify_threads
                                : std::max(1u, std::thread::hardware_concurrency());
-  auto source = KafkaSource::Open(ledger, options);
+  auto source = KafkaSource::Open(ledger, options, stop);
   if (!source) return Fail(source.error());
+  if (!*source) {
+    spdlog::info("ingest: stopped before the Kafka cluster answered; nothing was consumed");
+    return IngestStats{};
+  }
   auto checkpoints = CheckpointPublisher::Create(ledger, options);
   if (!checkpoints) return Fail(checkpoints.error());
 

@@ -290,6 +290,26 @@ TEST_CASE("SIGTERM commits what was consumed and exits cleanly; metrics are serv
   CHECK_THAT(ingest.Output(), Catch::Contains(std::to_string(messages) + " entr(ies) appended"));
 }
 
+TEST_CASE("SIGTERM stops an ingest that is still waiting for an unreachable cluster",
+          "[integration][kafka][faults]") {
+  // Nothing listens on the port: the cluster never answers. With --assign-all, ingest
+  // waits for the topic's metadata before it can consume; SIGTERM must end the wait.
+  TempDir dir;
+  std::string cfg = WriteIngestConfig(dir, "127.0.0.1:9");
+  Child ingest({G60LEDGER_BIN, "ingest", "--config", cfg, "--assign-all"}, dir / "ingest.log");
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(ingest.Running());
+  auto sent = std::chrono::steady_clock::now();
+  ingest.Kill(SIGTERM);
+  int status = ingest.Wait();
+  auto waited = std::chrono::steady_clock::now() - sent;
+  INFO(ingest.Output());
+  CHECK(status == 0);
+  CHECK_THAT(ingest.Output(), Catch::Contains("stopped before the Kafka cluster answered"));
+  // Prompt: within the 1 s metadata request in flight, far from the minutes it took.
+  CHECK(waited < 10s);
+}
+
 TEST_CASE("a full disk stops ingest with a clear error; it resumes once space is freed",
           "[integration][kafka][faults][disk]") {
   // A small tmpfs stands for the ledger's disk; growing it stands for freeing space.
