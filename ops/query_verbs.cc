@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -191,13 +195,38 @@ int QueryVerbs::Export() {
   if (!txn) return Report(txn.error());
   auto heads = ReadHeads(*txn, ledger.tables());
   if (!heads) return Report(heads.error());
+  // Where the export goes. A regular file (or a new one) is written beside it and renamed
+  // over it once complete; anything else that exists (a symlink, a device, a pipe) is
+  // written through as it is, never replaced by a regular file.
   std::FILE* out = stdout;
-  std::string tmp;
+  std::string tmp, target = "standard output";
   if (!out_.empty() && out_ != "-") {
-    tmp = out_ + ".tmp";
-    out = std::fopen(tmp.c_str(), "wb");
-    if (!out) return Report(Error::FailedPrecondition(fmt::format("cannot write {}", tmp)));
+    std::error_code ec;
+    auto st = std::filesystem::symlink_status(out_, ec);
+    bool replace = ec || st.type() == std::filesystem::file_type::not_found ||
+                   st.type() == std::filesystem::file_type::regular;
+    target = replace ? out_ + ".tmp" : out_;
+    if (replace) tmp = target;
+    out = std::fopen(target.c_str(), "wb");
+    if (!out) {
+      return Report(Error::FailedPrecondition(
+          fmt::format("cannot write {}: {}", target, std::strerror(errno))));
+    }
   }
+  // A write that fails (a full disk) ends the export with the position unmoved, so that
+  // the next incremental export starts where this one did.
+  auto failed = [&](const char* what) {
+    int err = errno;
+    if (out != stdout) std::fclose(out);
+    if (!tmp.empty()) std::filesystem::remove(tmp);
+    return Report(Error::ResourceExhausted(
+        fmt::format("export: {} {} failed ({}): the export is incomplete, and the position is "
+                    "unchanged, so the next export repeats it",
+                    what, target, std::strerror(err))));
+  };
+  auto write = [&](const std::string& s) {
+    return std::fwrite(s.data(), 1, s.size(), out) == s.size();
+  };
   const std::vector<std::string> columns = {
       "partition", "sequence",   "offset",       "kafka_timestamp_ms", "occurred_at_ms",
       "type",      "event_id",   "applicant_id", "programme",          "verdict",
@@ -206,7 +235,7 @@ int QueryVerbs::Export() {
     std::string header;
     for (size_t i = 0; i < columns.size(); ++i)
       header += (i ? "," : "") + columns[i];
-    std::fprintf(out, "%s\r\n", header.c_str());
+    if (!write(header + "\r\n")) return failed("writing to");
   }
   uint64_t written = 0;
   std::string end_position;
@@ -233,8 +262,7 @@ int QueryVerbs::Export() {
       row["occurred_at_ms"] = msg.event.occurred_at_ms();
       row["entry_hash"] = HexEncode(AsBytes(EntryHash(**v)));
       if (format_ == "ndjson") {
-        std::string line = row.dump() + "\n";
-        std::fwrite(line.data(), 1, line.size(), out);
+        if (!write(row.dump() + "\n")) return failed("writing to");
       } else {
         std::string line;
         for (size_t i = 0; i < columns.size(); ++i) {
@@ -242,23 +270,45 @@ int QueryVerbs::Export() {
           line += (i ? "," : "") + CsvField(c.is_string() ? c.get<std::string>() : c.dump());
         }
         line += "\r\n";
-        std::fwrite(line.data(), 1, line.size(), out);
+        if (!write(line)) return failed("writing to");
       }
       ++written;
     }
     end_position += fmt::format("{}{}:{}", end_position.empty() ? "" : ",", h.partition, h.size);
   }
+  // Flushed and on disk before the position moves past it.
+  if (std::fflush(out) != 0 || std::ferror(out)) return failed("writing to");
+  if (::fsync(::fileno(out)) != 0 && errno != EINVAL && errno != EROFS) {
+    return failed("syncing");  // (a pipe or a terminal cannot be synced: EINVAL)
+  }
   if (out != stdout) {
-    if (std::fclose(out) != 0)
-      return Report(Error::FailedPrecondition("writing " + tmp + " failed"));
-    std::filesystem::rename(tmp, out_);
-  } else {
-    std::fflush(stdout);
+    if (std::fclose(out) != 0) {
+      out = stdout;  // closed, whatever it said
+      return failed("closing");
+    }
+    out = stdout;
+    if (!tmp.empty()) {
+      std::error_code ec;
+      std::filesystem::rename(tmp, out_, ec);
+      if (ec) {
+        return Report(Error::FailedPrecondition(
+            fmt::format("export: renaming {} to {}: {}", tmp, out_, ec.message())));
+      }
+    }
   }
   if (!position_file_.empty()) {
     std::string ptmp = position_file_ + ".tmp";
-    std::ofstream(ptmp) << end_position << "\n";
-    std::filesystem::rename(ptmp, position_file_);
+    std::ofstream pos(ptmp);
+    pos << end_position << "\n";
+    pos.close();
+    std::error_code ec;
+    if (pos) std::filesystem::rename(ptmp, position_file_, ec);
+    if (!pos || ec) {
+      return Report(Error::ResourceExhausted(fmt::format(
+          "export: the entries were written, but the position file {} could not be updated; "
+          "the next export with it repeats them",
+          position_file_)));
+    }
   }
   std::fprintf(stderr, "export: %llu entr%s; next position %s\n",
                static_cast<unsigned long long>(written), written == 1 ? "y" : "ies",

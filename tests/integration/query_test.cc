@@ -328,6 +328,52 @@ TEST_CASE("query output renders as aligned text and as CSV", "[query]") {
   CHECK(table.find("(2 rows)") != std::string::npos);
 }
 
+TEST_CASE("an export that cannot be written fails and keeps the position; links stay links",
+          "[query][export]") {
+  TempDir dir;
+  {
+    auto ledger = OpenTestLedger(dir.path());
+    AppendAll(*ledger, GrantRecords(0));
+  }
+  const std::string pos = dir / "finance.pos";
+  std::ofstream(pos) << "0:2\n";
+  auto position = [&] {
+    std::ifstream in(pos);
+    std::string p;
+    std::getline(in, p);
+    return p;
+  };
+  // A full disk, behind -o (a device, written through) and behind standard output.
+  auto to_device = Run(
+      {G60LEDGER_BIN, "export", "--ledger", dir.path(), "--position-file", pos, "-o", "/dev/full"},
+      dir / "device.out");
+  INFO(to_device.output);
+  CHECK(to_device.status == 3);
+  CHECK_THAT(to_device.output, Catch::Contains("writing to /dev/full failed") &&
+                                   Catch::Contains("the position is unchanged"));
+  CHECK(std::filesystem::is_character_file("/dev/full"));
+  CHECK(position() == "0:2");
+  // (Its output is not read back: reading /dev/full gives zeros without end.)
+  Child to_stdout({G60LEDGER_BIN, "export", "--ledger", dir.path(), "--position-file", pos},
+                  "/dev/full");
+  CHECK(to_stdout.Wait() == 3);
+  CHECK(position() == "0:2");
+  // A symlink is written through, not replaced by a regular file.
+  std::filesystem::create_symlink(dir / "real.ndjson", dir / "link.ndjson");
+  auto linked = Run({G60LEDGER_BIN, "export", "--ledger", dir.path(), "--position-file", pos, "-o",
+                     dir / "link.ndjson"},
+                    dir / "link.out");
+  INFO(linked.output);
+  REQUIRE(linked.status == 0);
+  CHECK(std::filesystem::is_symlink(dir / "link.ndjson"));
+  std::ifstream real(dir / "real.ndjson");
+  int lines = 0;
+  for (std::string line; std::getline(real, line);)
+    ++lines;
+  CHECK(lines == 3);  // entries 2, 3 and 4 of the five control records
+  CHECK(position() == "0:5");
+}
+
 TEST_CASE("export writes every entry once, and continues from where the last export ended",
           "[query][export]") {
   TempDir dir;
