@@ -360,10 +360,7 @@ int AuditVerbs::VerifyProof() {
   if (!cfg) return Report(cfg.error());
   auto key = LedgerKey(*cfg);
   if (!key) return Report(key.error());
-  if (cfg->trust_anchors.empty()) {
-    return Report(Error::InvalidArgument(
-        "no trust anchors: give --anchor FILE or a --config with [trust] anchors"));
-  }
+  if (auto missing = MissingAnchors(*cfg, "verify-proof")) return Report(*missing);
   auto bundle = ReadJson(file_);
   if (!bundle) return Report(bundle.error());
   auto verified = VerifyBundle(*bundle, BundleTrust{*key, cfg->trust_anchors});
@@ -473,6 +470,7 @@ int AuditVerbs::Audit() {
   auto opened = OpenForReading(common_);
   if (!opened) return Report(opened.error());
   const Config& cfg = opened->config;
+  if (auto missing = MissingAnchors(cfg, "audit")) return Report(*missing);
   AuditOptions o;
   o.trust_anchors = cfg.trust_anchors;
   o.threads = cfg.verify_threads;
@@ -551,6 +549,7 @@ int AuditVerbs::Audit() {
 int AuditVerbs::VerifySet() {
   auto cfg = common_.Load();
   if (!cfg) return Report(cfg.error());
+  if (auto missing = MissingAnchors(*cfg, "verify-set")) return Report(*missing);
   std::vector<std::unique_ptr<Ledger>> ledgers;
   std::vector<SetMember> members;
   bool intact = true;

@@ -1,5 +1,7 @@
 #include "ops/common.h"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -87,6 +89,16 @@ Result<std::unique_ptr<Ledger>> Common::OpenLedger(const Config& c, bool writer)
   o.map_size_bytes = static_cast<size_t>(c.map_size_mib) << 20;
   o.trust_anchors = c.trust_anchors;
   return Ledger::Open(o);
+}
+
+std::optional<Error> MissingAnchors(const Config& c, std::string_view verb) {
+  if (!c.trust_anchors.empty()) return std::nullopt;
+  return Error::InvalidArgument(
+      fmt::format("{} needs the ledger's trust anchors to check who signed what: give --anchor "
+                  "ADMIN.pub (the admin public key the ledger was created with) or a --config with "
+                  "[trust] anchors. Without them every signed entry would look unauthorised; that "
+                  "would say nothing about the ledger",
+                  verb));
 }
 
 Result<OpenedLedger> OpenForReading(const Common& common) {

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ledger/config.h"
@@ -55,5 +57,9 @@ struct OpenedLedger {
   std::unique_ptr<Ledger> ledger;
 };
 Result<OpenedLedger> OpenForReading(const Common& common);
+
+// The usage error of a verb that checks signatures and was given no trust anchors: it
+// would otherwise report every signed entry as unauthorised, which reads as tampering.
+std::optional<Error> MissingAnchors(const Config& c, std::string_view verb);
 
 }  // namespace g60

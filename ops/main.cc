@@ -337,6 +337,7 @@ int RunVerify(const Common& common) {
   auto opened = OpenForReading(common);
   if (!opened) return Report(opened.error());
   const Config& cfg = opened->config;
+  if (auto missing = MissingAnchors(cfg, "verify")) return Report(*missing);
   const Ledger& ledger = *opened->ledger;
   VerifyOptions o;
   o.trust_anchors = cfg.trust_anchors;

@@ -4,6 +4,7 @@
 
 #include "ledger/ledger_set.h"
 #include "process.h"
+#include "producers/keyfile.h"
 #include "support.h"
 
 using namespace g60;
@@ -91,18 +92,32 @@ TEST_CASE("ledgers of one consumer group are checked together", "[ledger-set]") 
   }
 }
 
-TEST_CASE("verify-set refuses a ledger named twice and a directory that is no ledger",
+TEST_CASE("verify-set refuses a ledger named twice, a directory that is no ledger, no anchors",
           "[ledger-set]") {
   TempDir a_dir, empty, out;
   {
     auto a = OpenTestLedger(a_dir.path(), size_t{64} << 20, 2);
     AppendAll(*a, PartitionRecords(0, 3));
   }
+  REQUIRE(WriteKeyFile(out / "admin", Keys().admin).has_value());
+  const std::string anchor = out / "admin.pub";
   auto twice =
-      Run({G60LEDGER_BIN, "verify-set", a_dir.path(), a_dir.path() + "/./"}, out / "twice.log");
+      Run({G60LEDGER_BIN, "verify-set", "--anchor", anchor, a_dir.path(), a_dir.path() + "/./"},
+          out / "twice.log");
   CHECK(twice.status == 2);
   CHECK_THAT(twice.output, Catch::Contains("are the same ledger"));
-  auto none = Run({G60LEDGER_BIN, "verify-set", a_dir.path(), empty.path()}, out / "none.log");
+  auto none = Run({G60LEDGER_BIN, "verify-set", "--anchor", anchor, a_dir.path(), empty.path()},
+                  out / "none.log");
   CHECK(none.status == 2);
   CHECK_THAT(none.output, Catch::Contains("is not a ledger directory (no data.mdb)"));
+  // Without anchors every signature would look unauthorised: a usage error, not a finding.
+  for (const char* verb : {"verify-set", "verify", "audit"}) {
+    INFO(verb);
+    std::vector<std::string> args = {G60LEDGER_BIN, verb};
+    if (std::string(verb) != "verify-set") args.push_back("--ledger");
+    args.push_back(a_dir.path());
+    auto r = Run(args, out / "anchors.log");
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains("needs the ledger's trust anchors"));
+  }
 }
