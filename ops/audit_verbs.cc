@@ -210,6 +210,22 @@ int AuditVerbs::Checkpoint() {
     if (!*key) return Report(Error::InvalidArgument("--issue needs [checkpoint] key_file"));
     auto ledger = common_.OpenLedger(*cfg, true);
     if (!ledger) return Report(ledger.error());
+    // What is signed must be what the entries give: a stored Merkle row altered on disk
+    // would otherwise be signed into a root no entry supports, and the partition could
+    // never be proved consistent again. The entries, hash links, heads and every stored
+    // subtree are checked first (signatures are not what a checkpoint commits to).
+    VerifyOptions vo;
+    vo.trust_anchors = cfg->trust_anchors;
+    vo.threads = cfg->verify_threads;
+    vo.check_signatures = false;
+    auto checked = VerifyLedger(**ledger, vo);
+    if (!checked) return Report(checked.error());
+    if (!checked->ok()) {
+      return Report(Error::DataLoss(fmt::format(
+          "refusing to sign a checkpoint: the ledger does not match its entries at {}; run "
+          "g60ledger audit, and restore the ledger from a backup or ingest its topic again",
+          checked->first_problem->ToString())));
+    }
     Checkpointer cp(**key, 1, std::chrono::milliseconds(0));
     auto batch = (*ledger)->BeginBatch();
     if (!batch) return Report(batch.error());

@@ -448,6 +448,40 @@ TEST_CASE("audit and verify finish on ledgers larger than their verification poo
 // The audit's replay keeps no index and no Merkle log of its own: it looks each entry's
 // index keys up in the stored index and counts the rows of both tables. Every kind of
 // damage to them must still be found and named.
+TEST_CASE("checkpoint --issue refuses to sign over a damaged Merkle log", "[audit][tamper]") {
+  TempDir dir, out;
+  {
+    auto ledger = OpenTestLedger(dir.path());
+    AppendAll(*ledger, Records(60));
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    REQUIRE(batch->txn()
+                .Put(ledger->tables().merkle, MerkleKey(0, 1, 3), std::string(32, '\x5a'))
+                .has_value());
+    REQUIRE(batch->Commit().has_value());
+  }
+  const CheckpointKey& k = LedgerKey();
+  REQUIRE(WriteKeyFile(out / "ledger.key",
+                       KeyFile{v1::ROLE_LEDGER, KeyIdOf(k.public_key), k.public_key, k.secret_key})
+              .has_value());
+  std::ofstream(out / "ledger.toml")
+      << "[ledger]\ndir = \"" << dir.path() << "\"\n[trust]\nanchors = [\""
+      << Base64Encode(Keys().admin.public_key) << "\"]\n[checkpoint]\nkey_file = \""
+      << out / "ledger.key"
+      << "\"\nname = \"" << k.name << "\"\n";
+  auto r = Run({G60LEDGER_BIN, "checkpoint", "--issue", "--config", out / "ledger.toml"},
+               out / "issue.log");
+  INFO(r.output);
+  CHECK(r.status == 3);
+  CHECK_THAT(r.output, Catch::Contains("refusing to sign a checkpoint") &&
+                           Catch::Contains("Merkle subtree (1, 3)"));
+  auto ledger = OpenReader(dir.path());
+  auto txn = lmdb::Txn::Begin(ledger->env(), true);
+  auto latest = LatestCheckpoint(*txn, ledger->tables(), 0);
+  REQUIRE(latest.has_value());
+  CHECK_FALSE(latest->has_value());  // nothing was signed
+}
+
 TEST_CASE("audit finds index and Merkle rows that the entries do not give", "[audit][tamper]") {
   TempDir dir, scratch;
   auto ledger = OpenTestLedger(dir.path());
