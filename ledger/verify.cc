@@ -9,8 +9,10 @@
 #include <thread>
 
 #include "ledger/bytes.h"
+#include "ledger/checkpoint.h"
 #include "ledger/entry.h"
 #include "ledger/merkle.h"
+#include "ledger/note.h"
 #include "ledger/ordered_workers.h"
 
 namespace g60 {
@@ -124,6 +126,7 @@ class Verifier {
     for (const auto& [p, r] : recomputed_) {
       if (!stored.contains(p)) Report({p, 0, "partition has entries but no head record"});
     }
+    G60_TRY(CheckAgainstCheckpoints(stored));
     report_.entries = entries_;
     report_.signatures = signatures_;
     for (auto& [p, r] : recomputed_) {
@@ -135,6 +138,51 @@ class Verifier {
   }
 
  private:
+  // The chain against the latest checkpoint the ledger signed of each partition: a chain
+  // shorter than a signed size lost entries (removed, with the head rewritten to match),
+  // and the root the entries give at the signed size must be the signed root. Checked
+  // from the note's text; whose key signed it is the audit's question (--ledger-key).
+  Status CheckAgainstCheckpoints(const std::map<uint32_t, PartitionHead>& stored) {
+    std::set<uint32_t> partitions;
+    for (const auto& [p, h] : stored)
+      partitions.insert(p);
+    for (const auto& [p, r] : recomputed_)
+      partitions.insert(p);
+    for (uint32_t p : partitions) {
+      if (broken_.contains(p)) continue;
+      auto latest = LatestCheckpoint(txn_, ledger_.tables(), p);
+      if (!latest) return Fail(latest.error());
+      if (!*latest) continue;
+      const std::string& note = (*latest)->note;
+      auto body_end = note.find("\n\n");
+      auto cp = note::ParseCheckpoint(
+          std::string_view(note).substr(0, body_end == std::string::npos ? 0 : body_end + 1));
+      if (!cp) {
+        Report({p, 0, "its latest stored checkpoint is not a readable signed note"});
+        continue;
+      }
+      auto it = recomputed_.find(p);
+      uint64_t size = it == recomputed_.end() ? 0 : it->second.size;
+      if (cp->size > size) {
+        Report({p, size,
+                fmt::format("the ledger signed a checkpoint of {} entries, but the chain holds {}: "
+                            "entries {} to {} were removed after they were signed",
+                            cp->size, size, size, cp->size - 1)});
+        continue;
+      }
+      auto root = merkle::Root(MerkleNodes(txn_, ledger_.tables(), p), cp->size);
+      if (!root) return Fail(root.error());
+      if (*root != cp->root) {
+        Report({p, cp->size - 1,
+                fmt::format("the checkpoint of {} entries signed root {}, but the entries give {}: "
+                            "the first {} entries were changed after they were signed",
+                            cp->size, HexEncode(AsBytes(cp->root)), HexEncode(AsBytes(*root)),
+                            cp->size)});
+      }
+    }
+    return {};
+  }
+
   void Report(Problem problem) {
     auto& first = report_.first_problem;
     if (!first || std::tie(problem.partition, problem.sequence) <

@@ -3,6 +3,7 @@
 // forged head, and an accepted entry whose signature no longer holds.
 #include <catch2/catch.hpp>
 
+#include "ledger/checkpoint.h"
 #include "ledger/entry.h"
 #include "ledger/lmdb.h"
 #include "ledger/merkle.h"
@@ -160,9 +161,36 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
       key.append("\0\0\0\1", 4);
       REQUIRE(txn.Put(heads, key, EncodeHead(h)).has_value());
     });
-    // A consistent truncation is invisible to the chain alone; the Merkle checkpoints
-    // (signed, kept by auditors) are what catch it. The chain still verifies.
+    // With no checkpoint signed yet, a consistent truncation is invisible to the chain
+    // alone. The chain still verifies.
     CHECK(Verify(dir.path()).ok());
+  }
+  SECTION("the last one, with the head rewritten to match, after a checkpoint was signed") {
+    TempDir dir;
+    BuildLedger(dir.path());
+    {
+      auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 2);
+      KeyPair kp = KeyPairFromSeed(std::string(32, '\x61'));
+      Checkpointer cp(CheckpointKey{"test.g60ledger/verify", kp.secret_key, kp.public_key}, 1,
+                      std::chrono::milliseconds(0));
+      auto batch = ledger->BeginBatch();
+      REQUIRE(batch.has_value());
+      REQUIRE(cp.IssueDue(*batch, true).has_value());
+      REQUIRE(batch->Commit().has_value());
+    }
+    Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
+      std::string prev = Get(txn, entries, EntryKey(1, 9));
+      REQUIRE(txn.Del(entries, EntryKey(1, 10)).has_value());
+      PartitionHead h{1, 10, EntryHash(prev), 10};
+      std::string key;
+      key.append("\0\0\0\1", 4);
+      REQUIRE(txn.Put(heads, key, EncodeHead(h)).has_value());
+    });
+    auto r = Verify(dir.path());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.first_problem->ToString() ==
+          "partition 1 entry 10: the ledger signed a checkpoint of 11 entries, but the chain "
+          "holds 10: entries 10 to 10 were removed after they were signed");
   }
 }
 
