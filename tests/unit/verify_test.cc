@@ -127,6 +127,19 @@ TEST_CASE("changing any byte of a stored entry is detected and named", "[verify]
   CHECK(Verify(base.path()).ok());  // restored
 }
 
+// Removes partition 1's last entry (10) and rewrites its head to end at entry 9: a
+// truncation that the chain alone cannot see.
+void RemoveLastEntryAndRewriteHead(const std::string& dir) {
+  Tamper(dir, [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
+    std::string prev = Get(txn, entries, EntryKey(1, 9));
+    REQUIRE(txn.Del(entries, EntryKey(1, 10)).has_value());
+    PartitionHead h{1, 10, EntryHash(prev), 10};
+    std::string key;
+    key.append("\0\0\0\1", 4);
+    REQUIRE(txn.Put(heads, key, EncodeHead(h)).has_value());
+  });
+}
+
 TEST_CASE("a removed entry is detected", "[verify][tamper]") {
   SECTION("from the middle") {
     TempDir dir;
@@ -153,14 +166,7 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
   SECTION("the last one, with the head rewritten to match") {
     TempDir dir;
     BuildLedger(dir.path());
-    Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
-      std::string prev = Get(txn, entries, EntryKey(1, 9));
-      REQUIRE(txn.Del(entries, EntryKey(1, 10)).has_value());
-      PartitionHead h{1, 10, EntryHash(prev), 10};
-      std::string key;
-      key.append("\0\0\0\1", 4);
-      REQUIRE(txn.Put(heads, key, EncodeHead(h)).has_value());
-    });
+    RemoveLastEntryAndRewriteHead(dir.path());
     // With no checkpoint signed yet, a consistent truncation is invisible to the chain
     // alone. The chain still verifies.
     CHECK(Verify(dir.path()).ok());
@@ -178,14 +184,7 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
       REQUIRE(cp.IssueDue(*batch, true).has_value());
       REQUIRE(batch->Commit().has_value());
     }
-    Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
-      std::string prev = Get(txn, entries, EntryKey(1, 9));
-      REQUIRE(txn.Del(entries, EntryKey(1, 10)).has_value());
-      PartitionHead h{1, 10, EntryHash(prev), 10};
-      std::string key;
-      key.append("\0\0\0\1", 4);
-      REQUIRE(txn.Put(heads, key, EncodeHead(h)).has_value());
-    });
+    RemoveLastEntryAndRewriteHead(dir.path());
     auto r = Verify(dir.path());
     REQUIRE_FALSE(r.ok());
     CHECK(r.first_problem->ToString() ==
