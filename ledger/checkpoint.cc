@@ -5,8 +5,10 @@
 #include <charconv>
 
 #include "ledger/bytes.h"
+#include "ledger/entry.h"
 #include "ledger/merkle.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/query.h"
 
 namespace g60 {
 
@@ -99,6 +101,112 @@ Status ForEachCheckpoint(const lmdb::Txn& txn, const Tables& t,
     G60_TRY(fn(*c));
   }
   return {};
+}
+
+Result<std::vector<StoredCheckpoint>> CheckpointsOf(const lmdb::Txn& txn, const Tables& t,
+                                                    uint32_t partition, uint64_t after_size,
+                                                    size_t limit) {
+  std::vector<StoredCheckpoint> out;
+  if (after_size == UINT64_MAX || limit == 0) return out;
+  auto cur = lmdb::Cursor::Open(txn, t.checkpoints);
+  if (!cur) return Fail(cur.error());
+  for (auto ok = cur->Seek(CheckpointKeyOf(partition, after_size + 1)); out.size() < limit;
+       ok = cur->Next()) {
+    if (!ok) return Fail(ok.error());
+    if (!*ok) break;
+    auto c = Decode(cur->key(), cur->value());
+    if (!c) return Fail(c.error());
+    if (c->partition != partition) break;
+    out.push_back(std::move(*c));
+  }
+  return out;
+}
+
+Result<StoredCheckpoint> CheckpointAt(const lmdb::Txn& txn, const Tables& t, uint32_t partition,
+                                      uint64_t size) {
+  // One pass over the partition's checkpoints (a few hundred at most for a partition of
+  // millions of entries at the default interval) finds it or what to name instead.
+  uint64_t count = 0, first = 0, last = 0, below = 0, above = 0;
+  auto cur = lmdb::Cursor::Open(txn, t.checkpoints);
+  if (!cur) return Fail(cur.error());
+  for (auto ok = cur->Seek(CheckpointKeyOf(partition, 0));; ok = cur->Next()) {
+    if (!ok) return Fail(ok.error());
+    if (!*ok) break;
+    auto c = Decode(cur->key(), cur->value());
+    if (!c) return Fail(c.error());
+    if (c->partition != partition) break;
+    if (c->size == size) return std::move(*c);
+    if (count++ == 0) first = c->size;
+    last = c->size;
+    if (c->size < size) below = c->size;
+    if (c->size > size && above == 0) above = c->size;
+  }
+  if (count == 0) {
+    return Fail(Error::NotFound(fmt::format("partition {} has no checkpoint", partition)));
+  }
+  if (count == 1) {
+    return Fail(Error::NotFound(
+        fmt::format("partition {} has no checkpoint of size {}: it has one, of size {}", partition,
+                    size, first)));
+  }
+  std::string nearest = below && above ? fmt::format("the nearest are {} and {}", below, above)
+                                       : fmt::format("the nearest is {}", below ? below : above);
+  return Fail(Error::NotFound(
+      fmt::format("partition {} has no checkpoint of size {}: it has {} checkpoints, sizes {} to "
+                  "{}; {}",
+                  partition, size, count, first, last, nearest)));
+}
+
+Result<CheckpointView> ViewCheckpoint(const lmdb::Txn& txn, const Tables& t,
+                                      const StoredCheckpoint& stored, const note::Verifier& key) {
+  CheckpointView v;
+  v.stored = stored;
+  if (stored.size > 0) {
+    auto bytes = txn.Get(t.entries, EntryKey(stored.partition, stored.size - 1));
+    if (!bytes) return Fail(bytes.error());
+    if (!*bytes) {
+      v.problem =
+          fmt::format("the ledger has no entry {} that the checkpoint covers", stored.size - 1);
+      return v;
+    }
+    auto entry = DecodeEntry(**bytes);
+    if (!entry) return Fail(entry.error());
+    v.last_entry_timestamp_ms = entry->body.source().timestamp_ms();
+  }
+  auto text = note::Open(stored.note, key);
+  if (!text) {
+    v.problem = text.error().message();
+    return v;
+  }
+  auto cp = note::ParseCheckpoint(*text);
+  if (!cp) {
+    v.problem = cp.error().message();
+    return v;
+  }
+  v.root = cp->root;
+  if (cp->origin != CheckpointOrigin(key.name, stored.partition)) {
+    v.problem = fmt::format("its origin is \"{}\", not \"{}\"", cp->origin,
+                            CheckpointOrigin(key.name, stored.partition));
+  } else if (cp->size != stored.size) {
+    v.problem = fmt::format("it signs size {} but is stored as size {}", cp->size, stored.size);
+  } else {
+    auto at = merkle::Root(MerkleNodes(txn, t, stored.partition), cp->size);
+    if (!at) return Fail(at.error());
+    if (*at != cp->root) v.problem = "the signed root is not the log's root at that size";
+  }
+  return v;
+}
+
+nlohmann::json CheckpointView::ToJson() const {
+  return nlohmann::json{
+      {"partition", stored.partition},
+      {"size", stored.size},
+      {"root", root ? nlohmann::json(Base64Encode(AsBytes(*root))) : nlohmann::json(nullptr)},
+      {"last_entry_timestamp_ms", last_entry_timestamp_ms},
+      {"last_entry_time", FormatCst(last_entry_timestamp_ms)},
+      {"verified", verified()},
+      {"problem", problem},
+      {"note", stored.note}};
 }
 
 Result<std::optional<StoredCheckpoint>> IssueCheckpoint(Batch& batch, uint32_t partition,

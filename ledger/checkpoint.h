@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,36 @@ Result<std::optional<StoredCheckpoint>> CheckpointCovering(const lmdb::Txn& txn,
 // Every stored checkpoint in (partition, size) order.
 Status ForEachCheckpoint(const lmdb::Txn& txn, const Tables& t,
                          const std::function<Status(const StoredCheckpoint&)>& fn);
+
+// The history of one partition: its stored checkpoints of size greater than
+// `after_size`, smallest first, at most `limit` (the ledger keeps every checkpoint it
+// signed; an auditor who missed one takes it from here).
+Result<std::vector<StoredCheckpoint>> CheckpointsOf(const lmdb::Txn& txn, const Tables& t,
+                                                    uint32_t partition, uint64_t after_size,
+                                                    size_t limit);
+// The partition's checkpoint of exactly `size`. NotFound when there is none, naming
+// what there is: how many, the smallest and largest sizes, and the two nearest `size`.
+Result<StoredCheckpoint> CheckpointAt(const lmdb::Txn& txn, const Tables& t, uint32_t partition,
+                                      uint64_t size);
+
+// A stored checkpoint as an auditor reads it, and whether it holds: the note opens with
+// `key` (C2SP signed-note), its origin is `<key name>/<partition>`, its size is the
+// stored one, and its root is the Merkle log's root at that size (RFC 9162 §2.1.1).
+struct CheckpointView {
+  StoredCheckpoint stored;
+  std::optional<Hash> root;  // the signed root, when the note opened and parsed
+  // The Kafka timestamp (epoch ms) of the last entry the checkpoint covers (entry
+  // size - 1). The note carries no time and the ledger does not record when it signed,
+  // so this is the time the checkpoint can be placed by: it was signed at or after it.
+  int64_t last_entry_timestamp_ms = 0;
+  std::string problem;  // why it does not hold; empty when it does
+  bool verified() const { return problem.empty(); }
+  // {"partition", "size", "root" (base64), "last_entry_timestamp_ms", "last_entry_time"
+  // (China Standard Time), "verified", "problem", "note"}; docs/queries.md.
+  nlohmann::json ToJson() const;
+};
+Result<CheckpointView> ViewCheckpoint(const lmdb::Txn& txn, const Tables& t,
+                                      const StoredCheckpoint& stored, const note::Verifier& key);
 
 // Signs and stores a checkpoint of the partition's log as written so far in `batch`,
 // unless the latest checkpoint already has that size (then nullopt).

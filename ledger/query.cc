@@ -21,6 +21,8 @@ namespace {
 
 constexpr int64_t kCstOffsetMs = 8 * 3600 * 1000;
 
+}  // namespace
+
 std::string FormatCst(int64_t ms) {
   if (ms <= 0) return "";
   auto t = std::chrono::sys_time<std::chrono::milliseconds>(
@@ -32,6 +34,8 @@ std::string FormatCst(int64_t ms) {
                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
                      hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
+
+namespace {
 
 std::string Upper(std::string_view s) {
   std::string out(s);

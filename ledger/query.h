@@ -41,6 +41,9 @@ struct Period {
 // "2026-01-01" (CST midnight) or "2026-01-01T08:30:00" (CST), or empty; InvalidArgument
 // naming `what` otherwise.
 Result<int64_t> ParseCstTime(std::string_view text, std::string_view what);
+// Epoch milliseconds as "2026-01-01 08:30:00" in China Standard Time (UTC+8); "" for
+// ms <= 0 (no time recorded).
+std::string FormatCst(int64_t ms);
 
 class Queries {
  public:

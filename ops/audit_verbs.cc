@@ -20,6 +20,7 @@
 #include "ledger/ledger_set.h"
 #include "ledger/merkle.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/query.h"
 #include "ledger/verify.h"
 #include "producers/keyfile.h"
 
@@ -103,9 +104,20 @@ AuditVerbs::AuditVerbs(CLI::App& app, Common& common) : common_(common) {
                     "the ledger's checkpoint verifier key (NAME+HASH+KEY, or a file holding it; "
                     "default [checkpoint] verifier)");
   };
-  checkpoint_ = app.add_subcommand("checkpoint", "print the latest signed checkpoints");
+  checkpoint_ = app.add_subcommand(
+      "checkpoint", "print the signed checkpoints: the latest of each partition, or every one");
   common.AddLedger(checkpoint_);
-  checkpoint_->add_option("--partition", partition_, "print this partition's latest note only");
+  checkpoint_->add_option("--partition", partition_,
+                          "print this partition's latest note only (with --all: list its "
+                          "checkpoints only)");
+  checkpoint_->add_flag("--all", all_,
+                        "list every checkpoint the ledger signed, oldest first per partition: "
+                        "size, last entry's time, root, and whether it verifies");
+  checkpoint_->add_option("--size", size_,
+                          "print the note of the checkpoint of this tree size (needs --partition)");
+  checkpoint_->add_option("--json", json_,
+                          "with --all: write the list, with each signed note, as JSON to this "
+                          "file ('-': stdout)");
   checkpoint_->add_flag("--issue", issue_,
                         "sign a checkpoint of every partition now (needs the writer lock and "
                         "[checkpoint] key_file)");
@@ -202,6 +214,21 @@ Result<note::Verifier> AuditVerbs::LedgerKey(const Config& c) const {
 }
 
 int AuditVerbs::Checkpoint() {
+  if (size_ && partition_ < 0) {
+    return Report(Error::InvalidArgument(
+        "--size N names a checkpoint of one partition's log: give --partition P too"));
+  }
+  if (size_ && all_) {
+    return Report(
+        Error::InvalidArgument("--size prints one checkpoint and --all lists them: give one"));
+  }
+  if (!json_.empty() && !all_) {
+    return Report(Error::InvalidArgument("--json writes the list of --all: give --all too"));
+  }
+  if ((all_ || size_) && (issue_ || verifier_only_)) {
+    return Report(Error::InvalidArgument(
+        "--all and --size read checkpoints; run --issue or --verifier-key on their own"));
+  }
   auto cfg = common_.Load();
   if (!cfg) return Report(cfg.error());
   if (issue_) {
@@ -250,6 +277,15 @@ int AuditVerbs::Checkpoint() {
     std::printf("%s\n", (*verifier)->c_str());
     return 0;
   }
+  auto key = note::ParseVerifierKey(**verifier);
+  if (!key) return Report(key.error().Context("the ledger's checkpoint key"));
+  if (all_) return CheckpointHistory(*txn, t, *key);
+  if (size_) {
+    auto c = CheckpointAt(*txn, t, static_cast<uint32_t>(partition_), *size_);
+    if (!c) return Report(c.error());
+    std::fwrite(c->note.data(), 1, c->note.size(), stdout);
+    return 0;
+  }
   if (partition_ >= 0) {
     auto latest = LatestCheckpoint(*txn, t, static_cast<uint32_t>(partition_));
     if (!latest) return Report(latest.error());
@@ -276,6 +312,60 @@ int AuditVerbs::Checkpoint() {
     }
     std::printf("%9u %12llu %12s  %s\n", h.partition, static_cast<unsigned long long>(h.size),
                 size.c_str(), root.c_str());
+  }
+  return 0;
+}
+
+int AuditVerbs::CheckpointHistory(const lmdb::Txn& txn, const Tables& t,
+                                  const note::Verifier& key) {
+  auto heads = ReadHeads(txn, t);
+  if (!heads) return Report(heads.error());
+  json list = json::array();
+  bool all_verified = true;
+  bool table = json_.empty() || json_ != "-";
+  if (table) {
+    std::printf("verifier key %s\n", note::VerifierKey(key).c_str());
+    std::printf("%9s %12s  %-19s  %-44s  %s\n", "partition", "size", "last entry (CST)",
+                "root (base64)", "check");
+  }
+  bool found_partition = partition_ < 0;
+  for (const auto& h : *heads) {
+    if (partition_ >= 0 && h.partition != static_cast<uint32_t>(partition_)) continue;
+    found_partition = true;
+    // A page at a time, so that a long history never sits in memory whole.
+    constexpr size_t kPage = 1000;
+    for (uint64_t after = 0;;) {
+      auto page = CheckpointsOf(txn, t, h.partition, after, kPage);
+      if (!page) return Report(page.error());
+      for (const auto& c : *page) {
+        auto v = ViewCheckpoint(txn, t, c, key);
+        if (!v) return Report(v.error());
+        all_verified = all_verified && v->verified();
+        if (table) {
+          std::printf("%9u %12llu  %-19s  %-44s  %s\n", c.partition,
+                      static_cast<unsigned long long>(c.size),
+                      FormatCst(v->last_entry_timestamp_ms).c_str(),
+                      v->root ? Base64Encode(AsBytes(*v->root)).c_str() : "-",
+                      v->verified() ? "ok" : v->problem.c_str());
+        }
+        if (!json_.empty()) list.push_back(v->ToJson());
+        after = c.size;
+      }
+      if (page->size() < kPage) break;
+    }
+  }
+  if (!found_partition) {
+    return Report(Error::NotFound(
+        fmt::format("the ledger has no partition {} (it has {})", partition_, heads->size())));
+  }
+  if (!json_.empty()) {
+    if (auto s = WriteOut(json_, list.dump(1) + "\n"); !s) return Report(s.error());
+  }
+  if (!all_verified) {
+    std::fprintf(stderr,
+                 "checkpoint: a stored checkpoint does not verify (the check column says why); "
+                 "run g60ledger audit\n");
+    return kExitProblem;
   }
   return 0;
 }

@@ -27,6 +27,7 @@ class AuditVerbs {
 
  private:
   int Checkpoint();
+  int CheckpointHistory(const lmdb::Txn& txn, const Tables& t, const note::Verifier& key);
   int Prove();
   int Trace();
   int VerifyProof();
@@ -43,7 +44,8 @@ class AuditVerbs {
   std::vector<std::string> checkpoints_;
   std::vector<std::string> set_dirs_;  // verify-set
   int64_t partition_ = -1;
-  bool issue_ = false, verifier_only_ = false;
+  std::optional<uint64_t> size_;  // checkpoint --size
+  bool issue_ = false, verifier_only_ = false, all_ = false;
 };
 
 }  // namespace g60

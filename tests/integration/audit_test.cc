@@ -748,3 +748,105 @@ TEST_CASE("checkpoints are due by count, by time, and when forced; never twice f
   REQUIRE(covering.has_value());
   CHECK((*covering)->size == 13);
 }
+
+// Issue 13, item 10: the ledger keeps every checkpoint it signed; an auditor who missed one
+// gets it, by page or by size, from the library and from `checkpoint --all` / `--size`.
+TEST_CASE("every checkpoint a partition was signed at can be listed and fetched by size",
+          "[checkpoint]") {
+  TempDir dir, out;
+  auto ledger = OpenTestLedger(dir.path());
+  auto records = Records(30);  // 4 grants and the catalogue, then 30 applications: 35 entries
+  Checkpointer cp(LedgerKey(), 1, std::chrono::hours(1));
+  for (auto [from, to] : {std::pair{0, 10}, std::pair{10, 20}, std::pair{20, 35}}) {
+    AppendAll(*ledger, std::vector<Record>(records.begin() + from, records.begin() + to));
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    REQUIRE(cp.IssueDue(*batch, true).has_value());
+    REQUIRE(batch->Commit().has_value());
+  }
+  {
+    auto txn = lmdb::Txn::Begin(ledger->env(), true);
+    const Tables& t = ledger->tables();
+    auto sizes = [&](uint64_t after, size_t limit) {
+      auto list = CheckpointsOf(*txn, t, 0, after, limit);
+      REQUIRE(list.has_value());
+      std::vector<uint64_t> found;
+      for (const auto& c : *list)
+        found.push_back(c.size);
+      return found;
+    };
+    CHECK(sizes(0, 100) == std::vector<uint64_t>{10, 20, 35});
+    CHECK(sizes(0, 2) == std::vector<uint64_t>{10, 20});
+    CHECK(sizes(20, 2) == std::vector<uint64_t>{35});
+    CHECK(sizes(15, 1) == std::vector<uint64_t>{20});
+    CHECK(sizes(35, 100).empty());
+    CHECK(sizes(UINT64_MAX, 100).empty());
+    auto list = CheckpointsOf(*txn, t, 1, 0, 100);  // a partition with none
+    REQUIRE(list.has_value());
+    CHECK(list->empty());
+
+    auto at = CheckpointAt(*txn, t, 0, 20);
+    REQUIRE(at.has_value());
+    CHECK(Parse(*at).size == 20);
+    auto missing = CheckpointAt(*txn, t, 0, 15);
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error().code() == ErrorCode::kNotFound);
+    CHECK(missing.error().message() ==
+          "partition 0 has no checkpoint of size 15: it has 3 checkpoints, sizes 10 to 35; the "
+          "nearest are 10 and 20");
+    CHECK_THAT(CheckpointAt(*txn, t, 0, 99).error().message(),
+               Catch::EndsWith("the nearest is 35"));
+    CHECK_THAT(CheckpointAt(*txn, t, 0, 3).error().message(), Catch::EndsWith("the nearest is 10"));
+    CHECK(CheckpointAt(*txn, t, 1, 10).error().message() == "partition 1 has no checkpoint");
+
+    // What an auditor reads of one: root, time, and the server's check.
+    auto view = ViewCheckpoint(*txn, t, *at, LedgerKey().verifier());
+    REQUIRE(view.has_value());
+    CHECK(view->verified());
+    auto root = merkle::Root(MerkleNodes(*txn, t, 0), 20);
+    REQUIRE(root.has_value());
+    CHECK(view->root == *root);
+    CHECK(view->last_entry_timestamp_ms == 1767225600000);
+    json j = view->ToJson();
+    CHECK(j["last_entry_time"] == "2026-01-01 08:00:00");
+    CHECK(j["root"] == Base64Encode(AsBytes(*root)));
+    CHECK(j["note"] == at->note);
+    // Opened with another key, it does not verify, and says why.
+    KeyPair other = KeyPairFromSeed(std::string(32, '\x61'));
+    auto wrong = ViewCheckpoint(*txn, t, *at, note::Verifier{LedgerKey().name, other.public_key});
+    REQUIRE(wrong.has_value());
+    CHECK_FALSE(wrong->verified());
+    CHECK_FALSE(wrong->root.has_value());
+    CHECK_FALSE(wrong->problem.empty());
+  }
+
+  // The verb.
+  std::ofstream(out / "ledger.toml") << "[ledger]\ndir = \"" << dir.path() << "\"\n";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {G60LEDGER_BIN, "checkpoint", "--config", out / "ledger.toml"});
+    return Run(args, out / "checkpoint.out");
+  };
+  auto all = run({"--all"});
+  INFO(all.output);
+  CHECK(all.status == 0);
+  for (std::string size : {" 10 ", " 20 ", " 35 "})
+    CHECK_THAT(all.output, Catch::Contains(size + " 2026-01-01 08:00:00"));
+  auto as_json = run({"--all", "--json", "-"});
+  REQUIRE(as_json.status == 0);
+  json list = json::parse(as_json.output);
+  REQUIRE(list.size() == 3);
+  CHECK(list[2]["size"] == 35);
+  CHECK(list[2]["verified"] == true);
+  auto one = run({"--partition", "0", "--size", "20"});
+  CHECK(one.status == 0);
+  CHECK(one.output == list[1]["note"]);
+  auto none = run({"--partition", "0", "--size", "15"});
+  CHECK(none.status == 2);
+  CHECK_THAT(none.output, Catch::Contains("the nearest are 10 and 20"));
+  auto no_partition = run({"--size", "20"});
+  CHECK(no_partition.status == 2);
+  CHECK_THAT(no_partition.output, Catch::Contains("give --partition P too"));
+  auto other_partition = run({"--all", "--partition", "4"});
+  CHECK(other_partition.status == 2);
+  CHECK_THAT(other_partition.output, Catch::Contains("no partition 4"));
+}
