@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -91,12 +93,36 @@ QueryVerbs::QueryVerbs(CLI::App& app, Common& common) : common_(common) {
   serve_->add_option("--ledger-key", ledger_key_,
                      "verifier key to check checkpoints with (default [checkpoint] verifier, "
                      "else the key the ledger names)");
+  serve_->add_option("--tls-cert", tls_cert_,
+                     "serve HTTPS with this certificate chain (PEM, the server's first)");
+  serve_->add_option("--tls-key", tls_key_, "the private key of --tls-cert (PEM)");
+  serve_->add_option("--tls-client-ca", tls_client_ca_,
+                     "require client certificates signed by this CA (PEM): mutual TLS");
+  serve_->add_option("--client-cert-role", client_cert_role_,
+                     "role of a client certificate without a bearer token: public or auditor "
+                     "(default auditor)");
+  serve_->add_option("--tokens", tokens_,
+                     "bearer tokens and their roles (a file of NAME ROLE sha256:HEX lines; "
+                     "`g60ledger token` makes them)");
+  serve_->add_option("--allow-anonymous", allow_anonymous_,
+                     "role of a request without credentials: public or auditor (default: "
+                     "refused when --tokens or --tls-client-ca is given; on a loopback "
+                     "address without them, auditor)");
+
+  token_ = app.add_subcommand(
+      "token", "make a bearer token for `serve --tokens`: prints the token once, and its line");
+  token_->add_option("--name", token_name_, "who holds it (1..64 of A-Z a-z 0-9 . _ @ -)")
+      ->required();
+  token_->add_option("--role", token_role_, "public or auditor")->required();
+  token_->add_option("--tokens", tokens_,
+                     "append its line to this tokens file (created mode 0600 if missing)");
 }
 
 std::optional<int> QueryVerbs::Run() {
   if (*query_) return Query();
   if (*export_) return Export();
   if (*serve_) return Serve();
+  if (*token_) return Token();
   return std::nullopt;
 }
 
@@ -330,6 +356,20 @@ int QueryVerbs::Serve() {
   o.port = listen->second;
   o.web_dir = web_dir_;
   o.openapi_path = openapi_;
+  o.tls_cert_file = tls_cert_;
+  o.tls_key_file = tls_key_;
+  o.tls_client_ca_file = tls_client_ca_;
+  o.tokens_file = tokens_;
+  if (!client_cert_role_.empty()) {
+    auto r = ParseReadRole(client_cert_role_, "--client-cert-role");
+    if (!r) return Report(r.error());
+    o.client_cert_role = *r;
+  }
+  if (!allow_anonymous_.empty()) {
+    auto r = ParseReadRole(allow_anonymous_, "--allow-anonymous");
+    if (!r) return Report(r.error());
+    o.anonymous_role = *r;
+  }
   std::string key = ledger_key_.empty() ? opened->config.checkpoint_verifier : ledger_key_;
   if (!key.empty()) {
     auto v = note::ParseVerifierKey(key);
@@ -338,14 +378,81 @@ int QueryVerbs::Serve() {
   }
   auto server = ApiServer::Start(*opened->ledger, o);
   if (!server) return Report(server.error());
-  std::printf("serve: http://%s:%d/ (API under /api, description at /openapi.json); ledger %s\n",
-              o.host.c_str(), (*server)->port(), opened->config.ledger_dir.c_str());
+  auto anonymous = AnonymousRole(o);
+  std::string access =
+      !o.tokens_file.empty() || !o.tls_client_ca_file.empty()
+          ? fmt::format("{}{}{}", o.tokens_file.empty() ? "" : "bearer tokens",
+                        o.tokens_file.empty() || o.tls_client_ca_file.empty() ? "" : " or ",
+                        o.tls_client_ca_file.empty() ? "" : "client certificates")
+          : "no credentials";
+  std::string anon = anonymous && *anonymous
+                         ? fmt::format("anonymous requests read as {}", ReadRoleName(**anonymous))
+                         : "anonymous requests refused";
+  std::printf(
+      "serve: %s://%s:%d/ (API under /api, description at /openapi.json); ledger %s; access: "
+      "%s, %s\n",
+      (*server)->tls() ? "https" : "http", o.host.c_str(), (*server)->port(),
+      opened->config.ledger_dir.c_str(), access.c_str(), anon.c_str());
+  if (!(*server)->tls() && !IsLoopbackHost(o.host)) {
+    spdlog::warn(
+        "serve: plain HTTP on {}: credentials and answers cross the network unencrypted; give "
+        "--tls-cert and --tls-key, or put a TLS proxy in front and listen on loopback",
+        o.host);
+  }
   std::fflush(stdout);
   InstallSignalHandlers();
   while (!g_stop.load())
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   (*server)->Stop();
   std::printf("serve: stopped\n");
+  return 0;
+}
+
+int QueryVerbs::Token() {
+  if (!ValidTokenName(token_name_)) {
+    return Report(Error::InvalidArgument(
+        fmt::format("--name '{}' is not a token name (1 to 64 of A-Z a-z 0-9 . _ @ -)",
+                    PrintableBytes(token_name_))));
+  }
+  auto role = ParseReadRole(token_role_, "--role");
+  if (!role) return Report(role.error());
+  std::string token = NewBearerToken();
+  std::string line = TokenFileLine(token_name_, *role, token);
+  if (!tokens_.empty()) {
+    // The file must stay one serve accepts: its mode, and every line with the new one.
+    std::string text;
+    if (std::filesystem::exists(tokens_)) {
+      if (auto mode = CheckTokensFileMode(tokens_, nullptr); !mode) return Report(mode.error());
+      std::ifstream in(tokens_, std::ios::binary);
+      std::ostringstream s;
+      s << in.rdbuf();
+      text = s.str();
+    }
+    std::string sep = text.empty() || text.back() == '\n' ? "" : "\n";
+    if (auto check = TokenTable::Parse(text + sep + line + "\n", tokens_); !check) {
+      return Report(check.error());
+    }
+    int fd = ::open(tokens_.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (fd < 0) {
+      return Report(Error::FailedPrecondition(
+          fmt::format("cannot write the tokens file {}: {}", tokens_, std::strerror(errno))));
+    }
+    std::string out = sep + line + "\n";
+    bool ok = ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    ok = ::fsync(fd) == 0 && ok;
+    ::close(fd);
+    if (!ok) {
+      return Report(Error::ResourceExhausted(
+          fmt::format("could not write the whole line to {}: {}", tokens_, std::strerror(errno))));
+    }
+    std::fprintf(stderr, "token: added %s (%s) to %s; restart serve to use it\n",
+                 token_name_.c_str(), std::string(ReadRoleName(*role)).c_str(), tokens_.c_str());
+  } else {
+    std::fprintf(stderr, "token: add this line to the tokens file of serve --tokens:\n%s\n",
+                 line.c_str());
+  }
+  // The token itself, once: the file keeps only its hash.
+  std::printf("%s\n", token.c_str());
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // The compliance officer's verbs: `query` (applicant, programme, payments, rejections,
-// overlaps, outstanding, clawbacks) and `export` (entries as NDJSON or CSV from a
-// position). docs/queries.md describes every answer.
+// overlaps, outstanding, clawbacks), `export` (entries as NDJSON or CSV from a
+// position), `serve` (the HTTP API and the auditor's page) and `token` (bearer tokens
+// for serve). docs/queries.md describes every answer.
 #pragma once
 
 #include <optional>
@@ -24,10 +25,11 @@ class QueryVerbs {
   int Query();
   int Export();
   int Serve();
+  int Token();
   Result<QueryResult> RunOne(const Queries& q, const Page& page) const;
 
   Common& common_;
-  CLI::App *query_ = nullptr, *export_ = nullptr, *serve_ = nullptr;
+  CLI::App *query_ = nullptr, *export_ = nullptr, *serve_ = nullptr, *token_ = nullptr;
   CLI::App *applicant_ = nullptr, *programme_ = nullptr, *payments_ = nullptr,
            *rejections_ = nullptr, *overlaps_ = nullptr, *outstanding_ = nullptr,
            *clawbacks_ = nullptr;
@@ -38,6 +40,8 @@ class QueryVerbs {
   std::string format_ = "ndjson", position_file_, out_;
   std::string positions_;
   std::string listen_ = "127.0.0.1:8060", web_dir_, openapi_, ledger_key_;
+  std::string tls_cert_, tls_key_, tls_client_ca_, client_cert_role_, tokens_, allow_anonymous_;
+  std::string token_name_, token_role_;  // token
 };
 
 }  // namespace g60
