@@ -4,6 +4,10 @@
 // twice: by the server (g60ledger verify-proof's checks) and here, in the browser, with
 // WebCrypto: the leaf hash, the RFC 9162 inclusion proof against the checkpoint's root,
 // and, where the browser has Ed25519, the checkpoint's signature.
+//
+// When the server asks for credentials (401), the page asks for an access token and keeps
+// it for this tab only (sessionStorage), sending it as "Authorization: Bearer"; a part of
+// the page the token's role may not read (403) says so in its place.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -27,11 +31,35 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+const TOKEN_KEY = "g60ledger.token";
+
+// An answer the server refused: its status and its sentence.
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
 async function api(path) {
-  const res = await fetch(path, { cache: "no-store" });
-  const body = await res.json();
-  if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+  const headers = {};
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(path, { cache: "no-store", headers });
+  let body = {};
+  try {
+    body = await res.json();
+  } catch (e) {
+    if (res.ok) throw e;
+  }
+  if (!res.ok) throw new ApiError(res.status, body.error || `HTTP ${res.status}`);
   return body;
+}
+
+function askForToken(reason) {
+  $("#token-form").hidden = false;
+  $("#token-reason").textContent = reason || "";
+  $("#token-input").focus();
 }
 
 function showError(message) {
@@ -110,14 +138,19 @@ async function renderHome() {
                            (t.over ? " — OVER CAP" : "") }));
     box.append(row);
   }
+  // Reports name applicants: a role that may not read them gets its reason in their place.
+  const report = (box, ...args) => renderReport(box, ...args).catch((e) => {
+    if (!(e instanceof ApiError) || e.status !== 403) throw e;
+    box.replaceChildren(el("p", { class: "hint forbidden", text: e.message }));
+  });
   await Promise.all([
-    renderReport($("#report-overlaps"), "/api/overlaps",
+    report($("#report-overlaps"), "/api/overlaps",
                  ["decision", "applicant_id", "approval_event_id", "programme", "approved_fen",
                   "winning_approval", "winning_programme", "winning_fen", "carried_over_fen"]),
-    renderReport($("#report-clawbacks"), "/api/clawbacks",
+    report($("#report-clawbacks"), "/api/clawbacks",
                  ["occurred_at", "applicant_id", "event_id", "payments", "approval_event_id",
                   "programme", "amount_fen", "reason_text"]),
-    renderReport($("#report-rejections"), "/api/rejections",
+    report($("#report-rejections"), "/api/rejections",
                  ["occurred_at", "applicant_id", "event_id", "type", "programme", "reason", "detail"]),
   ]);
 }
@@ -323,10 +356,33 @@ async function route() {
     else await renderHome();
     document.body.dataset.ready = h || "home";
   } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      askForToken(e.message);
+      document.body.dataset.ready = "token";
+      return;
+    }
     showError(e.message);
     document.body.dataset.ready = "error";
   }
 }
+
+$("#token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const token = $("#token-input").value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("#token-input").value = "";
+  $("#token-form").hidden = true;
+  $("#token-change").hidden = false;
+  delete document.body.dataset.ready;
+  route();
+});
+$("#token-change").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("#token-change").hidden = true;
+  askForToken("");
+});
+$("#token-change").hidden = !sessionStorage.getItem(TOKEN_KEY);
 
 $("#search-form").addEventListener("submit", (ev) => {
   ev.preventDefault();

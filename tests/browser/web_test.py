@@ -2,15 +2,20 @@
 """End-to-end test of the auditor's web page in headless Chromium (Debian's chromium and
 chromium-driver), driven through the W3C WebDriver protocol with nothing but urllib.
 
-    web_test.py URL APPLICANT_ID PAYMENT_ID
+    web_test.py URL APPLICANT_ID PAYMENT_ID [--public-token T --auditor-token T]
 
 Loads the page served by `g60ledger serve` at URL, checks the ledger status and the
 programme charts, searches APPLICANT_ID through the search box, checks the history shows
 PAYMENT_ID, opens its trace by clicking it, and checks that every link of the chain is
 shown as verified (by the server and by the browser's own WebCrypto checks). Exit 0 when
 all holds; 1 naming the first thing that did not.
+
+With tokens (a server started with --tokens and no anonymous role): the page must first
+ask for a token; with the public token it must show the status and the programmes, and in
+place of the reports and of an applicant's history the server's reason (the auditor role
+is needed); then, the token changed to the auditor's, everything above.
 """
-import json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
@@ -99,7 +104,49 @@ class WebDriver:
                 pass
 
 
-def run(url, applicant, payment):
+def enter_token(wd, token, then):
+    """Types `token` into the page's token form and waits for route `then` to render."""
+    form = wd.find("#token-form")
+    if wd.script("return document.querySelector('#token-form').hidden;"):
+        raise Failed("the page does not ask for a token")
+    wd.type(wd.find("#token-input"), token)
+    wd.click(wd.find("#token-button"))
+    wd.wait_ready(then)
+    if not wd.script("return document.querySelector('#token-form').hidden;"):
+        raise Failed(f"the token form is still shown: {wd.text(form)!r}")
+
+
+def check_public(wd, url, token, applicant):
+    """The public role: status and programmes shown, reports and histories refused."""
+    wd.go(url + "/")
+    wd.wait_ready("token")
+    reason = wd.text(wd.find("#token-reason"))
+    if "bearer token" not in reason:
+        raise Failed(f"the token prompt gives no reason: {reason!r}")
+    enter_token(wd, token, "home")
+    if wd.text(wd.find("#status-verdict")) != "Checkpoints verified":
+        raise Failed("the public role does not see the status")
+    if len(wd.find_all("#programmes .programme")) < 20:
+        raise Failed("the public role does not see the programme charts")
+    for name in ("overlaps", "clawbacks", "rejections"):
+        if wd.find_all(f"#report-{name} table.rows tbody tr"):
+            raise Failed(f"the public role sees the {name} report")
+        refused = wd.text(wd.find(f"#report-{name} .forbidden"))
+        if "auditor" not in refused:
+            raise Failed(f"the {name} report does not say why it is not shown: {refused!r}")
+    wd.type(wd.find("#applicant-input"), applicant)
+    wd.click(wd.find("#search-button"))
+    deadline = time.time() + 30
+    while time.time() < deadline and wd.script("return document.body.dataset.ready || '';") != "error":
+        time.sleep(0.1)
+    message = wd.text(wd.find("#error"))
+    if "auditor" not in message:
+        raise Failed(f"an applicant's history under the public role: {message!r}")
+    print("web_test: public role ok: status and programmes shown, reports and history refused")
+    wd.click(wd.find("#token-change"))
+
+
+def run(url, applicant, payment, public_token=None, auditor_token=None):
     port = free_port()
     profile = tempfile.mkdtemp(prefix="g60-chromium-")
     driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}"],
@@ -116,6 +163,12 @@ def run(url, applicant, payment):
         wd.start(profile)
 
         # The status page: every checkpoint verified, every partition listed, charts drawn.
+        if public_token:
+            check_public(wd, url, public_token, applicant)
+        if auditor_token:
+            wd.go(url + "/")
+            wd.wait_ready("token")
+            enter_token(wd, auditor_token, "home")
         wd.go(url + "/")
         wd.wait_ready("home")
         verdict = wd.text(wd.find("#status-verdict"))
@@ -199,11 +252,18 @@ def run(url, applicant, payment):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        print(__doc__)
-        sys.exit(2)
+    parser = argparse.ArgumentParser(usage=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("applicant")
+    parser.add_argument("payment")
+    parser.add_argument("--public-token")
+    parser.add_argument("--auditor-token")
+    args = parser.parse_args()
+    if args.public_token and not args.auditor_token:
+        parser.error("--public-token needs --auditor-token (the full check runs as the auditor)")
     try:
-        sys.exit(run(sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]))
+        sys.exit(run(args.url.rstrip("/"), args.applicant, args.payment, args.public_token,
+                     args.auditor_token))
     except Failed as e:
         print(f"web_test: FAILED: {e}")
         sys.exit(1)

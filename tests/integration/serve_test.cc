@@ -1279,3 +1279,19 @@ TEST_CASE("mutual TLS: only clients with a certificate the CA signed get in",
   CHECK(TlsGet(both->port(), "/api/payments", pki.client_cert, pki.client_key, token) == 200);
   CHECK(TlsGet(both->port(), "/api/payments", pki.client_cert, pki.client_key, "wrong") == 401);
 }
+
+TEST_CASE("the auditor's page with tokens: asks for one, shows the public role its part",
+          "[serve][integration][browser][auth]") {
+  Served& s = DemoServer();
+  auto [applicant, payment] = ClawedBackPayment(s.steps);
+  auto t = StartTokenServer();
+  std::string url = fmt::format("http://127.0.0.1:{}", t->server->port());
+  auto r = Run(
+      {"/usr/bin/python3", std::string(G60_SOURCE_DIR) + "/tests/browser/web_test.py", url,
+       applicant, payment, "--public-token", t->public_token, "--auditor-token", t->auditor_token},
+      t->dir / "web_test.out");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output,
+             Catch::Contains("web_test: public role ok") && Catch::Contains("web_test: trace ok"));
+}
