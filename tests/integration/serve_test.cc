@@ -109,8 +109,9 @@ class RawConnection {
     }
   }
 
-  // Reads one response (its head, then Content-Length bytes of body).
-  RawResponse Read() {
+  // Reads one response (its head, then Content-Length bytes of body unless it answers a
+  // HEAD request, RFC 9110 §9.3.2).
+  RawResponse Read(bool head_request = false) {
     RawResponse r;
     size_t end;
     while ((end = in_.find("\r\n\r\n")) == std::string::npos) {
@@ -130,7 +131,9 @@ class RawConnection {
         ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
     }
-    size_t length = r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+    size_t length = r.headers.count("content-length") && !head_request
+                        ? std::stoul(r.headers["content-length"])
+                        : 0;
     while (in_.size() < end + 4 + length && Fill(20000)) {
     }
     r.body = in_.substr(end + 4, length);
@@ -175,7 +178,7 @@ class RawConnection {
 RawResponse RawExchange(int port, const std::string& request, bool watch_end = false) {
   RawConnection c(port);
   c.Send(request);
-  RawResponse r = c.Read();
+  RawResponse r = c.Read(request.rfind("HEAD ", 0) == 0);
   if (watch_end) std::tie(r.rest, r.closed) = c.Rest();
   return r;
 }
