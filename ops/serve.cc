@@ -1126,6 +1126,10 @@ Result<std::unique_ptr<httplib::Server>> NewServer(const ServeOptions& o) {
 // turned into JSON.
 void InstallDoor(httplib::Server& srv, const std::shared_ptr<FrontDoor>& door) {
   srv.set_default_headers(kDefaultHeaders);
+  // cpp-httplib writes a response's head and body in two writes; with Nagle's algorithm
+  // the body then waits for the client's delayed ACK, about 40 ms on every request of a
+  // kept-alive connection (docs/performance.md, "HTTP").
+  srv.set_tcp_nodelay(true);
   srv.set_pre_routing_handler([door](const httplib::Request& req, httplib::Response& res) {
     door->Handle(req, res);
     return httplib::Server::HandlerResponse::Handled;
