@@ -1320,3 +1320,41 @@ TEST_CASE("requests on a kept-alive connection do not wait for the client's dela
   INFO("15 requests on kept-alive connections took " << ms << " ms");
   CHECK(ms < 300);
 }
+
+// A damaged ledger: the server says what it could not read, in JSON, as a failure of its
+// own (500), and /readyz reports it not ready (503).
+TEST_CASE("a ledger the server cannot read gives JSON 500s and a 503 from /readyz",
+          "[serve][integration]") {
+  TempDir dir;
+  auto ledger = OpenTestLedger(dir.path());
+  AppendAll(*ledger, GrantRecords(0));
+  {
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    REQUIRE(IssueCheckpoint(*batch, 0, TestLedgerKey()).has_value());
+    // A row of partition 0's checkpoints whose key is not partition || size (13 bytes,
+    // after the checkpoint of size 5).
+    std::string bad;
+    PutU32BE(bad, 0);
+    PutU64BE(bad, 5);
+    REQUIRE(batch->txn().Put(ledger->tables().checkpoints, bad + "x", "x").has_value());
+    REQUIRE(batch->Commit().has_value());
+  }
+  ServeOptions o;
+  o.port = 0;
+  auto server = ApiServer::Start(*ledger, o);
+  REQUIRE(server.has_value());
+  int port = (*server)->port();
+  for (std::string path : {"/api/checkpoints/0", "/api/checkpoints/0/6", "/api/status"}) {
+    INFO(path);
+    auto r = RawGet(port, path);
+    CHECK(r.status == 500);
+    CHECK_THAT(ErrorBody(r)["error"].get<std::string>(),
+               Catch::Contains("checkpoints table key is not 12 bytes"));
+  }
+  auto ready = RawGet(port, "/readyz");
+  CHECK(ready.status == 503);
+  CHECK_THAT(ErrorBody(ready)["error"].get<std::string>(),
+             Catch::Contains("not ready: the ledger cannot be read"));
+  CHECK(RawGet(port, "/healthz").status == 200);  // alive all the same
+}
