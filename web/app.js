@@ -349,7 +349,15 @@ async function renderTrace(id) {
 
 async function route() {
   showError("");
-  const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  let h;
+  try {
+    h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  } catch (e) {
+    showError(`The address after # is not percent-encoded text (${location.hash}): ` +
+              "write an id's '%' as %25, or follow a link of this page.");
+    document.body.dataset.ready = "error";
+    return;
+  }
   try {
     if (h.startsWith("applicant/")) await renderApplicant(h.slice(10));
     else if (h.startsWith("trace/")) await renderTrace(h.slice(6));

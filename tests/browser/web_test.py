@@ -243,6 +243,16 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         if not all("inclusion proved" in c and "signature ok" in c for c in checks):
             raise Failed(f"the browser's own checks: {checks}")
         print(f"web_test: trace ok: {len(items)} links ({', '.join(roles)}), each proved in the browser")
+
+        # A fragment that is not percent-encoded text is named, not left half-rendered.
+        wd.go(url + "/#/trace/50%")
+        deadline = time.time() + 30
+        while time.time() < deadline and wd.script("return document.body.dataset.ready || '';") != "error":
+            time.sleep(0.1)
+        message = wd.text(wd.find("#error"))
+        if "not percent-encoded" not in message:
+            raise Failed(f"a malformed fragment: the page says {message!r}")
+        print("web_test: malformed fragment ok")
         return 0
     finally:
         wd.quit()
