@@ -1,5 +1,7 @@
 #include "ledger/bytes.h"
 
+#include <google/protobuf/stubs/common.h>
+
 #include <sodium.h>
 
 #include <string>
@@ -23,6 +25,31 @@ std::string PrintableBytes(std::string_view bytes, size_t max_bytes) {
     }
   }
   if (bytes.size() > max_bytes) out += "...(" + std::to_string(bytes.size()) + " bytes)";
+  return out;
+}
+
+bool ValidUtf8(std::string_view text) {
+  return google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
+                                                             static_cast<int>(text.size()));
+}
+
+std::string Utf8OrEscaped(std::string text) {
+  if (ValidUtf8(text)) return text;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const auto valid = static_cast<size_t>(google::protobuf::internal::UTF8SpnStructurallyValid(
+        google::protobuf::StringPiece(rest.data(), rest.size())));
+    out.append(rest.substr(0, valid));
+    rest.remove_prefix(valid);
+    if (rest.empty()) break;
+    const auto c = static_cast<unsigned char>(rest.front());
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+    rest.remove_prefix(1);
+  }
   return out;
 }
 

@@ -36,3 +36,14 @@ TEST_CASE("money sums never wrap", "[bytes][money]") {
   CHECK(FormatFen(-100) == "-1.00 CNY");
   CHECK(FormatFen(INT64_MIN) == "-92,233,720,368,547,758.08 CNY");
 }
+
+TEST_CASE("text that is not UTF-8 is escaped byte by byte, valid runs kept", "[bytes]") {
+  CHECK(ValidUtf8("资助 ok"));
+  CHECK_FALSE(ValidUtf8(std::string("\xff\xfe", 2)));
+  CHECK_FALSE(ValidUtf8(std::string("\xe4\xb8", 2)));  // a character cut short
+  CHECK_FALSE(ValidUtf8("\xc0\xaf"));                  // an over-long '/'
+  CHECK(Utf8OrEscaped("资助 ok") == "资助 ok");
+  CHECK(Utf8OrEscaped(std::string("a\xff\xfe资", 6)) == "a\\xff\\xfe资");
+  CHECK(Utf8OrEscaped(std::string("\xe4\xb8", 2)) == "\\xe4\\xb8");
+  CHECK(ValidUtf8(Utf8OrEscaped(std::string("\xed\xa0\x80z", 4))));
+}
