@@ -164,11 +164,7 @@ Result<std::shared_ptr<const CatalogIndex>> IndexCatalog(std::string bytes) {
   return std::shared_ptr<const CatalogIndex>(std::move(idx));
 }
 
-Result<v1::Catalog> LoadCatalogText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Fail(Error::NotFound("cannot read catalogue " + path));
-  std::stringstream ss;
-  ss << in.rdbuf();
+Result<v1::Catalog> ParseCatalogText(std::string_view text, std::string_view origin) {
   struct Collector : google::protobuf::io::ErrorCollector {
     std::string first;
     void AddError(int line, int column, const std::string& message) override {
@@ -178,10 +174,18 @@ Result<v1::Catalog> LoadCatalogText(const std::string& path) {
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   v1::Catalog c;
-  if (!parser.ParseFromString(ss.str(), &c)) {
-    return Fail(Error::InvalidArgument(fmt::format("{}:{}", path, errors.first)));
+  if (!parser.ParseFromString(std::string(text), &c)) {
+    return Fail(Error::InvalidArgument(fmt::format("{}:{}", origin, errors.first)));
   }
   return c;
+}
+
+Result<v1::Catalog> LoadCatalogText(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Fail(Error::NotFound("cannot read catalogue " + path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseCatalogText(ss.str(), path);
 }
 
 std::string SerializeCatalog(const v1::Catalog& catalog) {

@@ -37,6 +37,8 @@ Result<std::shared_ptr<const CatalogIndex>> IndexCatalog(std::string bytes);
 
 // Reads a catalogue in protobuf text format (schemas/catalog.txtpb).
 Result<v1::Catalog> LoadCatalogText(const std::string& path);
+// Parses catalogue text; errors start with `origin` (a file name) and the line:column.
+Result<v1::Catalog> ParseCatalogText(std::string_view text, std::string_view origin);
 // Serialises deterministically (the bytes that get signed and hashed).
 std::string SerializeCatalog(const v1::Catalog& catalog);
 

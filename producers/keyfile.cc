@@ -91,6 +91,18 @@ Result<KeyFile> ReadSecretKeyFile(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) {
     return Fail(Error::NotFound(fmt::format("cannot read key file {}", path)));
   }
+  // A public key file given where the secret is needed is named as such before its mode
+  // is looked at: "chmod 600" would be the wrong advice for it.
+  if (auto j = ReadJson(path);
+      j && j->is_object() && j->contains("format") && (*j)["format"] == kPublicFormat) {
+    std::string secret = path.size() > 4 && path.ends_with(".pub")
+                             ? path.substr(0, path.size() - 4)
+                             : std::string("the secret key file written with it");
+    return Fail(Error::InvalidArgument(
+        fmt::format("{} is a public key file, which can only check signatures; sign with its "
+                    "secret key file ({}) instead",
+                    path, secret)));
+  }
   if ((st.st_mode & 077) != 0) {
     return Fail(Error::FailedPrecondition(
         fmt::format("secret key file {} is readable by others (mode {:o}); chmod 600 it", path,
