@@ -4,10 +4,12 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/reflection.h>
 #include <google/protobuf/text_format.h>
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -164,6 +166,32 @@ Result<std::shared_ptr<const CatalogIndex>> IndexCatalog(std::string bytes) {
   return std::shared_ptr<const CatalogIndex>(std::move(idx));
 }
 
+namespace {
+
+// The first string field of `m` (depth first) that is not UTF-8, as a path such as
+// "programmes[3].name"; nothing when all are.
+std::optional<std::string> NonUtf8Field(const google::protobuf::Message& m) {
+  const auto* r = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      std::string at = f->is_repeated() ? fmt::format("{}[{}]", f->name(), i) : f->name();
+      if (f->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+        std::string v = f->is_repeated() ? r->GetRepeatedString(m, f, i) : r->GetString(m, f);
+        if (!ValidUtf8(v)) return at;
+      } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        const auto& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+        if (auto inner = NonUtf8Field(sub)) return at + "." + *inner;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<v1::Catalog> ParseCatalogText(std::string_view text, std::string_view origin) {
   struct Collector : google::protobuf::io::ErrorCollector {
     std::string first;
@@ -176,6 +204,15 @@ Result<v1::Catalog> ParseCatalogText(std::string_view text, std::string_view ori
   v1::Catalog c;
   if (!parser.ParseFromString(std::string(text), &c)) {
     return Fail(Error::InvalidArgument(fmt::format("{}:{}", origin, errors.first)));
+  }
+  // The text format writes any bytes into a string field through escapes ("\377"), but
+  // a catalogue whose strings are not UTF-8 cannot be read back from its bytes: the
+  // ledger would reject its publication as malformed. Found by the catalogue fuzzer.
+  if (auto field = NonUtf8Field(c)) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{}: the text of {} is not UTF-8 (an escape such as \\377 gives bytes "
+                    "that no reader can decode); write the characters themselves",
+                    origin, *field)));
   }
   return c;
 }
