@@ -53,6 +53,17 @@ int CstYear(int64_t ms) {
   return static_cast<int>(std::chrono::year_month_day{days}.year());
 }
 
+std::string FormatCstTime(int64_t ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(ms + kCstOffsetMs)};
+  const auto day = floor<days>(t);
+  const hh_mm_ss<seconds> hms{floor<seconds>(t - day)};
+  const year_month_day ymd{day};
+  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d} CST", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+}
+
 std::optional<int64_t> ApplyRatio(int64_t base_fen, uint32_t ratio_bp) {
   __int128 v = static_cast<__int128>(base_fen) * ratio_bp / kFullRatioBp;
   if (v > INT64_MAX || v < INT64_MIN) return std::nullopt;
