@@ -405,21 +405,16 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
 
     // The inclusion proof against the signed checkpoint.
     if (!l["checkpoint"].is_string()) return fail("checkpoint is not a string");
-    auto text = note::Open(l["checkpoint"].get<std::string>(), trust.ledger_key);
-    if (!text) return fail("checkpoint: " + text.error().message());
-    auto cp = note::ParseCheckpoint(*text);
-    if (!cp) return fail("checkpoint: " + cp.error().message());
-    auto cp_partition = PartitionOfOrigin(cp->origin, trust.ledger_key.name);
-    if (!cp_partition) return fail(cp_partition.error().message());
-    if (*cp_partition != at.partition) {
-      return fail(fmt::format("the checkpoint is of partition {}", *cp_partition));
-    }
+    auto opened =
+        OpenCheckpoint(l["checkpoint"].get<std::string>(), trust.ledger_key, at.partition);
+    if (!opened) return fail("checkpoint: " + opened.error().message);
+    const note::Checkpoint& cp = opened->checkpoint;
     const json& ip = l["inclusion_proof"];
     G60_TRY(RequireKeys(ip, {"leaf_index", "tree_size", "hashes"}, {}, what + " inclusion_proof"));
     if (!ip["leaf_index"].is_number_unsigned() || ip["leaf_index"].get<uint64_t>() != at.sequence) {
       return fail("inclusion_proof.leaf_index is not the entry's sequence");
     }
-    if (!ip["tree_size"].is_number_unsigned() || ip["tree_size"].get<uint64_t>() != cp->size) {
+    if (!ip["tree_size"].is_number_unsigned() || ip["tree_size"].get<uint64_t>() != cp.size) {
       return fail("inclusion_proof.tree_size is not the checkpoint's size");
     }
     if (!ip["hashes"].is_array()) return fail("inclusion_proof.hashes is not an array");
@@ -429,8 +424,7 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
       if (!h) return fail(h.error().message());
       proof.push_back(*h);
     }
-    if (auto ok =
-            merkle::VerifyInclusion(at.sequence, cp->size, EntryHash(*bytes), proof, cp->root);
+    if (auto ok = merkle::VerifyInclusion(at.sequence, cp.size, EntryHash(*bytes), proof, cp.root);
         !ok) {
       return fail("inclusion proof: " + ok.error().message());
     }
@@ -445,8 +439,8 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
     v.reason = ReasonName(b.reason());
     v.amount_fen = b.amount_fen();
     v.detail = b.detail();
-    v.origin = cp->origin;
-    v.tree_size = cp->size;
+    v.origin = cp.origin;
+    v.tree_size = cp.size;
 
     // An accepted event's signature, by a trust anchor or by a key whose grant is an
     // earlier link of the same partition (itself checked the same way), in the role

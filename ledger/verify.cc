@@ -153,12 +153,13 @@ class Verifier {
       auto latest = LatestCheckpoint(txn_, ledger_.tables(), p);
       if (!latest) return Fail(latest.error());
       if (!*latest) continue;
-      const std::string& note = (*latest)->note;
-      auto body_end = note.find("\n\n");
-      auto cp = note::ParseCheckpoint(
-          std::string_view(note).substr(0, body_end == std::string::npos ? 0 : body_end + 1));
+      auto text = note::UnverifiedText((*latest)->note);
+      auto cp = text ? note::ParseCheckpoint(*text)
+                     : Result<note::Checkpoint>(Fail(text.error().ToError()));
       if (!cp) {
-        Report({p, 0, "its latest stored checkpoint is not a readable signed note"});
+        Report({p, 0,
+                "its latest stored checkpoint is not a readable signed checkpoint: " +
+                    cp.error().message()});
         continue;
       }
       auto it = recomputed_.find(p);

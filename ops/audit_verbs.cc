@@ -64,21 +64,13 @@ Result<json> ReadJson(const std::string& path) {
   }
 }
 
-// A checkpoint file: a signed note, checked against the ledger key.
-struct OpenedCheckpoint {
-  note::Checkpoint cp;
-  uint32_t partition = 0;
-};
+// A checkpoint file: exactly one signed note, opened with the ledger key.
 Result<OpenedCheckpoint> OpenCheckpointFile(const std::string& path, const note::Verifier& key) {
   auto text = ReadFile(path);
   if (!text) return Fail(text.error());
-  auto body = note::Open(*text, key);
-  if (!body) return Fail(body.error().Context(path));
-  auto cp = note::ParseCheckpoint(*body);
-  if (!cp) return Fail(cp.error().Context(path));
-  auto p = PartitionOfOrigin(cp->origin, key.name);
-  if (!p) return Fail(p.error().Context(path));
-  return OpenedCheckpoint{*cp, *p};
+  auto opened = OpenCheckpoint(*text, key);
+  if (!opened) return Fail(opened.error().ToError().Context(path));
+  return std::move(*opened);
 }
 
 }  // namespace
@@ -261,6 +253,10 @@ int AuditVerbs::Checkpoint() {
   }
   auto heads = ReadHeads(*txn, t);
   if (!heads) return Report(heads.error());
+  auto key = note::ParseVerifierKey(**verifier);
+  if (!key)
+    return Report(
+        Error::DataLoss("the ledger's recorded checkpoint key: " + key.error().message()));
   std::printf("verifier key %s\n", (*verifier)->c_str());
   std::printf("%9s %12s %12s  %s\n", "partition", "entries", "checkpoint", "root (base64)");
   for (const auto& h : *heads) {
@@ -268,11 +264,13 @@ int AuditVerbs::Checkpoint() {
     if (!latest) return Report(latest.error());
     std::string size = "-", root = "-";
     if (*latest) {
-      auto body = note::Open((*latest)->note, *note::ParseVerifierKey(**verifier));
-      auto cp = body ? note::ParseCheckpoint(*body) : Result<note::Checkpoint>(Fail(body.error()));
-      if (!cp) return Report(cp.error().Context("stored checkpoint"));
-      size = std::to_string(cp->size);
-      root = Base64Encode(AsBytes(cp->root));
+      auto cp = OpenCheckpoint((*latest)->note, *key, h.partition);
+      if (!cp) {
+        return Report(Error::DataLoss(fmt::format("partition {}'s latest stored checkpoint: {}",
+                                                  h.partition, cp.error().message)));
+      }
+      size = std::to_string(cp->checkpoint.size);
+      root = Base64Encode(AsBytes(cp->checkpoint.root));
     }
     std::printf("%9u %12llu %12s  %s\n", h.partition, static_cast<unsigned long long>(h.size),
                 size.c_str(), root.c_str());
@@ -411,20 +409,21 @@ int AuditVerbs::VerifyConsistency() {
         Error::InvalidArgument(fmt::format("{} is of partition {}, {} of partition {}", old_,
                                            older->partition, new_, newer->partition)));
   }
-  if (older->cp.size > newer->cp.size) {
-    return Report(Error::InvalidArgument(fmt::format("{} (size {}) is newer than {} (size {})",
-                                                     old_, older->cp.size, new_, newer->cp.size)));
+  if (older->checkpoint.size > newer->checkpoint.size) {
+    return Report(
+        Error::InvalidArgument(fmt::format("{} (size {}) is newer than {} (size {})", old_,
+                                           older->checkpoint.size, new_, newer->checkpoint.size)));
   }
   std::vector<Hash> proof;
   if (!proof_.empty()) {
     auto j = ReadJson(proof_);
     if (!j) return Report(j.error());
     try {
-      if ((*j)["format"] != kConsistencyFormat || (*j)["old_size"] != older->cp.size ||
-          (*j)["new_size"] != newer->cp.size || !(*j)["hashes"].is_array()) {
-        return Report(Error::InvalidArgument(fmt::format("{} is not a {} proof from size {} to {}",
-                                                         proof_, kConsistencyFormat, older->cp.size,
-                                                         newer->cp.size)));
+      if ((*j)["format"] != kConsistencyFormat || (*j)["old_size"] != older->checkpoint.size ||
+          (*j)["new_size"] != newer->checkpoint.size || !(*j)["hashes"].is_array()) {
+        return Report(Error::InvalidArgument(
+            fmt::format("{} is not a {} proof from size {} to {}", proof_, kConsistencyFormat,
+                        older->checkpoint.size, newer->checkpoint.size)));
       }
       for (const auto& h : (*j)["hashes"]) {
         auto raw = Base64Decode(h.get<std::string>());
@@ -446,38 +445,39 @@ int AuditVerbs::VerifyConsistency() {
     if (!txn) return Report(txn.error());
     auto head = (*ledger)->Head(newer->partition);
     if (!head) return Report(head.error());
-    if (!*head || (*head)->size < newer->cp.size) {
+    if (!*head || (*head)->size < newer->checkpoint.size) {
       return Report(Error::FailedPrecondition(fmt::format(
           "the ledger's partition {} has fewer entries than {} signs", newer->partition, new_)));
     }
     auto p = merkle::ConsistencyProof(MerkleNodes(*txn, (*ledger)->tables(), newer->partition),
-                                      older->cp.size, newer->cp.size);
+                                      older->checkpoint.size, newer->checkpoint.size);
     if (!p) return Report(p.error());
     proof = *p;
   }
   if (!out_.empty()) {
     json j{{"format", kConsistencyFormat},
-           {"origin", newer->cp.origin},
-           {"old_size", older->cp.size},
-           {"new_size", newer->cp.size},
+           {"origin", newer->checkpoint.origin},
+           {"old_size", older->checkpoint.size},
+           {"new_size", newer->checkpoint.size},
            {"hashes", json::array()}};
     for (const auto& h : proof)
       j["hashes"].push_back(Base64Encode(AsBytes(h)));
     if (auto s = WriteOut(out_, j.dump(2) + "\n"); !s) return Report(s.error());
   }
-  auto ok = merkle::VerifyConsistency(older->cp.size, newer->cp.size, older->cp.root,
-                                      newer->cp.root, proof);
+  auto ok = merkle::VerifyConsistency(older->checkpoint.size, newer->checkpoint.size,
+                                      older->checkpoint.root, newer->checkpoint.root, proof);
   if (!ok) {
     std::printf(
         "verify-consistency: INCONSISTENT: %s at size %llu is not a prefix of the log at size "
         "%llu: %s (history was rewritten, or the proof is wrong)\n",
-        older->cp.origin.c_str(), static_cast<unsigned long long>(older->cp.size),
-        static_cast<unsigned long long>(newer->cp.size), ok.error().message().c_str());
+        older->checkpoint.origin.c_str(), static_cast<unsigned long long>(older->checkpoint.size),
+        static_cast<unsigned long long>(newer->checkpoint.size), ok.error().message().c_str());
     return kExitProblem;
   }
   std::printf("verify-consistency: OK: %s size %llu extends size %llu (%zu proof hashes%s)\n",
-              newer->cp.origin.c_str(), static_cast<unsigned long long>(newer->cp.size),
-              static_cast<unsigned long long>(older->cp.size), proof.size(),
+              newer->checkpoint.origin.c_str(),
+              static_cast<unsigned long long>(newer->checkpoint.size),
+              static_cast<unsigned long long>(older->checkpoint.size), proof.size(),
               proof_.empty() ? ", proof from the ledger" : "");
   return 0;
 }

@@ -102,6 +102,45 @@ std::vector<json> Edits(const json& v) {
   return out;
 }
 
+// A signature line by `name` with `secret_key` over `text` ("— name base64\n").
+std::string SignatureLine(std::string_view text, const std::string& name,
+                          const std::string& secret_key) {
+  auto n = note::Sign(text, name, secret_key);
+  REQUIRE(n.has_value());
+  return n->substr(text.size() + 1);
+}
+
+// Issue 13's signed-note variants of a checkpoint note, each with the outcome
+// c2sp.org/signed-note gives (tests/vectors/signed-notes.json has them all and more).
+struct NoteVariant {
+  std::string what;
+  std::string note;
+  bool accept;
+  std::string says;  // in verify-proof's refusal
+};
+std::vector<NoteVariant> IssueVariants(const std::string& note) {
+  std::string text = *note::UnverifiedText(note);
+  std::string crlf;
+  for (char c : note)
+    crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  std::string other = text;  // the ledger's signature of another text fails on this one
+  other.replace(other.find('\n') + 1, 1, other[other.find('\n') + 1] == '1' ? "2" : "1");
+  std::string failing = SignatureLine(other, LedgerKey().name, LedgerKey().secret_key);
+  std::string witness = SignatureLine(text, "witness.example/w1", Keys().rogue.secret_key);
+  std::string signatures = note.substr(text.size() + 1);
+  return {
+      {"CRLF line ends", crlf, false, "carriage return (CR)"},
+      {"no final newline", note.substr(0, note.size() - 1), false, "does not end with a newline"},
+      {"an extra signature by an unknown key", note + witness, true, ""},
+      {"an extra line that is not a signature line", note + "not a signature\n", false,
+       "signature line 2 of the note is not"},
+      {"a failing signature by the ledger key before its valid one (the issue's example)",
+       text + "\n" + failing + signatures, false, "signature line 1) does not verify"},
+      {"a failing signature by the ledger key after its valid one", note + failing, false,
+       "signature line 2) does not verify"},
+  };
+}
+
 }  // namespace
 
 TEST_CASE("after ingest, every event's bundle and every payment trace verify offline",
@@ -346,6 +385,36 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
     INFO(bad.output);
     CHECK(bad.status == 1);
     CHECK(bad.output.find("\"event\" is") != std::string::npos);
+
+    // Issue 13, item 6: verify-proof and the Python verifier give the same answer on every
+    // variant of the checkpoint note, the one c2sp.org/signed-note gives.
+    auto proved_again =
+        Run({G60LEDGER_BIN, "prove", payments.front(), "--ledger", dir.path(), "-o", bundle},
+            dir.path() + "/prove2.out");
+    REQUIRE(proved_again.status == 0);
+    std::ifstream fresh(bundle);
+    const json original = json::parse(fresh);
+    for (const auto& v : IssueVariants(original["links"][0]["checkpoint"])) {
+      INFO(v.what);
+      json variant = original;
+      for (auto& l : variant["links"])
+        l["checkpoint"] = v.note;
+      std::string path = dir.path() + "/variant.json";
+      std::ofstream(path, std::ios::trunc) << variant.dump();
+      auto cpp = Run({G60LEDGER_BIN, "verify-proof", path, "--config", cfg},
+                     dir.path() + "/variant-cpp.out");
+      auto py =
+          Run({"/usr/bin/python3", std::string(G60_SOURCE_DIR) + "/tests/tools/verify_bundle.py",
+               path, "--ledger-key", note::VerifierKey(LedgerKey().verifier()), "--anchor",
+               Base64Encode(Keys().admin.public_key)},
+              dir.path() + "/variant-py.out");
+      INFO(cpp.output);
+      INFO(py.output);
+      CHECK(cpp.status == (v.accept ? 0 : 1));
+      CHECK(py.status == (v.accept ? 0 : 1));
+      if (!v.accept)
+        CHECK_THAT(cpp.output, Catch::Contains("checkpoint: ") && Catch::Contains(v.says));
+    }
 
     std::string trace = dir.path() + "/trace.json";
     auto traced = Run({G60LEDGER_BIN, "trace", payments.front(), "--ledger", dir.path(), "--anchor",
