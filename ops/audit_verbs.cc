@@ -20,6 +20,7 @@
 #include "ledger/ledger_set.h"
 #include "ledger/merkle.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/strict_json.h"
 #include "ledger/verify.h"
 #include "producers/keyfile.h"
 
@@ -54,14 +55,11 @@ Status WriteOut(const std::string& path, const std::string& text) {
   return {};
 }
 
+// A JSON file handed to us, read under docs/audit.md's rule (ledger/strict_json.h).
 Result<json> ReadJson(const std::string& path) {
   auto text = ReadFile(path);
   if (!text) return Fail(text.error());
-  try {
-    return json::parse(*text);
-  } catch (const json::exception& e) {
-    return Fail(Error::InvalidArgument(fmt::format("{} is not JSON: {}", path, e.what())));
-  }
+  return ParseStrictJson(*text, path);
 }
 
 // A checkpoint file: exactly one signed note, opened with the ledger key.
@@ -71,6 +69,52 @@ Result<OpenedCheckpoint> OpenCheckpointFile(const std::string& path, const note:
   auto opened = OpenCheckpoint(*text, key);
   if (!opened) return Fail(opened.error().ToError().Context(path));
   return std::move(*opened);
+}
+
+// An offline consistency proof file (docs/audit.md section 4): its members exactly, and
+// what it repeats of the two checkpoints (origin and sizes) equal to what they sign.
+Result<std::vector<Hash>> ReadConsistencyProof(const std::string& path,
+                                               const OpenedCheckpoint& older,
+                                               const OpenedCheckpoint& newer) {
+  auto j = ReadJson(path);
+  if (!j) return Fail(j.error());
+  G60_TRY(RequireMembers(*j, {"format", "origin", "old_size", "new_size", "hashes"}, {}, path));
+  if (!SameJson((*j)["format"], kConsistencyFormat)) {
+    return Fail(Error::InvalidArgument(fmt::format("{}: \"format\" is {}, not \"{}\"", path,
+                                                   (*j)["format"].dump(), kConsistencyFormat)));
+  }
+  if (!SameJson((*j)["origin"], newer.checkpoint.origin)) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{}: \"origin\" is {} but the checkpoints sign the origin \"{}\"", path,
+                    (*j)["origin"].dump(), newer.checkpoint.origin)));
+  }
+  for (auto [member, signed_size] : {std::pair{"old_size", older.checkpoint.size},
+                                     std::pair{"new_size", newer.checkpoint.size}}) {
+    auto size = UnsignedMember(*j, member, path);
+    if (!size) return Fail(size.error());
+    if (*size != signed_size) {
+      return Fail(Error::InvalidArgument(fmt::format(
+          "{}: \"{}\" is {} but the {} checkpoint signs the tree size {}", path, member, *size,
+          member == std::string_view("old_size") ? "older" : "newer", signed_size)));
+    }
+  }
+  const json& hashes = (*j)["hashes"];
+  if (!hashes.is_array()) {
+    return Fail(Error::InvalidArgument(fmt::format("{}: \"hashes\" is not an array", path)));
+  }
+  std::vector<Hash> proof;
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    auto raw = hashes[i].is_string() ? Base64Decode(hashes[i].get<std::string>())
+                                     : Result<std::string>(Fail(Error::InvalidArgument("")));
+    if (!raw || raw->size() != sizeof(Hash)) {
+      return Fail(Error::InvalidArgument(
+          fmt::format("{}: \"hashes\"[{}] is not the base64 of a 32-byte hash", path, i)));
+    }
+    Hash h;
+    std::copy(raw->begin(), raw->end(), h.begin());
+    proof.push_back(h);
+  }
+  return proof;
 }
 
 }  // namespace
@@ -171,11 +215,20 @@ std::optional<int> AuditVerbs::Run() {
 Result<note::Verifier> AuditVerbs::LedgerKey(const Config& c) const {
   std::string text = ledger_key_;
   if (!text.empty() && std::filesystem::exists(text)) {
+    // A key file holds the key on one line, with or without its newline; nothing else
+    // (docs/audit.md, "Files an auditor hands us").
     auto f = ReadFile(text);
     if (!f) return Fail(f.error());
-    text = *f;
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
-      text.pop_back();
+    std::string_view line = *f;
+    if (line.ends_with('\n')) line.remove_suffix(1);
+    if (auto bad = line.find_first_of("\r\n"); bad != std::string_view::npos) {
+      return Fail(Error::InvalidArgument(fmt::format(
+          "--ledger-key {}: the file must hold the verifier key alone on one line; it has {} at "
+          "byte {}",
+          text, line[bad] == '\r' ? "a carriage return (Windows line end)" : "a second line",
+          bad)));
+    }
+    text = std::string(line);
   }
   if (text.empty()) text = c.checkpoint_verifier;
   if (text.empty() && !c.checkpoint_key_file.empty()) {
@@ -416,27 +469,9 @@ int AuditVerbs::VerifyConsistency() {
   }
   std::vector<Hash> proof;
   if (!proof_.empty()) {
-    auto j = ReadJson(proof_);
-    if (!j) return Report(j.error());
-    try {
-      if ((*j)["format"] != kConsistencyFormat || (*j)["old_size"] != older->checkpoint.size ||
-          (*j)["new_size"] != newer->checkpoint.size || !(*j)["hashes"].is_array()) {
-        return Report(Error::InvalidArgument(
-            fmt::format("{} is not a {} proof from size {} to {}", proof_, kConsistencyFormat,
-                        older->checkpoint.size, newer->checkpoint.size)));
-      }
-      for (const auto& h : (*j)["hashes"]) {
-        auto raw = Base64Decode(h.get<std::string>());
-        if (!raw || raw->size() != 32) {
-          return Report(Error::InvalidArgument(proof_ + ": a hash is not base64 of 32 bytes"));
-        }
-        Hash x;
-        std::copy(raw->begin(), raw->end(), x.begin());
-        proof.push_back(x);
-      }
-    } catch (const json::exception& e) {
-      return Report(Error::InvalidArgument(fmt::format("{}: {}", proof_, e.what())));
-    }
+    auto read = ReadConsistencyProof(proof_, *older, *newer);
+    if (!read) return Report(read.error());
+    proof = std::move(*read);
   } else {
     auto ledger = common_.OpenLedger(*cfg, false);
     if (!ledger)

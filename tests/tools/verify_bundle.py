@@ -7,9 +7,10 @@ runs it on bundles made by the C++ code, and on every case of
 tests/vectors/signed-notes.json (tests/tools/signed_notes_test.py).
 
     verify_bundle.py BUNDLE.json... --ledger-key NAME+HASH+KEY --anchor BASE64 [--anchor ...]
+    verify_bundle.py --consistency OLD.note NEW.note PROOF.json --ledger-key NAME+HASH+KEY
 
-Exit 0 when every link of every bundle verifies, 1 (naming the bundle and the reason)
-otherwise.
+Exit 0 when every link of every bundle verifies (or the consistency proof joins the two
+checkpoints), 1 (naming the file and the reason) otherwise.
 """
 import argparse, base64, binascii, hashlib, json, re, struct, sys
 
@@ -44,6 +45,75 @@ def unb64(s, what):
     if base64.b64encode(raw).decode() != s:
         raise Bad(f"{what} is not base64 (standard alphabet, padded, no stray bits)")
     return raw
+
+
+# ---- JSON files handed to us (docs/audit.md, "Files an auditor hands us")
+def load_json(data, what):
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise Bad(f"{what} begins with a byte order mark; JSON files are UTF-8 without one")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Bad(f"{what} is not UTF-8: byte {e.start}")
+
+    def members(pairs):
+        obj = {}
+        for k, v in pairs:
+            if k in obj:
+                raise Bad(f"{what} names the member {k!r} twice in one object")
+            obj[k] = v
+        return obj
+
+    def constant(name):
+        raise Bad(f"{what} is not JSON: {name} is not a JSON value")
+
+    try:
+        value = json.loads(text, object_pairs_hook=members, parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise Bad(f"{what} is not JSON: {e}")
+    except RecursionError:
+        raise Bad(f"{what} nests too deeply")
+
+    def text_only(v):  # JSON strings are Unicode text: no lone surrogate escapes
+        for x in ([*v.keys(), *v.values()] if isinstance(v, dict) else v if isinstance(v, list)
+                  else [v]):
+            if isinstance(x, (dict, list)):
+                text_only(x)
+            elif isinstance(x, str):
+                try:
+                    x.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise Bad(f"{what} has a string that is not Unicode text (a lone surrogate)")
+    text_only(value)
+    return value
+
+
+def same_json(a, b):
+    """Equal as JSON values of the same type: 1, 1.0 and true are three different things."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def is_uint(v):
+    return type(v) is int and 0 <= v < 1 << 64
+
+
+def require_members(obj, required, optional, what):
+    if not isinstance(obj, dict):
+        raise Bad(f"{what} is not a JSON object")
+    for k in required:
+        if k not in obj:
+            raise Bad(f"{what} has no {k!r}")
+    for k in obj:
+        if k not in required and k not in optional:
+            raise Bad(f"{what} has an unknown member {k!r}")
 
 
 # ---- protobuf wire format (docs/audit.md section 2 names the field numbers)
@@ -128,6 +198,34 @@ def verify_inclusion(m, n, leaf, proof, root):
             r = H(b"\x01" + r + p)
         fn >>= 1; sn >>= 1
     return sn == 0 and r == root
+
+
+# ---- RFC 9162 section 2.1.4.2
+def verify_consistency(m, n, r1, r2, proof):
+    if m == n:
+        return not proof and r1 == r2
+    if m == 0 or m > n or not proof:
+        return False
+    if m & (m - 1) == 0:  # a power of two: the first hash is the old root itself
+        proof = [r1] + proof
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1; sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = H(b"\x01" + c + fr); sr = H(b"\x01" + c + sr)
+            if not fn & 1:
+                while True:
+                    fn >>= 1; sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            sr = H(b"\x01" + sr + c)
+        fn >>= 1; sn >>= 1
+    return sn == 0 and fr == r1 and sr == r2
 
 
 # ---- C2SP signed note and tlog checkpoint (docs/audit.md section 4)
@@ -298,16 +396,22 @@ def key_id(pub):
 
 def verify(bundle, ledger_key, anchors):
     name, pub = parse_verifier(ledger_key)
-    if set(bundle) != {"format", "kind", "subject", "ledger", "links"}:
-        raise Bad("bundle members are not format, kind, subject, ledger, links")
-    if bundle["format"] != "g60ledger-bundle/v1" or bundle["kind"] not in ("event", "trace"):
+    require_members(bundle, {"format", "kind", "subject", "ledger", "links"}, set(), "the bundle")
+    if not same_json(bundle["format"], "g60ledger-bundle/v1") or \
+            not any(same_json(bundle["kind"], k) for k in ("event", "trace")):
         raise Bad("not a g60ledger-bundle/v1 of kind event or trace")
-    if bundle["ledger"] != name:
+    if not same_json(bundle["ledger"], name):
         raise Bad("bundle is from another ledger")
+    if not isinstance(bundle["subject"], str):
+        raise Bad("the bundle's subject is not a string")
+    if not isinstance(bundle["links"], list) or not bundle["links"]:
+        raise Bad("the bundle's links are not a non-empty array")
     anchor_ids = {key_id(a): a for a in anchors}
     done, accepted, last = [], {}, None
     for i, l in enumerate(bundle["links"]):
         where = f"link {i}"
+        if not isinstance(l, dict):
+            raise Bad(f"{where} is not a JSON object")
         entry = unb64(l["entry"], f"{where} entry")
         if len(entry) < 56 or entry[:8] != b"G60E\x01\x00\x00\x00":
             raise Bad(f"{where}: entry header")
@@ -336,12 +440,11 @@ def verify(bundle, ledger_key, anchors):
             "signed_event": b64(value),
             "leaf_hash": b64(H(b"\x00" + entry)),
         }
-        expected_members = set(derived) | {"entry", "inclusion_proof", "checkpoint"}
-        if set(l) - {"event"} != expected_members:
-            raise Bad(f"{where}: members differ from the specification")
+        require_members(l, set(derived) | {"entry", "inclusion_proof", "checkpoint"}, {"event"},
+                        where)
         for k, v in derived.items():
-            if l[k] != v:
-                raise Bad(f"{where}: {k} is {l[k]!r}, the entry says {v!r}")
+            if not same_json(l[k], v):
+                raise Bad(f"{where}: {k} is {json.dumps(l[k])}, the entry says {json.dumps(v)}")
         if not isinstance(l["checkpoint"], str):
             raise Bad(f"{where}: checkpoint is not a string")
         try:
@@ -349,9 +452,13 @@ def verify(bundle, ledger_key, anchors):
         except Refused as e:
             raise Bad(f"{where}: checkpoint: {e}")
         ip = l["inclusion_proof"]
-        if set(ip) != {"leaf_index", "tree_size", "hashes"} or ip["leaf_index"] != seq or \
-                ip["tree_size"] != size:
-            raise Bad(f"{where}: inclusion proof does not name the entry and the checkpoint size")
+        require_members(ip, {"leaf_index", "tree_size", "hashes"}, set(), f"{where} inclusion_proof")
+        if not is_uint(ip["leaf_index"]) or ip["leaf_index"] != seq:
+            raise Bad(f"{where}: inclusion_proof.leaf_index is not the entry's sequence")
+        if not is_uint(ip["tree_size"]) or ip["tree_size"] != size:
+            raise Bad(f"{where}: inclusion_proof.tree_size is not the checkpoint's size")
+        if not isinstance(ip["hashes"], list):
+            raise Bad(f"{where}: inclusion_proof.hashes is not an array")
         hashes = [unb64(h, f"{where} proof hash") for h in ip["hashes"]]
         if any(len(h) != 32 for h in hashes) or \
                 not verify_inclusion(seq, size, H(b"\x00" + entry), hashes, root):
@@ -414,18 +521,66 @@ def verify(bundle, ledger_key, anchors):
     return len(bundle["links"])
 
 
+def check_consistency(old_path, new_path, proof_path, ledger_key):
+    """verify-consistency offline: two checkpoint files and a consistency proof file
+    (docs/audit.md section 4), under the rule for files handed to us."""
+    name, pub = parse_verifier(ledger_key)
+    cps = []
+    for path in (old_path, new_path):
+        try:
+            cps.append(open_checkpoint(open(path, "rb").read(), name, pub))
+        except Refused as e:
+            raise Bad(f"{path}: {e}")
+    (origin, p_old, m, r1), (_, p_new, n, r2) = cps
+    if p_old != p_new:
+        raise Bad(f"{old_path} is of partition {p_old}, {new_path} of partition {p_new}")
+    if m > n:
+        raise Bad(f"{old_path} (size {m}) is newer than {new_path} (size {n})")
+    proof = load_json(open(proof_path, "rb").read(), proof_path)
+    require_members(proof, {"format", "origin", "old_size", "new_size", "hashes"}, set(),
+                    proof_path)
+    if not same_json(proof["format"], "g60ledger-consistency/v1"):
+        raise Bad(f"{proof_path}: format is {json.dumps(proof['format'])}")
+    if not same_json(proof["origin"], origin):
+        raise Bad(f"{proof_path}: origin is {json.dumps(proof['origin'])} but the checkpoints "
+                  f"sign {origin!r}")
+    for member, signed_size in (("old_size", m), ("new_size", n)):
+        if not is_uint(proof[member]) or proof[member] != signed_size:
+            raise Bad(f"{proof_path}: {member} is {json.dumps(proof[member])} but the checkpoint "
+                      f"signs the tree size {signed_size}")
+    if not isinstance(proof["hashes"], list):
+        raise Bad(f"{proof_path}: hashes is not an array")
+    hashes = [unb64(h, f"{proof_path}: hashes[{i}]") for i, h in enumerate(proof["hashes"])]
+    if any(len(h) != 32 for h in hashes):
+        raise Bad(f"{proof_path}: a hash is not 32 bytes")
+    if not verify_consistency(m, n, r1, r2, hashes):
+        raise Bad(f"INCONSISTENT: {origin} at size {m} is not a prefix of the log at size {n}")
+    return f"{origin} size {n} extends size {m}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bundles", nargs="+")
+    ap.add_argument("bundles", nargs="*")
+    ap.add_argument("--consistency", nargs=3, metavar=("OLD", "NEW", "PROOF"))
     ap.add_argument("--ledger-key", required=True)
-    ap.add_argument("--anchor", action="append", required=True, help="base64 public key")
+    ap.add_argument("--anchor", action="append", default=[], help="base64 public key")
     a = ap.parse_args()
+    failures = (Bad, KeyError, IndexError, TypeError, ValueError, AttributeError, OSError)
+    if a.consistency:
+        try:
+            print(f"verify_bundle.py: OK: {check_consistency(*a.consistency, a.ledger_key)}")
+            return 0
+        except failures as e:
+            print(f"verify_bundle.py: FAILED: {e}")
+            return 1
+    if not a.bundles or not a.anchor:
+        ap.error("give bundles and --anchor, or --consistency OLD NEW PROOF")
     anchors = [base64.b64decode(x) for x in a.anchor]
     links = 0
     for path in a.bundles:
         try:
-            links += verify(json.load(open(path)), a.ledger_key, anchors)
-        except (Bad, KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            links += verify(load_json(open(path, "rb").read(), path), a.ledger_key, anchors)
+        except failures as e:
             print(f"verify_bundle.py: FAILED: {path}: {e}")
             return 1
     print(f"verify_bundle.py: OK: {len(a.bundles)} bundle(s), {links} link(s)")
