@@ -82,8 +82,8 @@ Result<std::string> Sign(std::string_view text, std::string_view name, std::stri
 
 struct Opened {
   std::string text;                      // up to and with the newline before the last empty line
-  std::vector<std::string> verified_by;  // known keys that signed, in order of first line
-  size_t unknown_signatures = 0;         // lines of unknown keys, ignored
+  std::vector<std::string> verified_by;  // names of the known keys whose signature verified,
+                                         // in the order of their first signature line
 };
 // Opens a note with the keys the caller trusts (signed-note, "Signatures").
 Checked<Opened> OpenNote(std::string_view note, std::span<const Verifier> known);
