@@ -1,5 +1,5 @@
 // JSON files handed to us (proof bundles, consistency proofs, key files), read under the
-// one rule docs/audit.md ("Files an auditor hands us") states, which
+// one rule docs/audit.md ("One rule for every file an auditor hands us") states, which
 // tests/tools/verify_bundle.py applies the same way:
 //   - the text is UTF-8 JSON (RFC 8259) with no byte order mark, and no member name twice
 //     in one object (RFC 8259 section 4 leaves duplicates to the reader; two readers could

@@ -216,7 +216,7 @@ Result<note::Verifier> AuditVerbs::LedgerKey(const Config& c) const {
   std::string text = ledger_key_;
   if (!text.empty() && std::filesystem::exists(text)) {
     // A key file holds the key on one line, with or without its newline; nothing else
-    // (docs/audit.md, "Files an auditor hands us").
+    // (docs/audit.md, "One rule for every file an auditor hands us").
     auto f = ReadFile(text);
     if (!f) return Fail(f.error());
     std::string_view line = *f;

@@ -47,7 +47,7 @@ def unb64(s, what):
     return raw
 
 
-# ---- JSON files handed to us (docs/audit.md, "Files an auditor hands us")
+# ---- JSON files handed to us (docs/audit.md, "One rule for every file an auditor hands us")
 def load_json(data, what):
     if data.startswith(b"\xef\xbb\xbf"):
         raise Bad(f"{what} begins with a byte order mark; JSON files are UTF-8 without one")
