@@ -161,30 +161,28 @@ class Auditor {
         return Discrepancy("checkpoints", {where_p, where_s, what + ": " + msg});
       };
       if (key.name.empty()) return fail("no checkpoint key to check it with");
-      auto body = note::Open(text, key);
-      if (!body) return fail(body.error().message());
-      auto cp = note::ParseCheckpoint(*body);
-      if (!cp) return fail(cp.error().message());
-      auto p = PartitionOfOrigin(cp->origin, key.name);
-      if (!p) return fail(p.error().message());
-      where_p = *p;
-      where_s = cp->size;
-      if (stored_at && (stored_at->first != *p || stored_at->second != cp->size)) {
+      auto opened = OpenCheckpoint(text, key);
+      if (!opened) return fail(opened.error().message);
+      const note::Checkpoint& cp = opened->checkpoint;
+      const uint32_t p = opened->partition;
+      where_p = p;
+      where_s = cp.size;
+      if (stored_at && (stored_at->first != p || stored_at->second != cp.size)) {
         return fail(
             fmt::format("stored as partition {} size {} but signed for partition {} size {}",
-                        stored_at->first, stored_at->second, *p, cp->size));
+                        stored_at->first, stored_at->second, p, cp.size));
       }
-      if (cp->size > sizes[*p]) {
-        return fail(fmt::format("signs size {} but partition {} has only {} entries", cp->size, *p,
-                                sizes[*p]));
+      if (cp.size > sizes[p]) {
+        return fail(fmt::format("signs size {} but partition {} has only {} entries", cp.size, p,
+                                sizes[p]));
       }
-      auto root = merkle::Root(MerkleNodes(*txn, t, *p), cp->size);
+      auto root = merkle::Root(MerkleNodes(*txn, t, p), cp.size);
       if (!root) return Fail(root.error());
-      if (*root != cp->root) {
+      if (*root != cp.root) {
         return fail(fmt::format(
             "signed root {} but the log's root at size {} is {}: the ledger was rewritten after "
             "this checkpoint was signed",
-            Base64Encode(AsBytes(cp->root)), cp->size, Base64Encode(AsBytes(*root))));
+            Base64Encode(AsBytes(cp.root)), cp.size, Base64Encode(AsBytes(*root))));
       }
       return true;
     };

@@ -226,14 +226,15 @@ class Verifier {
       auto latest = LatestCheckpoint(txn_, ledger_.tables(), p);
       if (!latest) return Fail(latest.error());
       if (!*latest) continue;
-      const std::string& note = (*latest)->note;
-      auto body_end = note.find("\n\n");
-      auto cp = note::ParseCheckpoint(
-          std::string_view(note).substr(0, body_end == std::string::npos ? 0 : body_end + 1));
+      auto text = note::UnverifiedText((*latest)->note);
+      auto cp = text ? note::ParseCheckpoint(*text)
+                     : Result<note::Checkpoint>(Fail(text.error().ToError()));
       if (!cp) {
         Report({p,
                 0,
-                "the partition's latest checkpoint was altered: it is not a readable signed note",
+                "the partition's latest checkpoint was altered: it is not a readable signed "
+                "checkpoint (" +
+                    cp.error().message() + ")",
                 Finding::kAltered,
                 {}});
         continue;

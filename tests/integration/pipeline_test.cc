@@ -256,7 +256,8 @@ TEST_CASE("produce refuses what a reviewer could read two ways or the ledger wil
   INFO(r.output);
   CHECK(r.status != 0);
   CHECK_THAT(r.output, Catch::Contains("portal.key.pub is a public key file") &&
-                           Catch::Contains("portal.key)") && !Catch::Contains("chmod"));
+                           Catch::Contains("sign with its secret key file (") &&
+                           !Catch::Contains("chmod"));
 }
 
 TEST_CASE("produce names every bad NDJSON line and still sends the good ones",
