@@ -364,6 +364,10 @@ Result<Staged> StageVerifiedCopy(const BackupOptions& o) {
   }
   source->reset();  // the copy is all that is read from here on
   r.copy_seconds = SecondsSince(start);
+  struct stat from {
+  }, to{};
+  r.same_filesystem = ::stat(o.ledger_dir.c_str(), &from) == 0 &&
+                      ::stat(s.staging->path().c_str(), &to) == 0 && from.st_dev == to.st_dev;
   r.bytes = fs::file_size(Join(s.staging->path(), kDataFile), ec);
   start = Clock::now();
   G60_TRY(VerifyCopy(*s.staging, o, r));

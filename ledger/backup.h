@@ -72,6 +72,7 @@ struct BackupReport {
   double verify_seconds = 0;                // opening and verifying the copy
   std::vector<std::string> not_copied;      // other files found in ledger_dir
   bool removed_interrupted = false;         // DEST.partial of an interrupted run was cleared
+  bool same_filesystem = false;             // DEST is on the ledger's filesystem (st_dev)
   std::optional<Problem> problem;           // the copy does not verify: nothing was kept
 };
 

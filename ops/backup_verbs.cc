@@ -48,7 +48,8 @@ json ReportJson(const BackupReport& r) {
           {"verify_seconds", r.verify_seconds},
           {"partitions", parts},
           {"not_copied", r.not_copied},
-          {"removed_interrupted_copy", r.removed_interrupted}};
+          {"removed_interrupted_copy", r.removed_interrupted},
+          {"same_filesystem_as_source", r.same_filesystem}};
 }
 
 void PrintReport(const char* verb, const BackupReport& r) {
@@ -74,6 +75,12 @@ void PrintReport(const char* verb, const BackupReport& r) {
   if (r.removed_interrupted) {
     std::printf("%s: removed the remains of an interrupted copy in %s.partial first\n", verb,
                 r.dest_dir.c_str());
+  }
+  if (r.same_filesystem) {
+    std::printf(
+        "%s: note: %s is on the same filesystem as %s; a copy on the same disk is lost "
+        "with it, so keep copies on another disk too\n",
+        verb, r.dest_dir.c_str(), r.ledger_dir.c_str());
   }
   if (!r.not_copied.empty()) {
     std::printf("%s: not part of the ledger, so not copied: %s\n", verb,
