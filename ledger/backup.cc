@@ -163,6 +163,8 @@ class Staging {
   }
 
   const std::string& path() const { return path_; }
+  // Whether CommitTo got as far as renaming the directory to its destination.
+  bool renamed() const { return renamed_; }
 
   // Removes the staged files and the directory.
   Status Discard() {
@@ -186,7 +188,7 @@ class Staging {
                           ? " (a mount point cannot be replaced: give a new directory inside it)"
                           : "")));
     }
-    committed_ = true;
+    committed_ = renamed_ = true;
     return SyncPath(Resolved(dest).parent_path().string());
   }
 
@@ -205,6 +207,7 @@ class Staging {
   std::string path_;
   int fd_ = -1;
   bool committed_ = false;
+  bool renamed_ = false;
 };
 
 Result<std::unique_ptr<Ledger>> OpenReadOnly(const std::string& dir, size_t map_size_bytes,
@@ -444,6 +447,34 @@ std::string UtcStamp() {
   return buf;
 }
 
+// Moves the ledger in `dir` aside and renames the staged copy to `dir`, with the writer
+// lock held and after checking once more that no process has `dir` open. A failure before
+// the copy is in place puts the old ledger back.
+Status ReplaceWith(Staging& staging, const std::string& dir, InUseCheck& in_use,
+                   std::string* aside_out) {
+  G60_TRY(in_use.Take(dir));  // again: something may have opened it during the copy
+  std::string aside = dir + ".replaced-" + UtcStamp();
+  if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, aside.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    return Fail(Error::FailedPrecondition(fmt::format(
+        "moving {} aside to {}: {}{}; nothing was changed", dir, aside, std::strerror(err),
+        err == EXDEV || err == EBUSY
+            ? " (a mount point cannot be moved: restore into a new directory inside it and "
+              "point [ledger] dir there)"
+            : "")));
+  }
+  *aside_out = aside;
+  auto committed = staging.CommitTo(dir);
+  if (committed || staging.renamed()) return committed;
+  if (::renameat2(AT_FDCWD, aside.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+    return Fail(committed.error().Context(
+        fmt::format("the ledger that was in {} is now in {} and could not be moved back ({})", dir,
+                    aside, std::strerror(errno))));
+  }
+  aside_out->clear();
+  return committed;
+}
+
 }  // namespace
 
 Result<BackupReport> BackupLedger(const BackupOptions& options) {
@@ -504,30 +535,7 @@ Result<RestoreReport> RestoreLedger(const RestoreOptions& options) {
     return out;
   }
   if (exists) {
-    G60_TRY(in_use.Take(o.ledger_dir));  // again: something may have opened it meanwhile
-    std::string aside = o.ledger_dir + ".replaced-" + UtcStamp();
-    if (::renameat2(AT_FDCWD, o.ledger_dir.c_str(), AT_FDCWD, aside.c_str(), RENAME_NOREPLACE) !=
-        0) {
-      int err = errno;
-      return Fail(Error::FailedPrecondition(fmt::format(
-          "moving {} aside to {}: {}{}; nothing was changed", o.ledger_dir, aside,
-          std::strerror(err),
-          err == EXDEV || err == EBUSY
-              ? " (a mount point cannot be moved: restore into a new directory inside it and "
-                "point [ledger] dir there)"
-              : "")));
-    }
-    out.replaced_to = aside;
-    if (auto c = staged->staging->CommitTo(o.ledger_dir); !c) {
-      // Put the old ledger back where it was, so that a failed restore changes nothing.
-      if (::renameat2(AT_FDCWD, aside.c_str(), AT_FDCWD, o.ledger_dir.c_str(), RENAME_NOREPLACE) !=
-          0) {
-        return Fail(c.error().Context(
-            fmt::format("the ledger that was in {} is now in {} and could not be moved back ({})",
-                        o.ledger_dir, aside, std::strerror(errno))));
-      }
-      return Fail(c.error());
-    }
+    G60_TRY(ReplaceWith(*staged->staging, o.ledger_dir, in_use, &out.replaced_to));
     return out;
   }
   G60_TRY(staged->staging->CommitTo(o.ledger_dir));
