@@ -88,9 +88,12 @@ void PrintReport(const char* verb, const BackupReport& r) {
   }
 }
 
-// The copy did not verify: nothing was put in place. Exit 1, naming the first bad entry.
-int ReportProblem(const char* verb, const BackupReport& r, const std::string& what_next) {
-  std::printf(
+// The copy did not verify: nothing was put in place. Exit 1, naming the first bad entry
+// (on standard error when standard output carries the JSON report).
+int ReportProblem(const char* verb, const BackupReport& r, bool json_on_stdout,
+                  const std::string& what_next) {
+  std::fprintf(
+      json_on_stdout ? stderr : stdout,
       "%s: FAILED: the copy does not verify at %s. Nothing was kept: %s was not created. %s\n",
       verb, r.problem->ToString().c_str(), r.dest_dir.c_str(), what_next.c_str());
   return kExitProblem;
@@ -154,7 +157,7 @@ int BackupVerbs::Backup() {
   if (!r) return Report(r.error());
   if (json_) std::printf("%s\n", ReportJson(*r).dump(1).c_str());
   if (r->problem) {
-    return ReportProblem("backup", *r,
+    return ReportProblem("backup", *r, json_,
                          "The ledger itself is probably damaged at the same place: run "
                          "`g60ledger verify` and `g60ledger audit` on it.");
   }
@@ -188,7 +191,8 @@ int BackupVerbs::Restore() {
     std::printf("%s\n", j.dump(1).c_str());
   }
   if (r->copy.problem) {
-    return ReportProblem("restore", r->copy, "The backup is damaged: restore from another one.");
+    return ReportProblem("restore", r->copy, json_,
+                         "The backup is damaged: restore from another one.");
   }
   if (!json_) {
     std::printf("restore: %s now holds a verified copy of the backup %s\n",

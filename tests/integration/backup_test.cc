@@ -274,6 +274,17 @@ TEST_CASE("backup refuses what it must not do, says why, and leaves nothing behi
       CHECK_FALSE(fs::exists(dir / "c"));
       CHECK_FALSE(fs::exists(dir / "c.partial"));
     }
+    // With --json, standard output is the report alone, naming the problem.
+    auto j = Run({"/bin/sh", "-c",
+                  fmt::format("{} backup --config {} --to {} --json 2>/dev/null", G60LEDGER_BIN,
+                              cfg, dir / "c")},
+                 dir / "json.log");
+    INFO(j.output);
+    CHECK(j.status == 1);
+    json report = json::parse(j.output);
+    CHECK(report["verified"] == false);
+    CHECK(report["problem"]["partition"] == 0);
+    CHECK(report["problem"]["sequence"] == 7);
   }
   SECTION("the remains of a killed backup are cleared; a copy being written is left alone") {
     fs::create_directories(dir / "c.partial");
