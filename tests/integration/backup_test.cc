@@ -315,7 +315,7 @@ TEST_CASE("backup refuses what it must not do, says why, and leaves nothing behi
 }
 
 TEST_CASE(
-    "backup to a full disk exits 3, says so, and removes the partial copy; to another "
+    "backup to a full disk exits 3, says so, and removes the partial copy, and to another "
     "filesystem it works",
     "[backup][disk]") {
   TempDir dir;
