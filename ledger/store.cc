@@ -404,6 +404,32 @@ Status Ledger::BindTopic(std::string_view topic, uint32_t count) {
   return {};
 }
 
+Result<std::vector<std::string>> Ledger::RecordedAnchors() const {
+  auto txn = lmdb::Txn::Begin(env_, true);
+  if (!txn) return Fail(txn.error());
+  auto blob = txn->Get(tables_.meta, "anchors");
+  if (!blob) return Fail(blob.error());
+  if (!*blob || (*blob)->size() % kPublicKeySize != 0) {
+    return Fail(Error::DataLoss(fmt::format(
+        "{}: the record of the trust anchors the ledger was created with is {}", dir_,
+        *blob ? fmt::format("{} bytes, not a multiple of {}", (*blob)->size(), kPublicKeySize)
+              : std::string("missing"))));
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < (*blob)->size(); i += kPublicKeySize) {
+    out.emplace_back((*blob)->substr(i, kPublicKeySize));
+  }
+  return out;
+}
+
+Result<std::string> Ledger::RecordedTopic() const {
+  auto txn = lmdb::Txn::Begin(env_, true);
+  if (!txn) return Fail(txn.error());
+  auto topic = txn->Get(tables_.meta, kTopicKey);
+  if (!topic) return Fail(topic.error());
+  return *topic ? std::string(**topic) : std::string();
+}
+
 std::string Ledger::PublicKeyOf(std::string_view key_id) const {
   std::shared_lock lock(keys_mu_);
   auto it = public_keys_.find(std::string(key_id));

@@ -24,6 +24,7 @@
 #include "ledger/summary.h"
 #include "ledger/verify.h"
 #include "ops/audit_verbs.h"
+#include "ops/backup_verbs.h"
 #include "ops/bench.h"
 #include "ops/broker.h"
 #include "ops/common.h"
@@ -760,6 +761,7 @@ int main(int argc, char** argv) {
                   "(applicant history, proof bundle, programme utilisation)");
 
   AuditVerbs audit_verbs(app, common);
+  BackupVerbs backup_verbs(app, common);
   QueryVerbs query_verbs(app, common);
 
   try {
@@ -795,6 +797,7 @@ int main(int argc, char** argv) {
   if (*cat_show) return RunCatalogShow(cat_file);
   if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
   if (auto rc = audit_verbs.Run()) return *rc;
+  if (auto rc = backup_verbs.Run()) return *rc;
   if (auto rc = query_verbs.Run()) return *rc;
   return kExitUsage;
 }

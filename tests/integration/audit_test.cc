@@ -859,7 +859,7 @@ TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and a
   }
 }
 
-TEST_CASE("checkpoints are due by count, by time, and when forced; never twice for one size",
+TEST_CASE("checkpoints are due by count, by time, and when forced, never twice for one size",
           "[checkpoint]") {
   TempDir dir;
   auto ledger = OpenTestLedger(dir.path());
