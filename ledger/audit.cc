@@ -258,9 +258,12 @@ class Auditor {
           IndexPosition at = IndexKeyPosition(key);
           return Discrepancy(
               "state", {at.partition, at.sequence,
-                        fmt::format("table index: the entry's index key {} is {} in the stored "
-                                    "index",
-                                    HexEncode(key), *v ? "altered" : "missing")});
+                        fmt::format("the index that finds entry {} was {} outside the ledger "
+                                    "(table index: the entry's index key {} is {} in the stored "
+                                    "index)",
+                                    at.sequence, *v ? "altered" : "removed", HexEncode(key),
+                                    *v ? "altered" : "missing"),
+                        *v ? Finding::kAltered : Finding::kRemoved});
         }
         ++index_keys;
       }
@@ -289,11 +292,18 @@ class Auditor {
           auto v =
               batch->txn().Get(target.tables().entries, EntryKey(header->partition, out->sequence));
           if (v && *v) replayed = std::string(**v);
-          return Discrepancy("replay",
-                             {header->partition, header->sequence,
-                              out->appended ? DescribeDifference(c.stored[i], replayed)
-                                            : "its record's offset was already consumed by an "
-                                              "earlier entry (a duplicated or reordered record)"});
+          return Discrepancy(
+              "replay",
+              {header->partition, header->sequence,
+               out->appended
+                   ? fmt::format("entry {} records a decision the rules do not make from the "
+                                 "records before it: it was altered, or written outside the "
+                                 "ledger, with its chain rebuilt ({})",
+                                 header->sequence, DescribeDifference(c.stored[i], replayed))
+                   : fmt::format("entry {} repeats a Kafka record an earlier entry already holds: "
+                                 "a record was duplicated or entries were reordered",
+                                 header->sequence),
+               out->appended ? Finding::kAltered : Finding::kReordered});
         }
         if (out->verdict == ledger::v1::VERDICT_ACCEPTED) ++r_.accepted;
       }
@@ -355,9 +365,11 @@ class Auditor {
     if (!rows) return Fail(rows.error());
     if (*rows != index_keys) {
       return Discrepancy("state", {0, 0,
-                                   fmt::format("table index: the stored index holds {} keys, "
-                                               "the entries give {}: it holds keys no entry gives",
-                                               *rows, index_keys)});
+                                   fmt::format("keys were added to the index outside the ledger "
+                                               "(table index: the stored index holds {} keys, "
+                                               "the entries give {}: it holds keys no entry gives)",
+                                               *rows, index_keys),
+                                   Finding::kAdded});
     }
     return true;
   }
@@ -414,7 +426,13 @@ class Auditor {
       auto diff = CompareLedgers(ledger_, **target);
       if (!diff) return Fail(diff.error());
       timed("state");
-      if (*diff) Discrepancy("state", {0, 0, **diff});
+      if (*diff) {
+        Discrepancy("state", {0, 0,
+                              "the business state kept beside the entries was altered outside "
+                              "the ledger: it differs from what replaying the entries gives (" +
+                                  **diff + ")",
+                              Finding::kAltered});
+      }
     }
     target->reset();
     std::filesystem::remove_all(o_.scratch_dir, ec);
