@@ -161,30 +161,28 @@ class Auditor {
         return Discrepancy("checkpoints", {where_p, where_s, what + ": " + msg});
       };
       if (key.name.empty()) return fail("no checkpoint key to check it with");
-      auto body = note::Open(text, key);
-      if (!body) return fail(body.error().message());
-      auto cp = note::ParseCheckpoint(*body);
-      if (!cp) return fail(cp.error().message());
-      auto p = PartitionOfOrigin(cp->origin, key.name);
-      if (!p) return fail(p.error().message());
-      where_p = *p;
-      where_s = cp->size;
-      if (stored_at && (stored_at->first != *p || stored_at->second != cp->size)) {
+      auto opened = OpenCheckpoint(text, key);
+      if (!opened) return fail(opened.error().message);
+      const note::Checkpoint& cp = opened->checkpoint;
+      const uint32_t p = opened->partition;
+      where_p = p;
+      where_s = cp.size;
+      if (stored_at && (stored_at->first != p || stored_at->second != cp.size)) {
         return fail(
             fmt::format("stored as partition {} size {} but signed for partition {} size {}",
-                        stored_at->first, stored_at->second, *p, cp->size));
+                        stored_at->first, stored_at->second, p, cp.size));
       }
-      if (cp->size > sizes[*p]) {
-        return fail(fmt::format("signs size {} but partition {} has only {} entries", cp->size, *p,
-                                sizes[*p]));
+      if (cp.size > sizes[p]) {
+        return fail(fmt::format("signs size {} but partition {} has only {} entries", cp.size, p,
+                                sizes[p]));
       }
-      auto root = merkle::Root(MerkleNodes(*txn, t, *p), cp->size);
+      auto root = merkle::Root(MerkleNodes(*txn, t, p), cp.size);
       if (!root) return Fail(root.error());
-      if (*root != cp->root) {
+      if (*root != cp.root) {
         return fail(fmt::format(
             "signed root {} but the log's root at size {} is {}: the ledger was rewritten after "
             "this checkpoint was signed",
-            Base64Encode(AsBytes(cp->root)), cp->size, Base64Encode(AsBytes(*root))));
+            Base64Encode(AsBytes(cp.root)), cp.size, Base64Encode(AsBytes(*root))));
       }
       return true;
     };
@@ -260,9 +258,12 @@ class Auditor {
           IndexPosition at = IndexKeyPosition(key);
           return Discrepancy(
               "state", {at.partition, at.sequence,
-                        fmt::format("table index: the entry's index key {} is {} in the stored "
-                                    "index",
-                                    HexEncode(key), *v ? "altered" : "missing")});
+                        fmt::format("the index that finds entry {} was {} outside the ledger "
+                                    "(table index: the entry's index key {} is {} in the stored "
+                                    "index)",
+                                    at.sequence, *v ? "altered" : "removed", HexEncode(key),
+                                    *v ? "altered" : "missing"),
+                        *v ? Finding::kAltered : Finding::kRemoved});
         }
         ++index_keys;
       }
@@ -291,11 +292,18 @@ class Auditor {
           auto v =
               batch->txn().Get(target.tables().entries, EntryKey(header->partition, out->sequence));
           if (v && *v) replayed = std::string(**v);
-          return Discrepancy("replay",
-                             {header->partition, header->sequence,
-                              out->appended ? DescribeDifference(c.stored[i], replayed)
-                                            : "its record's offset was already consumed by an "
-                                              "earlier entry (a duplicated or reordered record)"});
+          return Discrepancy(
+              "replay",
+              {header->partition, header->sequence,
+               out->appended
+                   ? fmt::format("entry {} records a decision the rules do not make from the "
+                                 "records before it: it was altered, or written outside the "
+                                 "ledger, with its chain rebuilt ({})",
+                                 header->sequence, DescribeDifference(c.stored[i], replayed))
+                   : fmt::format("entry {} repeats a Kafka record an earlier entry already holds: "
+                                 "a record was duplicated or entries were reordered",
+                                 header->sequence),
+               out->appended ? Finding::kAltered : Finding::kReordered});
         }
         if (out->verdict == ledger::v1::VERDICT_ACCEPTED) ++r_.accepted;
       }
@@ -357,9 +365,11 @@ class Auditor {
     if (!rows) return Fail(rows.error());
     if (*rows != index_keys) {
       return Discrepancy("state", {0, 0,
-                                   fmt::format("table index: the stored index holds {} keys, "
-                                               "the entries give {}: it holds keys no entry gives",
-                                               *rows, index_keys)});
+                                   fmt::format("keys were added to the index outside the ledger "
+                                               "(table index: the stored index holds {} keys, "
+                                               "the entries give {}: it holds keys no entry gives)",
+                                               *rows, index_keys),
+                                   Finding::kAdded});
     }
     return true;
   }
@@ -416,7 +426,13 @@ class Auditor {
       auto diff = CompareLedgers(ledger_, **target);
       if (!diff) return Fail(diff.error());
       timed("state");
-      if (*diff) Discrepancy("state", {0, 0, **diff});
+      if (*diff) {
+        Discrepancy("state", {0, 0,
+                              "the business state kept beside the entries was altered outside "
+                              "the ledger: it differs from what replaying the entries gives (" +
+                                  **diff + ")",
+                              Finding::kAltered});
+      }
     }
     target->reset();
     std::filesystem::remove_all(o_.scratch_dir, ec);

@@ -15,6 +15,7 @@
 #include "ledger/merkle.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/rules.h"
+#include "ledger/strict_json.h"
 
 namespace g60 {
 
@@ -316,21 +317,6 @@ Result<Hash> HashFromBase64(const json& j, const std::string& what) {
   return h;
 }
 
-Status RequireKeys(const json& j, const std::set<std::string>& required,
-                   const std::set<std::string>& optional, const std::string& what) {
-  if (!j.is_object()) return Fail(Error::InvalidArgument(what + " is not a JSON object"));
-  for (const auto& k : required) {
-    if (!j.contains(k))
-      return Fail(Error::InvalidArgument(fmt::format("{} has no \"{}\"", what, k)));
-  }
-  for (const auto& [k, v] : j.items()) {
-    if (!required.count(k) && !optional.count(k)) {
-      return Fail(Error::InvalidArgument(fmt::format("{} has an unknown field \"{}\"", what, k)));
-    }
-  }
-  return {};
-}
-
 struct Checked {
   DecodedEntry entry;
   DecodedMessage msg;
@@ -339,7 +325,8 @@ struct Checked {
 }  // namespace
 
 Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleTrust& trust) {
-  G60_TRY(RequireKeys(bundle, {"format", "kind", "subject", "ledger", "links"}, {}, "the bundle"));
+  G60_TRY(
+      RequireMembers(bundle, {"format", "kind", "subject", "ledger", "links"}, {}, "the bundle"));
   if (bundle["format"] != kBundleFormat) {
     return Fail(Error::InvalidArgument(
         fmt::format("the bundle's format is {}, not {}", bundle["format"].dump(), kBundleFormat)));
@@ -371,12 +358,12 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
     auto fail = [&](const std::string& msg) {
       return Fail(Error::InvalidArgument(what + ": " + msg));
     };
-    G60_TRY(
-        RequireKeys(l,
-                    {"role", "partition", "sequence", "event_id", "event_type", "applicant_id",
-                     "programme", "verdict", "reason", "amount_fen", "detail", "effects", "key_id",
-                     "signed_event", "entry", "leaf_hash", "inclusion_proof", "checkpoint"},
-                    {"event"}, what));
+    G60_TRY(RequireMembers(
+        l,
+        {"role", "partition", "sequence", "event_id", "event_type", "applicant_id", "programme",
+         "verdict", "reason", "amount_fen", "detail", "effects", "key_id", "signed_event", "entry",
+         "leaf_hash", "inclusion_proof", "checkpoint"},
+        {"event"}, what));
     // The entry bytes, and every field read from them.
     if (!l["entry"].is_string()) return fail("entry is not a string");
     auto bytes = Base64Decode(l["entry"].get<std::string>());
@@ -396,7 +383,7 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
     for (const auto& [k, v] : l.items()) {
       if (!derived.contains(k))
         return fail(fmt::format("\"{}\" is given but the entry has none", k));
-      if (derived[k] != v) {
+      if (!SameJson(derived[k], v)) {
         return fail(fmt::format("\"{}\" is {} in the bundle but {} in the entry", k, v.dump(),
                                 derived[k].dump()));
       }
@@ -405,21 +392,17 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
 
     // The inclusion proof against the signed checkpoint.
     if (!l["checkpoint"].is_string()) return fail("checkpoint is not a string");
-    auto text = note::Open(l["checkpoint"].get<std::string>(), trust.ledger_key);
-    if (!text) return fail("checkpoint: " + text.error().message());
-    auto cp = note::ParseCheckpoint(*text);
-    if (!cp) return fail("checkpoint: " + cp.error().message());
-    auto cp_partition = PartitionOfOrigin(cp->origin, trust.ledger_key.name);
-    if (!cp_partition) return fail(cp_partition.error().message());
-    if (*cp_partition != at.partition) {
-      return fail(fmt::format("the checkpoint is of partition {}", *cp_partition));
-    }
+    auto opened =
+        OpenCheckpoint(l["checkpoint"].get<std::string>(), trust.ledger_key, at.partition);
+    if (!opened) return fail("checkpoint: " + opened.error().message);
+    const note::Checkpoint& cp = opened->checkpoint;
     const json& ip = l["inclusion_proof"];
-    G60_TRY(RequireKeys(ip, {"leaf_index", "tree_size", "hashes"}, {}, what + " inclusion_proof"));
+    G60_TRY(
+        RequireMembers(ip, {"leaf_index", "tree_size", "hashes"}, {}, what + " inclusion_proof"));
     if (!ip["leaf_index"].is_number_unsigned() || ip["leaf_index"].get<uint64_t>() != at.sequence) {
       return fail("inclusion_proof.leaf_index is not the entry's sequence");
     }
-    if (!ip["tree_size"].is_number_unsigned() || ip["tree_size"].get<uint64_t>() != cp->size) {
+    if (!ip["tree_size"].is_number_unsigned() || ip["tree_size"].get<uint64_t>() != cp.size) {
       return fail("inclusion_proof.tree_size is not the checkpoint's size");
     }
     if (!ip["hashes"].is_array()) return fail("inclusion_proof.hashes is not an array");
@@ -429,8 +412,7 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
       if (!h) return fail(h.error().message());
       proof.push_back(*h);
     }
-    if (auto ok =
-            merkle::VerifyInclusion(at.sequence, cp->size, EntryHash(*bytes), proof, cp->root);
+    if (auto ok = merkle::VerifyInclusion(at.sequence, cp.size, EntryHash(*bytes), proof, cp.root);
         !ok) {
       return fail("inclusion proof: " + ok.error().message());
     }
@@ -445,8 +427,8 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
     v.reason = ReasonName(b.reason());
     v.amount_fen = b.amount_fen();
     v.detail = b.detail();
-    v.origin = cp->origin;
-    v.tree_size = cp->size;
+    v.origin = cp.origin;
+    v.tree_size = cp.size;
 
     // An accepted event's signature, by a trust anchor or by a key whose grant is an
     // earlier link of the same partition (itself checked the same way), in the role

@@ -1,5 +1,7 @@
 #include "ledger/bytes.h"
 
+#include <google/protobuf/stubs/common.h>
+
 #include <sodium.h>
 
 #include <string>
@@ -23,6 +25,31 @@ std::string PrintableBytes(std::string_view bytes, size_t max_bytes) {
     }
   }
   if (bytes.size() > max_bytes) out += "...(" + std::to_string(bytes.size()) + " bytes)";
+  return out;
+}
+
+bool ValidUtf8(std::string_view text) {
+  return google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
+                                                             static_cast<int>(text.size()));
+}
+
+std::string Utf8OrEscaped(std::string text) {
+  if (ValidUtf8(text)) return text;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const auto valid = static_cast<size_t>(google::protobuf::internal::UTF8SpnStructurallyValid(
+        google::protobuf::StringPiece(rest.data(), rest.size())));
+    out.append(rest.substr(0, valid));
+    rest.remove_prefix(valid);
+    if (rest.empty()) break;
+    const auto c = static_cast<unsigned char>(rest.front());
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+    rest.remove_prefix(1);
+  }
   return out;
 }
 
@@ -64,6 +91,17 @@ std::string Base64Encode(std::string_view bytes) {
 }
 
 Result<std::string> Base64Decode(std::string_view text) {
+  // libsodium 1.0.18 (Debian 12) decodes some bytes outside the alphabet, 0x90 among
+  // them, as if they were letters (found by the signed-note fuzzer), so one value would
+  // have several encodings and verifiers that follow RFC 4648 would disagree with ours.
+  // The alphabet, the padding and the length are checked here first; libsodium then
+  // refuses non-zero padding bits, so exactly one text decodes to each value.
+  const size_t padding = text.ends_with("==") ? 2 : text.ends_with('=') ? 1 : 0;
+  if (text.size() % 4 != 0 ||
+      text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") <
+          text.size() - padding) {
+    return Fail(Error::InvalidArgument("not valid base64 (standard alphabet, padded)"));
+  }
   std::string out(text.size() / 4 * 3 + 3, '\0');
   size_t len = 0;
   const char* end = nullptr;

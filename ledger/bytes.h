@@ -19,6 +19,15 @@ std::string HexEncode(std::string_view bytes);
 std::string PrintableBytes(std::string_view bytes, size_t max_bytes = 64);
 Result<std::string> HexDecode(std::string_view hex);
 
+// Is `text` structurally valid UTF-8 (RFC 3629), as protobuf requires of a proto3 string
+// field before it will parse one? Uses protobuf's own validator, so the answer is exactly
+// the one the parser will give.
+bool ValidUtf8(std::string_view text);
+// `text` unchanged when it is valid UTF-8; otherwise its valid runs kept and every byte
+// outside them written as \xHH, so that it can go into a proto3 string field and be read
+// back. For text that is normally UTF-8 already (sentences, ids from a parsed event).
+std::string Utf8OrEscaped(std::string text);
+
 // Standard base64 with padding (RFC 4648 section 4), as used by C2SP notes and
 // protobuf's JSON mapping of bytes.
 std::string Base64Encode(std::string_view bytes);

@@ -4,10 +4,12 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/reflection.h>
 #include <google/protobuf/text_format.h>
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -49,6 +51,17 @@ int CstYear(int64_t ms) {
       std::chrono::floor<std::chrono::days>(std::chrono::sys_time<std::chrono::milliseconds>(
           std::chrono::milliseconds(ms + kCstOffsetMs)));
   return static_cast<int>(std::chrono::year_month_day{days}.year());
+}
+
+std::string FormatCstTime(int64_t ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(ms + kCstOffsetMs)};
+  const auto day = floor<days>(t);
+  const hh_mm_ss<seconds> hms{floor<seconds>(t - day)};
+  const year_month_day ymd{day};
+  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d} CST", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
 std::optional<int64_t> ApplyRatio(int64_t base_fen, uint32_t ratio_bp) {
@@ -164,11 +177,33 @@ Result<std::shared_ptr<const CatalogIndex>> IndexCatalog(std::string bytes) {
   return std::shared_ptr<const CatalogIndex>(std::move(idx));
 }
 
-Result<v1::Catalog> LoadCatalogText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Fail(Error::NotFound("cannot read catalogue " + path));
-  std::stringstream ss;
-  ss << in.rdbuf();
+namespace {
+
+// The first string field of `m` (depth first) that is not UTF-8, as a path such as
+// "programmes[3].name"; nothing when all are.
+std::optional<std::string> NonUtf8Field(const google::protobuf::Message& m) {
+  const auto* r = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      std::string at = f->is_repeated() ? fmt::format("{}[{}]", f->name(), i) : f->name();
+      if (f->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+        std::string v = f->is_repeated() ? r->GetRepeatedString(m, f, i) : r->GetString(m, f);
+        if (!ValidUtf8(v)) return at;
+      } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        const auto& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+        if (auto inner = NonUtf8Field(sub)) return at + "." + *inner;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<v1::Catalog> ParseCatalogText(std::string_view text, std::string_view origin) {
   struct Collector : google::protobuf::io::ErrorCollector {
     std::string first;
     void AddError(int line, int column, const std::string& message) override {
@@ -178,10 +213,27 @@ Result<v1::Catalog> LoadCatalogText(const std::string& path) {
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   v1::Catalog c;
-  if (!parser.ParseFromString(ss.str(), &c)) {
-    return Fail(Error::InvalidArgument(fmt::format("{}:{}", path, errors.first)));
+  if (!parser.ParseFromString(std::string(text), &c)) {
+    return Fail(Error::InvalidArgument(fmt::format("{}:{}", origin, errors.first)));
+  }
+  // The text format writes any bytes into a string field through escapes ("\377"), but
+  // a catalogue whose strings are not UTF-8 cannot be read back from its bytes: the
+  // ledger would reject its publication as malformed. Found by the catalogue fuzzer.
+  if (auto field = NonUtf8Field(c)) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{}: the text of {} is not UTF-8 (an escape such as \\377 gives bytes "
+                    "that no reader can decode); write the characters themselves",
+                    origin, *field)));
   }
   return c;
+}
+
+Result<v1::Catalog> LoadCatalogText(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Fail(Error::NotFound("cannot read catalogue " + path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseCatalogText(ss.str(), path);
 }
 
 std::string SerializeCatalog(const v1::Catalog& catalog) {

@@ -37,6 +37,8 @@ Result<std::shared_ptr<const CatalogIndex>> IndexCatalog(std::string bytes);
 
 // Reads a catalogue in protobuf text format (schemas/catalog.txtpb).
 Result<v1::Catalog> LoadCatalogText(const std::string& path);
+// Parses catalogue text; errors start with `origin` (a file name) and the line:column.
+Result<v1::Catalog> ParseCatalogText(std::string_view text, std::string_view origin);
 // Serialises deterministically (the bytes that get signed and hashed).
 std::string SerializeCatalog(const v1::Catalog& catalog);
 
@@ -45,6 +47,9 @@ std::string SerializeCatalog(const v1::Catalog& catalog);
 Result<int64_t> CstDateToMs(std::string_view date);
 // The CST calendar year of an instant.
 int CstYear(int64_t ms);
+// "2026-01-01 08:00:00 CST": a time in ms since the Unix epoch, for people, in China
+// Standard Time (UTC+8, no daylight saving).
+std::string FormatCstTime(int64_t ms);
 
 // floor(base_fen * ratio_bp / 10000), or nullopt if it does not fit int64.
 std::optional<int64_t> ApplyRatio(int64_t base_fen, uint32_t ratio_bp);

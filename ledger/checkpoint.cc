@@ -38,18 +38,39 @@ std::string CheckpointOrigin(std::string_view name, uint32_t partition) {
 Result<uint32_t> PartitionOfOrigin(std::string_view origin, std::string_view name) {
   if (origin.size() <= name.size() + 1 || origin.substr(0, name.size()) != name ||
       origin[name.size()] != '/') {
-    return Fail(Error::InvalidArgument(
-        fmt::format("checkpoint origin \"{}\" is not one of ledger {}", origin, name)));
+    return Fail(Error::InvalidArgument(fmt::format(
+        "the checkpoint's origin \"{}\" is not a partition of ledger {} (\"{}/<partition>\")",
+        origin, name, name)));
   }
   std::string_view digits = origin.substr(name.size() + 1);
   uint32_t p = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
   if (ec != std::errc() || end != digits.data() + digits.size() ||
       (digits.size() > 1 && digits[0] == '0')) {
-    return Fail(Error::InvalidArgument(
-        fmt::format("checkpoint origin \"{}\" does not end in a partition number", origin)));
+    return Fail(Error::InvalidArgument(fmt::format(
+        "the checkpoint's origin \"{}\" does not end in a partition number (decimal, no leading "
+        "zeros)",
+        origin)));
   }
   return p;
+}
+
+note::Checked<OpenedCheckpoint> OpenCheckpoint(std::string_view note, const note::Verifier& key,
+                                               std::optional<uint32_t> partition) {
+  auto opened = note::OpenNote(note, std::span<const note::Verifier>(&key, 1));
+  if (!opened) return std::unexpected(std::move(opened.error()));
+  auto cp = note::ParseCheckpoint(opened->text);
+  if (!cp)
+    return std::unexpected(note::Refusal{note::Problem::kCheckpointText, cp.error().message()});
+  auto p = PartitionOfOrigin(cp->origin, key.name);
+  if (!p) return std::unexpected(note::Refusal{note::Problem::kWrongOrigin, p.error().message()});
+  if (partition && *p != *partition) {
+    return std::unexpected(note::Refusal{
+        note::Problem::kWrongOrigin,
+        fmt::format("the checkpoint is of partition {} (origin \"{}\"), not of partition {}", *p,
+                    cp->origin, *partition)});
+  }
+  return OpenedCheckpoint{std::move(*cp), *p};
 }
 
 Result<std::optional<std::string>> CheckpointVerifierKey(const lmdb::Txn& txn, const Tables& t) {
@@ -243,17 +264,19 @@ Result<std::optional<StoredCheckpoint>> IssueCheckpoint(Batch& batch, uint32_t p
   if (!root) return Fail(root.error());
   if (*latest) {
     // Prove the new tree extends the one already signed before signing it.
-    auto text = note::Open((*latest)->note, key.verifier());
-    if (!text) return Fail(text.error().Context("reading the latest checkpoint"));
-    auto old = note::ParseCheckpoint(*text);
-    if (!old) return Fail(old.error().Context("reading the latest checkpoint"));
-    auto proof = merkle::ConsistencyProof(nodes, old->size, head->size);
+    auto opened = OpenCheckpoint((*latest)->note, key.verifier(), partition);
+    if (!opened) {
+      return Fail(Error::DataLoss(fmt::format("reading partition {}'s latest checkpoint: {}",
+                                              partition, opened.error().message)));
+    }
+    const note::Checkpoint& old = opened->checkpoint;
+    auto proof = merkle::ConsistencyProof(nodes, old.size, head->size);
     if (!proof) return Fail(proof.error());
-    if (auto ok = merkle::VerifyConsistency(old->size, head->size, old->root, *root, *proof); !ok) {
+    if (auto ok = merkle::VerifyConsistency(old.size, head->size, old.root, *root, *proof); !ok) {
       return Fail(Error::DataLoss(fmt::format(
           "refusing to sign partition {} at size {}: the log is not consistent with the "
           "checkpoint already signed at size {} ({})",
-          partition, head->size, old->size, ok.error().message())));
+          partition, head->size, old.size, ok.error().message())));
     }
   }
   note::Checkpoint cp;

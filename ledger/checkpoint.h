@@ -38,6 +38,18 @@ std::string CheckpointOrigin(std::string_view name, uint32_t partition);
 // The partition an origin names, when it is "<name>/<decimal partition>".
 Result<uint32_t> PartitionOfOrigin(std::string_view origin, std::string_view name);
 
+// A checkpoint note handed to us (a bundle's link, an auditor's file, a note the ledger
+// stored): opened with the ledger's key alone (note::OpenNote, c2sp.org/signed-note), its
+// text read as a tlog-checkpoint (note::ParseCheckpoint), its origin "<key name>/<P>" and,
+// when `partition` is given, P that partition. Refusals are kCheckpointText and
+// kWrongOrigin beside the note's own, each saying what is wrong in words.
+struct OpenedCheckpoint {
+  note::Checkpoint checkpoint;
+  uint32_t partition = 0;
+};
+note::Checked<OpenedCheckpoint> OpenCheckpoint(std::string_view note, const note::Verifier& key,
+                                               std::optional<uint32_t> partition = std::nullopt);
+
 struct StoredCheckpoint {
   uint32_t partition = 0;
   uint64_t size = 0;

@@ -154,7 +154,10 @@ EventType TypeOf(const v1::Event& event) {
 
 DecodedMessage DecodeMessage(std::string_view value) {
   DecodedMessage d;
+  // A failed parse leaves what it read so far in the message, possibly a string that is
+  // not UTF-8; nothing of it may reach an entry, so it is cleared.
   if (!d.signed_event.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    d.signed_event.Clear();
     d.reason = Reason::REASON_MALFORMED_MESSAGE;
     d.detail = fmt::format("the {}-byte Kafka value is not a SignedEvent", value.size());
     return d;
@@ -169,6 +172,7 @@ DecodedMessage DecodeMessage(std::string_view value) {
     return d;
   }
   if (!d.event.ParseFromString(se.event())) {
+    d.event.Clear();
     d.reason = Reason::REASON_MALFORMED_EVENT;
     d.detail = "the signed bytes are not an Event";
     return d;

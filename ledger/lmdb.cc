@@ -1,5 +1,8 @@
 #include "ledger/lmdb.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -22,9 +25,12 @@ Error ToError(int rc, std::string_view what) {
       return Error::ResourceExhausted(m +
                                       " (the disk is full: free space and start again; "
                                       "the last committed batch is intact)");
+    case MDB_INVALID:
+      return Error::DataLoss(m +
+                             " (data.mdb does not start as an LMDB data file does: it is not a "
+                             "ledger's data file, or its first pages are damaged)");
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
       return Error::DataLoss(m);
     case MDB_READERS_FULL:
@@ -98,6 +104,38 @@ Status Env::AdoptGrownMap() const {
   }
   if (int rc = mdb_env_set_mapsize(env_, 0); rc != 0) {
     return Fail(ToError(rc, "adopting the grown map size"));
+  }
+  return {};
+}
+
+Status Env::CopyTo(int fd, bool compact, std::string_view dest) const {
+  auto copy = [&]() {
+    std::shared_lock lock(*remap_mu_);
+    return mdb_env_copyfd2(env_, fd, compact ? MDB_CP_COMPACT : 0);
+  };
+  int rc = copy();
+  if (rc == MDB_MAP_RESIZED) {  // the writer grew the map past ours: adopt it, start again
+    G60_TRY(AdoptGrownMap());
+    if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+      rc = errno;
+    } else {
+      rc = copy();
+    }
+  }
+  if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
+    return Fail(Error::ResourceExhausted(fmt::format(
+        "writing the copy {}: {} (the disk of the copy is full)", dest, std::strerror(rc))));
+  }
+  if (rc != 0) {
+    Error e = ToError(rc, fmt::format("writing the copy {}", dest));
+    if (compact && e.code() == ErrorCode::kDataLoss) {
+      // lmdb.h: a compacting copy "fails if the environment has suffered a page leak".
+      return Fail(
+          e.Context("the compacting copy failed (it also fails on a data file whose "
+                    "free pages leaked; a copy without compaction copies them as "
+                    "they are)"));
+    }
+    return Fail(e);
   }
   return {};
 }

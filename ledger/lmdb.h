@@ -60,6 +60,15 @@ class Env {
   std::shared_timed_mutex& remap_mutex() const { return *remap_mu_; }
   // Adopts the map size another process has grown the environment to.
   Status AdoptGrownMap() const;
+  // Writes a consistent copy of the environment's data file to `fd` (an empty regular
+  // file open for writing), as LMDB's mdb_env_copyfd2 does: inside a read transaction of
+  // its own, so writers in this and other processes go on committing meanwhile; only the
+  // plain copy holds the writer lock of the environment, for the moment it copies the two
+  // meta pages. `compact` (MDB_CP_COMPACT) omits free pages and renumbers the rest;
+  // otherwise every page up to the last one in use is copied as it is. Errors:
+  // ResourceExhausted when the copy's disk is full (ENOSPC, EDQUOT, EFBIG), otherwise as
+  // ToError; `dest` names the copy in them. The fd is not synced.
+  Status CopyTo(int fd, bool compact, std::string_view dest) const;
 
  private:
   explicit Env(MDB_env* env) : env_(env), remap_mu_(std::make_unique<std::shared_timed_mutex>()) {}

@@ -404,6 +404,32 @@ Status Ledger::BindTopic(std::string_view topic, uint32_t count) {
   return {};
 }
 
+Result<std::vector<std::string>> Ledger::RecordedAnchors() const {
+  auto txn = lmdb::Txn::Begin(env_, true);
+  if (!txn) return Fail(txn.error());
+  auto blob = txn->Get(tables_.meta, "anchors");
+  if (!blob) return Fail(blob.error());
+  if (!*blob || (*blob)->size() % kPublicKeySize != 0) {
+    return Fail(Error::DataLoss(fmt::format(
+        "{}: the record of the trust anchors the ledger was created with is {}", dir_,
+        *blob ? fmt::format("{} bytes, not a multiple of {}", (*blob)->size(), kPublicKeySize)
+              : std::string("missing"))));
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < (*blob)->size(); i += kPublicKeySize) {
+    out.emplace_back((*blob)->substr(i, kPublicKeySize));
+  }
+  return out;
+}
+
+Result<std::string> Ledger::RecordedTopic() const {
+  auto txn = lmdb::Txn::Begin(env_, true);
+  if (!txn) return Fail(txn.error());
+  auto topic = txn->Get(tables_.meta, kTopicKey);
+  if (!topic) return Fail(topic.error());
+  return *topic ? std::string(**topic) : std::string();
+}
+
 std::string Ledger::PublicKeyOf(std::string_view key_id) const {
   std::shared_lock lock(keys_mu_);
   auto it = public_keys_.find(std::string(key_id));
@@ -536,19 +562,24 @@ Result<AppendOutcome> Batch::Append(const Record& record, const Prechecked& pre)
   body.set_value(record.value);
   body.set_verdict(decision->verdict);
   body.set_reason(decision->reason);
-  body.set_detail(decision->detail);
+  // Every string field of the body must be UTF-8, or protobuf would write the entry but
+  // never read it back (issue 13, item 1): the texts below come from a parsed event,
+  // which protobuf has checked, or from the rules' sentences, which may quote outside
+  // bytes; Utf8OrEscaped is the last guard for both and costs one scan when all is well.
+  body.set_detail(Utf8OrEscaped(decision->detail));
   const auto& d = pre.decoded;
   if (d.reason != Reason::REASON_MALFORMED_MESSAGE && d.reason != Reason::REASON_MALFORMED_EVENT) {
-    body.set_event_id(d.event.event_id());
-    body.set_applicant_id(d.event.applicant_id());
+    body.set_event_id(Utf8OrEscaped(d.event.event_id()));
+    body.set_applicant_id(Utf8OrEscaped(d.event.applicant_id()));
     body.set_event_type(d.type);
-    body.set_key_id(d.signed_event.key_id());
+    body.set_key_id(Utf8OrEscaped(d.signed_event.key_id()));
   }
-  body.set_programme(decision->programme.empty() ? d.event.programme() : decision->programme);
+  body.set_programme(
+      Utf8OrEscaped(decision->programme.empty() ? d.event.programme() : decision->programme));
   body.set_amount_fen(decision->amount_fen);
   body.set_catalog_hash(decision->catalog_hash);
   for (auto& note : decision->notes)
-    body.add_effects(std::move(note));
+    body.add_effects(Utf8OrEscaped(std::move(note)));
   std::string body_bytes;
   G60_ASSERT(body.SerializeToString(&body_bytes));
   if (body_bytes.size() > kEntryBodyMaxBytes) {

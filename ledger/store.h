@@ -154,6 +154,13 @@ class Ledger {
   // topic name or count. Writers only; ingest calls it before it consumes anything.
   Status BindTopic(std::string_view topic, uint32_t count);
 
+  // The trust anchors the ledger recorded at creation (meta "anchors": raw 32-byte
+  // Ed25519 public keys, sorted), which a writer must be opened with. DataLoss when the
+  // record is missing or not a whole number of keys.
+  Result<std::vector<std::string>> RecordedAnchors() const;
+  // The Kafka topic recorded by the first ingest (meta "topic"), "" while none is.
+  Result<std::string> RecordedTopic() const;
+
   // Public key of a key id ever granted in any partition, or an anchor; "" if unknown.
   // Thread-safe; used by the parallel signature pre-check.
   std::string PublicKeyOf(std::string_view key_id) const;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ledger/bytes.h"
+#include "ledger/catalog.h"
 #include "ledger/checkpoint.h"
 #include "ledger/entry.h"
 #include "ledger/merkle.h"
@@ -17,8 +18,29 @@
 
 namespace g60 {
 
+const char* FindingName(Finding f) {
+  switch (f) {
+    case Finding::kAltered:
+      return "altered";
+    case Finding::kRemoved:
+      return "removed";
+    case Finding::kReordered:
+      return "reordered";
+    case Finding::kAdded:
+      return "added";
+    case Finding::kUnreadable:
+      return "unreadable";
+    case Finding::kNotAuthorised:
+      return "not authorised";
+    case Finding::kLayout:
+      return "layout";
+  }
+  return "altered";
+}
+
 std::string Problem::ToString() const {
-  return fmt::format("partition {} entry {}: {}", partition, sequence, what);
+  return fmt::format("partition {} entry {}: {}{}{}", partition, sequence, what,
+                     since.empty() ? "" : ". ", since);
 }
 
 namespace {
@@ -71,13 +93,24 @@ class Verifier {
         if (!ok) return Fail(ok.error());
         if (!*ok) break;
         if (cur->key().size() != 4) {
-          Report({UINT32_MAX, 0, "heads table has a key that is not 4 bytes"});
+          Report({UINT32_MAX,
+                  0,
+                  "the heads table holds a key the ledger never writes (not 4 bytes): it was "
+                  "altered outside the ledger",
+                  Finding::kLayout,
+                  {}});
           continue;
         }
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(cur->key().data()));
         auto h = DecodeHead(p, cur->value());
         if (!h) {
-          Report({p, 0, h.error().message()});
+          Report({p,
+                  0,
+                  fmt::format("the head record of the partition was altered and cannot be read "
+                              "({})",
+                              h.error().message()),
+                  Finding::kAltered,
+                  {}});
           continue;
         }
         stored[p] = *h;
@@ -90,7 +123,12 @@ class Verifier {
       if (!ok) return Fail(ok.error());
       if (!*ok) break;
       if (cur->key().size() != 12) {
-        Report({UINT32_MAX, 0, "entries table has a key that is not 12 bytes"});
+        Report({UINT32_MAX,
+                0,
+                "the entries table holds a key the ledger never writes (not 12 bytes): it was "
+                "altered outside the ledger",
+                Finding::kLayout,
+                {}});
         ok = cur->Next();
         continue;
       }
@@ -105,28 +143,63 @@ class Verifier {
       auto it = recomputed_.find(p);
       if (it == recomputed_.end()) {
         if (h.size != 0)
-          Report({p, 0, fmt::format("head says {} entries; none are stored", h.size)});
+          Report({p,
+                  0,
+                  fmt::format("all {} entries of the partition were removed (its head record "
+                              "still counts them)",
+                              h.size),
+                  Finding::kRemoved,
+                  {}});
         continue;
       }
       const PartitionHead& r = it->second;
       if (broken_.contains(p)) continue;  // the chain's own break is the first problem
-      if (r.size != h.size || r.head_hash != h.head_hash) {
-        Report({p, r.size,
-                fmt::format("head record says {} entries ending in {}, the chain has {} ending in "
-                            "{} (entries removed or appended outside the ledger)",
-                            h.size, HexEncode(AsBytes(h.head_hash)), r.size,
-                            HexEncode(AsBytes(r.head_hash)))});
+      const std::string evidence = fmt::format(
+          "head record says {} entries ending in {}, the chain has {} ending in {}", h.size,
+          HexEncode(AsBytes(h.head_hash)), r.size, HexEncode(AsBytes(r.head_hash)));
+      if (r.size < h.size) {
+        Report({p,
+                r.size,
+                fmt::format("{} removed from the end of the chain ({})",
+                            EntryRange(r.size, h.size - 1, "was", "were"), evidence),
+                Finding::kRemoved,
+                {}});
+      } else if (r.size > h.size) {
+        Report({p,
+                h.size,
+                fmt::format("{} added after the last entry the ledger recorded, outside the "
+                            "ledger ({})",
+                            EntryRange(h.size, r.size - 1, "was", "were"), evidence),
+                Finding::kAdded,
+                {}});
+      } else if (r.head_hash != h.head_hash) {
+        Report({p,
+                r.size == 0 ? 0 : r.size - 1,
+                fmt::format("the last entry was replaced, or the head record rewritten ({})",
+                            evidence),
+                Finding::kAltered,
+                {}});
       } else if (h.next_offset < r.next_offset) {
-        Report({p, r.size - 1,
-                fmt::format("head's next offset {} is below the last entry's "
-                            "offset + 1 = {}",
-                            h.next_offset, r.next_offset)});
+        Report({p,
+                r.size - 1,
+                fmt::format("the head record was altered: its next Kafka offset {} is below the "
+                            "last entry's offset + 1 = {}",
+                            h.next_offset, r.next_offset),
+                Finding::kAltered,
+                {}});
       }
     }
     for (const auto& [p, r] : recomputed_) {
-      if (!stored.contains(p)) Report({p, 0, "partition has entries but no head record"});
+      if (!stored.contains(p))
+        Report({p,
+                0,
+                "the partition's entries were added outside the ledger, or its head record "
+                "removed: it has entries but no head record",
+                Finding::kAdded,
+                {}});
     }
     G60_TRY(CheckAgainstCheckpoints(stored));
+    if (report_.first_problem) G60_TRY(AddSince(*report_.first_problem));
     report_.entries = entries_;
     report_.signatures = signatures_;
     for (auto& [p, r] : recomputed_) {
@@ -153,33 +226,85 @@ class Verifier {
       auto latest = LatestCheckpoint(txn_, ledger_.tables(), p);
       if (!latest) return Fail(latest.error());
       if (!*latest) continue;
-      const std::string& note = (*latest)->note;
-      auto body_end = note.find("\n\n");
-      auto cp = note::ParseCheckpoint(
-          std::string_view(note).substr(0, body_end == std::string::npos ? 0 : body_end + 1));
+      auto text = note::UnverifiedText((*latest)->note);
+      auto cp = text ? note::ParseCheckpoint(*text)
+                     : Result<note::Checkpoint>(Fail(text.error().ToError()));
       if (!cp) {
-        Report({p, 0, "its latest stored checkpoint is not a readable signed note"});
+        Report({p,
+                0,
+                "the partition's latest checkpoint was altered: it is not a readable signed "
+                "checkpoint (" +
+                    cp.error().message() + ")",
+                Finding::kAltered,
+                {}});
         continue;
       }
       auto it = recomputed_.find(p);
       uint64_t size = it == recomputed_.end() ? 0 : it->second.size;
       if (cp->size > size) {
-        Report({p, size,
-                fmt::format("the ledger signed a checkpoint of {} entries, but the chain holds {}: "
-                            "entries {} to {} were removed after they were signed",
-                            cp->size, size, size, cp->size - 1)});
+        Report({p,
+                size,
+                fmt::format("{} removed after the ledger signed {} (its checkpoint of {} "
+                            "entries; the chain now holds {})",
+                            EntryRange(size, cp->size - 1, "was", "were"),
+                            size + 1 == cp->size ? "it" : "them", cp->size, size),
+                Finding::kRemoved,
+                {}});
         continue;
       }
       auto root = merkle::Root(MerkleNodes(txn_, ledger_.tables(), p), cp->size);
       if (!root) return Fail(root.error());
       if (*root != cp->root) {
-        Report({p, cp->size - 1,
-                fmt::format("the checkpoint of {} entries signed root {}, but the entries give {}: "
-                            "the first {} entries were changed after they were signed",
-                            cp->size, HexEncode(AsBytes(cp->root)), HexEncode(AsBytes(*root)),
-                            cp->size)});
+        Report({p,
+                cp->size - 1,
+                fmt::format("entries 0 to {} were altered after the ledger signed them (its "
+                            "checkpoint of {} entries signed root {}; the entries give {})",
+                            cp->size - 1, cp->size, HexEncode(AsBytes(cp->root)),
+                            HexEncode(AsBytes(*root))),
+                Finding::kAltered,
+                {}});
       }
     }
+    return {};
+  }
+
+  static std::string EntryRange(uint64_t first, uint64_t last, const char* one, const char* many) {
+    if (first == last) return fmt::format("entry {} {}", first, one);
+    return fmt::format("entries {} to {} {}", first, last, many);
+  }
+
+  // Since when the partition cannot be trusted: the last entry before the finding that
+  // still reads (and its Kafka time), and whether a checkpoint the ledger signed covered
+  // the entry found, which dates the change after that signature.
+  Status AddSince(Problem& problem) {
+    if (problem.partition == UINT32_MAX) return {};
+    std::string since;
+    if (problem.sequence == 0) {
+      since = "Nothing in the partition before it can be relied on";
+    } else {
+      const uint64_t last = problem.sequence - 1;
+      auto v = txn_.Get(ledger_.tables().entries, EntryKey(problem.partition, last));
+      if (!v) return Fail(v.error());
+      since = fmt::format("The chain is intact up to entry {}", last);
+      if (*v) {
+        if (auto e = DecodeEntry(**v)) {
+          since += fmt::format(" (recorded {})", FormatCstTime(e->body.source().timestamp_ms()));
+        }
+      }
+    }
+    auto covering =
+        CheckpointCovering(txn_, ledger_.tables(), problem.partition, problem.sequence + 1);
+    if (!covering) return Fail(covering.error());
+    if (*covering) {
+      since += fmt::format(
+          "; the ledger's checkpoint of {} entries covered entry {}, so the change was made "
+          "after that checkpoint was signed",
+          (*covering)->size, problem.sequence);
+    } else {
+      since +=
+          fmt::format("; no checkpoint signed by the ledger covers entry {} yet", problem.sequence);
+    }
+    problem.since = std::move(since);
     return {};
   }
 
@@ -208,9 +333,8 @@ class Verifier {
       }
       uint64_t seq = GetU64BE(reinterpret_cast<const unsigned char*>(key.data()) + 4);
       if (!broken) {
-        if (std::string why = CheckEntry(p, seq, cur.value(), head, last_offset, keys);
-            !why.empty()) {
-          Report({p, seq, why});
+        if (auto problem = CheckEntry(p, seq, cur.value(), head, last_offset, keys)) {
+          Report(std::move(*problem));
           broken = true;  // later links of this partition cannot be trusted
           broken_.insert(p);
         }
@@ -223,42 +347,78 @@ class Verifier {
     }
   }
 
-  // Checks one entry and advances the recomputed head; returns why it is bad, or "".
-  std::string CheckEntry(uint32_t p, uint64_t seq, std::string_view bytes, PartitionHead& head,
-                         int64_t& last_offset, std::map<std::string, KeyInfo>& keys) {
+  // Checks one entry and advances the recomputed head; returns what is wrong with it.
+  std::optional<Problem> CheckEntry(uint32_t p, uint64_t seq, std::string_view bytes,
+                                    PartitionHead& head, int64_t& last_offset,
+                                    std::map<std::string, KeyInfo>& keys) {
+    auto found = [&](uint64_t at, Finding f, std::string what) {
+      return std::optional<Problem>(Problem{p, at, std::move(what), f, {}});
+    };
     if (seq != head.size) {
-      return fmt::format("expected entry {} here: an entry is missing or out of place", head.size);
+      return found(head.size, Finding::kRemoved,
+                   fmt::format("{} removed: the chain goes on at entry {}",
+                               EntryRange(head.size, seq - 1, "was", "were"), seq));
     }
     auto decoded = DecodeEntry(bytes);
-    if (!decoded) return decoded.error().message();
+    if (!decoded) {
+      return found(seq, Finding::kUnreadable,
+                   fmt::format("entry {} was damaged or altered and cannot be read ({})", seq,
+                               decoded.error().message()));
+    }
     const EntryHeader& h = decoded->header;
     const auto& body = decoded->body;
-    if (h.partition != p || h.sequence != seq) {
-      return fmt::format("entry bytes say partition {} entry {}: moved from elsewhere", h.partition,
-                         h.sequence);
+    if (h.partition != p) {
+      return found(seq, Finding::kReordered,
+                   fmt::format("entry {} holds the bytes of partition {} entry {}: an entry was "
+                               "copied from another partition",
+                               seq, h.partition, h.sequence));
+    }
+    if (h.sequence != seq) {
+      return found(seq, Finding::kReordered,
+                   fmt::format("entry {} holds the bytes of entry {}: entries were reordered, or "
+                               "one was copied over another",
+                               seq, h.sequence));
     }
     if (h.prev_hash != head.head_hash) {
-      return fmt::format("previous-hash field {} does not match the previous entry's hash {}",
-                         HexEncode(AsBytes(h.prev_hash)), HexEncode(AsBytes(head.head_hash)));
+      return found(seq, Finding::kAltered,
+                   fmt::format("entry {} does not follow entry {}: entry {} was replaced, or the "
+                               "link to it altered (the entry records previous hash {}, entry {} "
+                               "hashes to {})",
+                               seq, seq - 1, seq - 1, HexEncode(AsBytes(h.prev_hash)), seq - 1,
+                               HexEncode(AsBytes(head.head_hash))));
     }
     if (body.source().partition() != static_cast<int32_t>(p)) {
-      return fmt::format("entry body names partition {}", body.source().partition());
+      return found(seq, Finding::kAltered,
+                   fmt::format("entry {} was altered: its Kafka record names partition {}", seq,
+                               body.source().partition()));
     }
     if (body.source().offset() <= last_offset) {
-      return fmt::format("Kafka offset {} does not follow the previous entry's {}",
-                         body.source().offset(), last_offset);
+      return found(seq, Finding::kReordered,
+                   fmt::format("entry {} was altered or reordered: its Kafka offset {} does not "
+                               "follow the previous entry's {}",
+                               seq, body.source().offset(), last_offset));
     }
     last_offset = body.source().offset();
     head.size = seq + 1;
     head.head_hash = EntryHash(bytes);
     head.next_offset = last_offset + 1;
-    if (std::string why = CheckMerkle(p, seq, head.head_hash); !why.empty()) return why;
-    if (body.verdict() == ledger::v1::VERDICT_ACCEPTED) {
-      return options_.check_signatures ? CheckAccepted(p, seq, body, keys) : "";
+    if (std::string why = CheckMerkle(p, seq, head.head_hash); !why.empty()) {
+      return found(seq, Finding::kAltered,
+                   fmt::format("entry {}, or the Merkle log kept beside the entries, was altered "
+                               "after it was appended ({})",
+                               seq, why));
     }
-    if (body.verdict() != ledger::v1::VERDICT_REJECTED)
-      return "verdict is neither accepted nor rejected";
-    return "";
+    if (body.verdict() == ledger::v1::VERDICT_ACCEPTED) {
+      if (!options_.check_signatures) return std::nullopt;
+      if (auto why = CheckAccepted(p, seq, body, keys)) return found(seq, why->first, why->second);
+      return std::nullopt;
+    }
+    if (body.verdict() != ledger::v1::VERDICT_REJECTED) {
+      return found(
+          seq, Finding::kAltered,
+          fmt::format("entry {} was altered: its verdict is neither accepted nor rejected", seq));
+    }
+    return std::nullopt;
   }
 
   // Recomputes the subtrees this leaf completes (from the partition's right edge, kept
@@ -283,25 +443,51 @@ class Verifier {
     return "";
   }
 
-  std::string CheckAccepted(uint32_t p, uint64_t seq, const ledger::v1::EntryBody& body,
-                            std::map<std::string, KeyInfo>& keys) {
+  // An accepted entry's event against the keys granted before it: what is wrong, or
+  // nothing (its signature is checked later, on the workers).
+  std::optional<std::pair<Finding, std::string>> CheckAccepted(
+      uint32_t p, uint64_t seq, const ledger::v1::EntryBody& body,
+      std::map<std::string, KeyInfo>& keys) {
+    using Why = std::optional<std::pair<Finding, std::string>>;
     DecodedMessage d = DecodeMessage(body.value());
-    if (!d.ok()) return fmt::format("accepted entry's event does not decode: {}", d.detail);
+    if (!d.ok()) {
+      return Why({Finding::kAltered,
+                  fmt::format("entry {} is recorded as accepted, but its event cannot be read: "
+                              "the entry was altered ({})",
+                              seq, d.detail)});
+    }
     if (d.event.event_id() != body.event_id() || d.type != body.event_type()) {
-      return "entry's event id or type differs from its signed event";
+      return Why({Finding::kAltered,
+                  fmt::format("entry {} was altered: the event id or type it records differs "
+                              "from its signed event's",
+                              seq)});
     }
     auto it = keys.find(d.signed_event.key_id());
     if (it == keys.end()) {
-      return fmt::format("accepted event is signed by key {}, not granted before it",
-                         d.signed_event.key_id());
+      const bool admin_event = RequiredRole(d.type, v1::LEVEL_UNSPECIFIED) == v1::ROLE_ADMIN;
+      return Why({Finding::kNotAuthorised,
+                  fmt::format("entry {} is recorded as accepted, but its signer's key {} was "
+                              "never granted before it: the entry was added or altered outside "
+                              "the ledger's rules{}",
+                              seq, PrintableBytes(d.signed_event.key_id()),
+                              admin_event ? ", or the trust anchors given are not the ones the "
+                                            "ledger was created with"
+                                          : "")});
     }
     const KeyInfo& key = it->second;
     v1::Level level = d.type == EventType::EVENT_TYPE_APPROVAL ? d.event.approval().level()
                                                                : v1::LEVEL_UNSPECIFIED;
-    if (key.revoked) return fmt::format("accepted event is signed by revoked key {}", it->first);
+    if (key.revoked) {
+      return Why({Finding::kNotAuthorised,
+                  fmt::format("entry {} is recorded as accepted, but its signer's key {} had "
+                              "been revoked before it",
+                              seq, it->first)});
+    }
     if (key.role != RequiredRole(d.type, level)) {
-      return fmt::format("accepted {} event is signed by a {} key", EventTypeName(d.type),
-                         RoleName(key.role));
+      return Why({Finding::kNotAuthorised,
+                  fmt::format("entry {} is recorded as accepted, but its {} event is signed by "
+                              "a {} key, which may not sign it",
+                              seq, EventTypeName(d.type), RoleName(key.role))});
     }
     sig_jobs_.push_back(SigJob{p, seq, key.public_key, std::move(d.signed_event)});
     if (d.type == EventType::EVENT_TYPE_KEY_GRANT) {
@@ -312,9 +498,10 @@ class Verifier {
         k->second.revoked = true;
     }
     if (sig_jobs_.size() >= kSignatureChunk) {
-      if (auto s = FlushSignatures(false); !s) return s.error().message();
+      if (auto s = FlushSignatures(false); !s)
+        return Why({Finding::kUnreadable, s.error().message()});
     }
-    return "";
+    return std::nullopt;
   }
 
   // Hands the pending signatures to the workers; with `all`, waits for every chunk.
@@ -323,8 +510,14 @@ class Verifier {
     auto collect = [&](const SigChunk& c) {
       for (size_t i = 0; i < c.jobs.size(); ++i) {
         if (!c.valid[i]) {
-          Report({c.jobs[i].partition, c.jobs[i].sequence,
-                  "accepted event's Ed25519 signature does not verify"});
+          Report({c.jobs[i].partition,
+                  c.jobs[i].sequence,
+                  fmt::format("entry {} is recorded as accepted, but its event's Ed25519 "
+                              "signature does not verify: the event was altered after it was "
+                              "signed, or forged",
+                              c.jobs[i].sequence),
+                  Finding::kAltered,
+                  {}});
         }
       }
       signatures_ += c.jobs.size();

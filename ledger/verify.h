@@ -23,10 +23,32 @@ struct VerifyOptions {
   bool check_signatures = true;
 };
 
+// What an auditor is told about a damaged ledger: which entry, what happened to it
+// (altered, removed, reordered, added, unreadable, or accepted without authority), in
+// words, with the technical evidence after them, and since when the chain can no longer
+// be trusted (the last intact entry and its time, the checkpoint that covered it).
+enum class Finding {
+  kAltered,        // an entry's bytes, or the log or head kept beside them, were changed
+  kRemoved,        // entries that were written are gone
+  kReordered,      // an entry stands where another belongs (swapped, moved or copied)
+  kAdded,          // entries written outside the ledger
+  kUnreadable,     // an entry cannot be decoded at all
+  kNotAuthorised,  // recorded as accepted, but no granted key could have signed it
+  kLayout,         // a table holds a key or record the ledger never writes
+};
+const char* FindingName(Finding f);  // "altered", "removed", ...
+
 struct Problem {
+  Problem() = default;
+  Problem(uint32_t p, uint64_t seq, std::string what_, Finding f = Finding::kAltered,
+          std::string since_ = {})
+      : partition(p), sequence(seq), what(std::move(what_)), finding(f), since(std::move(since_)) {}
   uint32_t partition = 0;
   uint64_t sequence = 0;
-  std::string what;
+  std::string what;  // the finding in words, then the evidence
+  Finding finding = Finding::kAltered;
+  std::string since;  // "the chain is intact up to entry 4 (recorded ...) ..."; may be empty
+  // "partition P entry N: <what>" and, when known, " <since>".
   std::string ToString() const;
 };
 

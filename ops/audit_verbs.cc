@@ -21,6 +21,7 @@
 #include "ledger/merkle.h"
 #include "ledger/merkle_verify.h"
 #include "ledger/query.h"
+#include "ledger/strict_json.h"
 #include "ledger/verify.h"
 #include "producers/keyfile.h"
 
@@ -55,31 +56,66 @@ Status WriteOut(const std::string& path, const std::string& text) {
   return {};
 }
 
+// A JSON file handed to us, read under docs/audit.md's rule (ledger/strict_json.h).
 Result<json> ReadJson(const std::string& path) {
   auto text = ReadFile(path);
   if (!text) return Fail(text.error());
-  try {
-    return json::parse(*text);
-  } catch (const json::exception& e) {
-    return Fail(Error::InvalidArgument(fmt::format("{} is not JSON: {}", path, e.what())));
-  }
+  return ParseStrictJson(*text, path);
 }
 
-// A checkpoint file: a signed note, checked against the ledger key.
-struct OpenedCheckpoint {
-  note::Checkpoint cp;
-  uint32_t partition = 0;
-};
+// A checkpoint file: exactly one signed note, opened with the ledger key.
 Result<OpenedCheckpoint> OpenCheckpointFile(const std::string& path, const note::Verifier& key) {
   auto text = ReadFile(path);
   if (!text) return Fail(text.error());
-  auto body = note::Open(*text, key);
-  if (!body) return Fail(body.error().Context(path));
-  auto cp = note::ParseCheckpoint(*body);
-  if (!cp) return Fail(cp.error().Context(path));
-  auto p = PartitionOfOrigin(cp->origin, key.name);
-  if (!p) return Fail(p.error().Context(path));
-  return OpenedCheckpoint{*cp, *p};
+  auto opened = OpenCheckpoint(*text, key);
+  if (!opened) return Fail(opened.error().ToError().Context(path));
+  return std::move(*opened);
+}
+
+// An offline consistency proof file (docs/audit.md section 4): its members exactly, and
+// what it repeats of the two checkpoints (origin and sizes) equal to what they sign.
+Result<std::vector<Hash>> ReadConsistencyProof(const std::string& path,
+                                               const OpenedCheckpoint& older,
+                                               const OpenedCheckpoint& newer) {
+  auto j = ReadJson(path);
+  if (!j) return Fail(j.error());
+  G60_TRY(RequireMembers(*j, {"format", "origin", "old_size", "new_size", "hashes"}, {}, path));
+  if (!SameJson((*j)["format"], kConsistencyFormat)) {
+    return Fail(Error::InvalidArgument(fmt::format("{}: \"format\" is {}, not \"{}\"", path,
+                                                   (*j)["format"].dump(), kConsistencyFormat)));
+  }
+  if (!SameJson((*j)["origin"], newer.checkpoint.origin)) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{}: \"origin\" is {} but the checkpoints sign the origin \"{}\"", path,
+                    (*j)["origin"].dump(), newer.checkpoint.origin)));
+  }
+  for (auto [member, signed_size] : {std::pair{"old_size", older.checkpoint.size},
+                                     std::pair{"new_size", newer.checkpoint.size}}) {
+    auto size = UnsignedMember(*j, member, path);
+    if (!size) return Fail(size.error());
+    if (*size != signed_size) {
+      return Fail(Error::InvalidArgument(fmt::format(
+          "{}: \"{}\" is {} but the {} checkpoint signs the tree size {}", path, member, *size,
+          member == std::string_view("old_size") ? "older" : "newer", signed_size)));
+    }
+  }
+  const json& hashes = (*j)["hashes"];
+  if (!hashes.is_array()) {
+    return Fail(Error::InvalidArgument(fmt::format("{}: \"hashes\" is not an array", path)));
+  }
+  std::vector<Hash> proof;
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    auto raw = hashes[i].is_string() ? Base64Decode(hashes[i].get<std::string>())
+                                     : Result<std::string>(Fail(Error::InvalidArgument("")));
+    if (!raw || raw->size() != sizeof(Hash)) {
+      return Fail(Error::InvalidArgument(
+          fmt::format("{}: \"hashes\"[{}] is not the base64 of a 32-byte hash", path, i)));
+    }
+    Hash h;
+    std::copy(raw->begin(), raw->end(), h.begin());
+    proof.push_back(h);
+  }
+  return proof;
 }
 
 }  // namespace
@@ -191,11 +227,20 @@ std::optional<int> AuditVerbs::Run() {
 Result<note::Verifier> AuditVerbs::LedgerKey(const Config& c) const {
   std::string text = ledger_key_;
   if (!text.empty() && std::filesystem::exists(text)) {
+    // A key file holds the key on one line, with or without its newline; nothing else
+    // (docs/audit.md, "One rule for every file an auditor hands us").
     auto f = ReadFile(text);
     if (!f) return Fail(f.error());
-    text = *f;
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
-      text.pop_back();
+    std::string_view line = *f;
+    if (line.ends_with('\n')) line.remove_suffix(1);
+    if (auto bad = line.find_first_of("\r\n"); bad != std::string_view::npos) {
+      return Fail(Error::InvalidArgument(fmt::format(
+          "--ledger-key {}: the file must hold the verifier key alone on one line; it has {} at "
+          "byte {}",
+          text, line[bad] == '\r' ? "a carriage return (Windows line end)" : "a second line",
+          bad)));
+    }
+    text = std::string(line);
   }
   if (text.empty()) text = c.checkpoint_verifier;
   if (text.empty() && !c.checkpoint_key_file.empty()) {
@@ -278,7 +323,9 @@ int AuditVerbs::Checkpoint() {
     return 0;
   }
   auto key = note::ParseVerifierKey(**verifier);
-  if (!key) return Report(key.error().Context("the ledger's checkpoint key"));
+  if (!key)
+    return Report(
+        Error::DataLoss("the ledger's recorded checkpoint key: " + key.error().message()));
   if (all_) return CheckpointHistory(*txn, t, *key);
   if (size_) {
     auto c = CheckpointAt(*txn, t, static_cast<uint32_t>(partition_), *size_);
@@ -304,11 +351,13 @@ int AuditVerbs::Checkpoint() {
     if (!latest) return Report(latest.error());
     std::string size = "-", root = "-";
     if (*latest) {
-      auto body = note::Open((*latest)->note, *note::ParseVerifierKey(**verifier));
-      auto cp = body ? note::ParseCheckpoint(*body) : Result<note::Checkpoint>(Fail(body.error()));
-      if (!cp) return Report(cp.error().Context("stored checkpoint"));
-      size = std::to_string(cp->size);
-      root = Base64Encode(AsBytes(cp->root));
+      auto cp = OpenCheckpoint((*latest)->note, *key, h.partition);
+      if (!cp) {
+        return Report(Error::DataLoss(fmt::format("partition {}'s latest stored checkpoint: {}",
+                                                  h.partition, cp.error().message)));
+      }
+      size = std::to_string(cp->checkpoint.size);
+      root = Base64Encode(AsBytes(cp->checkpoint.root));
     }
     std::printf("%9u %12llu %12s  %s\n", h.partition, static_cast<unsigned long long>(h.size),
                 size.c_str(), root.c_str());
@@ -501,33 +550,16 @@ int AuditVerbs::VerifyConsistency() {
         Error::InvalidArgument(fmt::format("{} is of partition {}, {} of partition {}", old_,
                                            older->partition, new_, newer->partition)));
   }
-  if (older->cp.size > newer->cp.size) {
-    return Report(Error::InvalidArgument(fmt::format("{} (size {}) is newer than {} (size {})",
-                                                     old_, older->cp.size, new_, newer->cp.size)));
+  if (older->checkpoint.size > newer->checkpoint.size) {
+    return Report(
+        Error::InvalidArgument(fmt::format("{} (size {}) is newer than {} (size {})", old_,
+                                           older->checkpoint.size, new_, newer->checkpoint.size)));
   }
   std::vector<Hash> proof;
   if (!proof_.empty()) {
-    auto j = ReadJson(proof_);
-    if (!j) return Report(j.error());
-    try {
-      if ((*j)["format"] != kConsistencyFormat || (*j)["old_size"] != older->cp.size ||
-          (*j)["new_size"] != newer->cp.size || !(*j)["hashes"].is_array()) {
-        return Report(Error::InvalidArgument(fmt::format("{} is not a {} proof from size {} to {}",
-                                                         proof_, kConsistencyFormat, older->cp.size,
-                                                         newer->cp.size)));
-      }
-      for (const auto& h : (*j)["hashes"]) {
-        auto raw = Base64Decode(h.get<std::string>());
-        if (!raw || raw->size() != 32) {
-          return Report(Error::InvalidArgument(proof_ + ": a hash is not base64 of 32 bytes"));
-        }
-        Hash x;
-        std::copy(raw->begin(), raw->end(), x.begin());
-        proof.push_back(x);
-      }
-    } catch (const json::exception& e) {
-      return Report(Error::InvalidArgument(fmt::format("{}: {}", proof_, e.what())));
-    }
+    auto read = ReadConsistencyProof(proof_, *older, *newer);
+    if (!read) return Report(read.error());
+    proof = std::move(*read);
   } else {
     auto ledger = common_.OpenLedger(*cfg, false);
     if (!ledger)
@@ -536,38 +568,39 @@ int AuditVerbs::VerifyConsistency() {
     if (!txn) return Report(txn.error());
     auto head = (*ledger)->Head(newer->partition);
     if (!head) return Report(head.error());
-    if (!*head || (*head)->size < newer->cp.size) {
+    if (!*head || (*head)->size < newer->checkpoint.size) {
       return Report(Error::FailedPrecondition(fmt::format(
           "the ledger's partition {} has fewer entries than {} signs", newer->partition, new_)));
     }
     auto p = merkle::ConsistencyProof(MerkleNodes(*txn, (*ledger)->tables(), newer->partition),
-                                      older->cp.size, newer->cp.size);
+                                      older->checkpoint.size, newer->checkpoint.size);
     if (!p) return Report(p.error());
     proof = *p;
   }
   if (!out_.empty()) {
     json j{{"format", kConsistencyFormat},
-           {"origin", newer->cp.origin},
-           {"old_size", older->cp.size},
-           {"new_size", newer->cp.size},
+           {"origin", newer->checkpoint.origin},
+           {"old_size", older->checkpoint.size},
+           {"new_size", newer->checkpoint.size},
            {"hashes", json::array()}};
     for (const auto& h : proof)
       j["hashes"].push_back(Base64Encode(AsBytes(h)));
     if (auto s = WriteOut(out_, j.dump(2) + "\n"); !s) return Report(s.error());
   }
-  auto ok = merkle::VerifyConsistency(older->cp.size, newer->cp.size, older->cp.root,
-                                      newer->cp.root, proof);
+  auto ok = merkle::VerifyConsistency(older->checkpoint.size, newer->checkpoint.size,
+                                      older->checkpoint.root, newer->checkpoint.root, proof);
   if (!ok) {
     std::printf(
         "verify-consistency: INCONSISTENT: %s at size %llu is not a prefix of the log at size "
         "%llu: %s (history was rewritten, or the proof is wrong)\n",
-        older->cp.origin.c_str(), static_cast<unsigned long long>(older->cp.size),
-        static_cast<unsigned long long>(newer->cp.size), ok.error().message().c_str());
+        older->checkpoint.origin.c_str(), static_cast<unsigned long long>(older->checkpoint.size),
+        static_cast<unsigned long long>(newer->checkpoint.size), ok.error().message().c_str());
     return kExitProblem;
   }
   std::printf("verify-consistency: OK: %s size %llu extends size %llu (%zu proof hashes%s)\n",
-              newer->cp.origin.c_str(), static_cast<unsigned long long>(newer->cp.size),
-              static_cast<unsigned long long>(older->cp.size), proof.size(),
+              newer->checkpoint.origin.c_str(),
+              static_cast<unsigned long long>(newer->checkpoint.size),
+              static_cast<unsigned long long>(older->checkpoint.size), proof.size(),
               proof_.empty() ? ", proof from the ledger" : "");
   return 0;
 }

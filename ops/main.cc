@@ -24,6 +24,7 @@
 #include "ledger/summary.h"
 #include "ledger/verify.h"
 #include "ops/audit_verbs.h"
+#include "ops/backup_verbs.h"
 #include "ops/bench.h"
 #include "ops/broker.h"
 #include "ops/common.h"
@@ -99,6 +100,7 @@ struct ProduceArgs {
   bool signed_input = false;
   int progress_every = 10000;
   std::string transactional_id;  // all-or-nothing: one Kafka transaction for every input
+  bool send_rejected = false;    // send events the ledger will reject (drills, tests)
 };
 
 int RunProduce(const Common& common, const ProduceArgs& args) {
@@ -114,7 +116,7 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
     std::fprintf(stderr, "g60ledger: produce needs --key FILE to sign with (or --signed input)\n");
     return kExitUsage;
   }
-  Signer signer(keys);
+  Signer signer(keys, args.send_rejected);
   ProducerOptions po;
   po.bootstrap = cfg->bootstrap;
   po.topic = cfg->topic;
@@ -162,17 +164,29 @@ int RunProduce(const Common& common, const ProduceArgs& args) {
       }
       value = std::move(*v);
     }
+    const bool control = IsControlEvent(event);
+    if (!control && event.applicant_id().empty()) {
+      bad_lines.push_back(
+          fmt::format("{}: event {} has no applicant_id (the Kafka key)", where, event.event_id()));
+      return {};
+    }
+    // What the ledger would reject without looking at its state (no payload, a field
+    // outside its rule) is refused here, before anything is on the record.
+    if (!args.send_rejected) {
+      DecodedMessage d = DecodeMessage(value);
+      if (!d.ok()) {
+        bad_lines.push_back(fmt::format(
+            "{}: event {}: the ledger would reject it as {}: {}; nothing was sent: correct the "
+            "line (or give --send-rejected to put the rejection on the record)",
+            where, PrintableBytes(event.event_id()), ReasonName(d.reason), d.detail));
+        return {};
+      }
+    }
     if (transactional && !bad_lines.empty()) return {};  // aborted anyway: only check the rest
     std::string label = fmt::format("event {} ({})", event.event_id(), where);
-    bool control = IsControlEvent(event);
     if (control) {
       G60_TRY((*producer)->SendToAll(value, label));
     } else {
-      if (event.applicant_id().empty()) {
-        bad_lines.push_back(fmt::format("{}: event {} has no applicant_id (the Kafka key)", where,
-                                        event.event_id()));
-        return {};
-      }
       G60_TRY((*producer)->Send(event.applicant_id(), value, label));
     }
     ++sent;
@@ -639,6 +653,10 @@ int main(int argc, char** argv) {
                       "all or nothing: send every input in one Kafka transaction with this "
                       "transactional.id, committed only if every line is good and delivered "
                       "(shown on real Kafka; the development broker is not Kafka)");
+  produce->add_flag("--send-rejected", pargs.send_rejected,
+                    "send events even when produce can tell the ledger will reject them (a "
+                    "payload missing, a field outside its rule, a key of another role): for "
+                    "drills and tests that put rejections on the record");
   produce->add_option("inputs", pargs.inputs, "NDJSON files ('-' or none: standard input)");
 
   bool until_caught_up = false;
@@ -743,6 +761,7 @@ int main(int argc, char** argv) {
                   "(applicant history, proof bundle, programme utilisation)");
 
   AuditVerbs audit_verbs(app, common);
+  BackupVerbs backup_verbs(app, common);
   QueryVerbs query_verbs(app, common);
 
   try {
@@ -778,6 +797,7 @@ int main(int argc, char** argv) {
   if (*cat_show) return RunCatalogShow(cat_file);
   if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
   if (auto rc = audit_verbs.Run()) return *rc;
+  if (auto rc = backup_verbs.Run()) return *rc;
   if (auto rc = query_verbs.Run()) return *rc;
   return kExitUsage;
 }

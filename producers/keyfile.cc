@@ -15,6 +15,7 @@
 #include "ledger/config.h"
 #include "ledger/crypto.h"
 #include "ledger/event_view.h"
+#include "ledger/strict_json.h"
 
 namespace g60 {
 
@@ -40,28 +41,48 @@ Status WriteExclusive(const std::string& path, const std::string& text, mode_t m
 }
 
 Result<nlohmann::json> ReadJson(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return Fail(Error::NotFound(fmt::format("cannot read key file {}", path)));
   std::stringstream ss;
   ss << in.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    return Fail(Error::InvalidArgument(fmt::format("{} is not a key file: {}", path, e.what())));
-  }
+  return ParseStrictJson(ss.str(), path);
 }
 
+// The members both formats share, under docs/audit.md's rule for files handed to us:
+// exactly the format's members, a known role, and a key_id that is the public key's.
 Result<KeyFile> ParseCommon(const nlohmann::json& j, const std::string& path) {
+  bool secret = j.is_object() && j.contains("format") && SameJson(j["format"], kSecretFormat);
+  if (!secret && !(j.is_object() && j.contains("format") && SameJson(j["format"], kPublicFormat))) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{} is not a key file: its \"format\" is not \"{}\" or \"{}\"", path,
+                    kPublicFormat, kSecretFormat)));
+  }
+  if (secret) {
+    G60_TRY(RequireMembers(j, {"format", "role", "key_id", "public_key", "secret_key"}, {}, path));
+  } else {
+    G60_TRY(RequireMembers(j, {"format", "role", "key_id", "public_key"}, {}, path));
+  }
   KeyFile k;
-  if (!j.is_object() || !j.contains("public_key") || !j["public_key"].is_string()) {
-    return Fail(Error::InvalidArgument(fmt::format("{} has no public_key", path)));
+  if (!j["public_key"].is_string()) {
+    return Fail(Error::InvalidArgument(fmt::format("{}: public_key is not a string", path)));
   }
   auto pk = DecodePublicKey(j["public_key"].get<std::string>(), path + ": public_key");
   if (!pk) return Fail(pk.error());
   k.public_key = *pk;
   k.key_id = KeyIdOf(k.public_key);
-  if (j.contains("role") && j["role"].is_string())
-    k.role = RoleFromName(j["role"].get<std::string>());
+  if (!SameJson(j["key_id"], k.key_id)) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{}: key_id is {} but the public key's id is \"{}\": the file was edited", path,
+                    j["key_id"].dump(), k.key_id)));
+  }
+  k.role =
+      j["role"].is_string() ? RoleFromName(j["role"].get<std::string>()) : v1::ROLE_UNSPECIFIED;
+  if (k.role == v1::ROLE_UNSPECIFIED) {
+    return Fail(Error::InvalidArgument(
+        fmt::format("{}: role {} is not one of admin, applicant-portal, district-approver, "
+                    "municipal-approver, treasury, ledger",
+                    path, j["role"].dump())));
+  }
   return k;
 }
 
@@ -91,6 +112,19 @@ Result<KeyFile> ReadSecretKeyFile(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) {
     return Fail(Error::NotFound(fmt::format("cannot read key file {}", path)));
   }
+  // A public key file given where the secret is needed is named as such before its mode
+  // is looked at: "chmod 600" would be the wrong advice for it.
+  if (auto j = ReadJson(path);
+      j && j->is_object() && j->contains("format") && (*j)["format"] == kPublicFormat) {
+    std::string secret =
+        path.size() > 4 && path.ends_with(".pub")
+            ? fmt::format("its secret key file ({})", path.substr(0, path.size() - 4))
+            : std::string("the secret key file written with it");
+    return Fail(Error::InvalidArgument(fmt::format(
+        "{} is a public key file and holds no secret key, so it can only check signatures; "
+        "sign with {} instead",
+        path, secret)));
+  }
   if ((st.st_mode & 077) != 0) {
     return Fail(Error::FailedPrecondition(
         fmt::format("secret key file {} is readable by others (mode {:o}); chmod 600 it", path,
@@ -98,12 +132,14 @@ Result<KeyFile> ReadSecretKeyFile(const std::string& path) {
   }
   auto j = ReadJson(path);
   if (!j) return Fail(j.error());
-  if (!j->contains("format") || (*j)["format"] != kSecretFormat || !j->contains("secret_key") ||
-      !(*j)["secret_key"].is_string()) {
-    return Fail(Error::InvalidArgument(fmt::format("{} is not a {} file", path, kSecretFormat)));
-  }
   auto k = ParseCommon(*j, path);
   if (!k) return Fail(k.error());
+  if (!j->contains("secret_key") || !(*j)["secret_key"].is_string()) {
+    return Fail(Error::InvalidArgument(fmt::format(
+        "{} is not a {} file (it holds no secret key; the .pub file beside a key is the public "
+        "half)",
+        path, kSecretFormat)));
+  }
   auto sk = Base64Decode((*j)["secret_key"].get<std::string>());
   if (!sk || sk->size() != kSecretKeySize || sk->substr(32) != k->public_key) {
     return Fail(Error::InvalidArgument(

@@ -3,11 +3,65 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <vector>
+
 namespace g60 {
 
 namespace {
+
+// The name protobuf's JSON parser gives a key: a proto field name ("requested_fen") and
+// its JSON name ("requestedFen") are the same field (protobuf's ToJsonName).
+std::string FieldKey(const std::string& key) {
+  std::string out;
+  bool upper = false;
+  for (char c : key) {
+    if (c == '_') {
+      upper = true;
+    } else {
+      out += upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+      upper = false;
+    }
+  }
+  return out;
+}
+
+// RFC 8259 section 4 leaves the meaning of an object with repeated names to each parser;
+// protobuf keeps the last, so {"requestedFen":"100","requestedFen":"99999999"} would be
+// signed as 99,999,999 although a reviewer may read 100. Such a line is refused, under
+// either spelling of the field. Returns the repeated key, or nothing. Syntax errors are
+// left to protobuf's parser, which reports them.
+std::optional<std::string> RepeatedKey(std::string_view line) {
+  std::vector<std::set<std::string>> objects;
+  std::optional<std::string> repeated;
+  using Event = nlohmann::json::parse_event_t;
+  auto callback = [&](int /*depth*/, Event event, nlohmann::json& parsed) {
+    if (event == Event::object_start) {
+      objects.emplace_back();
+    } else if (event == Event::object_end) {
+      if (!objects.empty()) objects.pop_back();
+    } else if (event == Event::key && !objects.empty() && !repeated) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!objects.back().insert(FieldKey(key)).second) repeated = key;
+    }
+    return true;
+  };
+  nlohmann::json scanned =
+      nlohmann::json::parse(line.begin(), line.end(), callback, /*allow_exceptions=*/false);
+  (void)scanned;
+  return repeated;
+}
+
 template <typename Msg>
 Result<Msg> Parse(std::string_view line, const char* what) {
+  if (auto key = RepeatedKey(line)) {
+    return Fail(Error::InvalidArgument(fmt::format(
+        "the field \"{}\" is given more than once in one object, so the line can be read two "
+        "ways; nothing was signed: keep exactly one value for it",
+        *key)));
+  }
   Msg m;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

@@ -1,6 +1,9 @@
 // Signing events. A Signer holds one or more secret keys and picks, for each event, the
-// key whose role may sign it (with a single key, that key signs everything: the ledger
-// decides what it accepts).
+// key whose role may sign it (schemas/events.proto, Role; ledger/rules.h RequiredRole).
+// A key whose file names another role is not used for an event that role may not sign:
+// the ledger would reject it as ROLE_NOT_ALLOWED or LEVEL_MISMATCH. The role in a key
+// file is its holder's intent; only a KeyGrant on the record makes it so, and a key file
+// without a role signs whatever it is given.
 #pragma once
 
 #include <string>
@@ -19,12 +22,15 @@ v1::SignedEvent SignEventBytes(std::string event_bytes, const KeyFile& key);
 
 class Signer {
  public:
-  explicit Signer(std::vector<KeyFile> keys) : keys_(std::move(keys)) {}
+  // any_role: sign with the only key whatever its role (produce --send-rejected).
+  explicit Signer(std::vector<KeyFile> keys, bool any_role = false)
+      : keys_(std::move(keys)), any_role_(any_role) {}
   // Returns the serialised SignedEvent, or an error naming the role that is missing.
   Result<std::string> Sign(const v1::Event& event) const;
 
  private:
   std::vector<KeyFile> keys_;
+  bool any_role_ = false;
 };
 
 }  // namespace g60

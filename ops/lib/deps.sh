@@ -13,6 +13,7 @@ g60_packages=(
   libcpp-httplib-dev prometheus-cpp-dev libbenchmark-dev
   kcat python3-kafka python3-nacl   # independent clients used by the tests
   chromium chromium-driver          # the auditor's web page, tested headless
+  clang-19 libclang-rt-19-dev llvm-19  # libFuzzer harnesses (tests/fuzz), and their symbolizer
 )
 
 g60_install_deps() {

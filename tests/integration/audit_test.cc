@@ -102,6 +102,45 @@ std::vector<json> Edits(const json& v) {
   return out;
 }
 
+// A signature line by `name` with `secret_key` over `text` ("— name base64\n").
+std::string SignatureLine(std::string_view text, const std::string& name,
+                          const std::string& secret_key) {
+  auto n = note::Sign(text, name, secret_key);
+  REQUIRE(n.has_value());
+  return n->substr(text.size() + 1);
+}
+
+// Issue 13's signed-note variants of a checkpoint note, each with the outcome
+// c2sp.org/signed-note gives (tests/vectors/signed-notes.json has them all and more).
+struct NoteVariant {
+  std::string what;
+  std::string note;
+  bool accept;
+  std::string says;  // in verify-proof's refusal
+};
+std::vector<NoteVariant> IssueVariants(const std::string& note) {
+  std::string text = *note::UnverifiedText(note);
+  std::string crlf;
+  for (char c : note)
+    crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  std::string other = text;  // the ledger's signature of another text fails on this one
+  other.replace(other.find('\n') + 1, 1, other[other.find('\n') + 1] == '1' ? "2" : "1");
+  std::string failing = SignatureLine(other, LedgerKey().name, LedgerKey().secret_key);
+  std::string witness = SignatureLine(text, "witness.example/w1", Keys().rogue.secret_key);
+  std::string signatures = note.substr(text.size() + 1);
+  return {
+      {"CRLF line ends", crlf, false, "carriage return (CR)"},
+      {"no final newline", note.substr(0, note.size() - 1), false, "does not end with a newline"},
+      {"an extra signature by an unknown key", note + witness, true, ""},
+      {"an extra line that is not a signature line", note + "not a signature\n", false,
+       "signature line 2 of the note is not"},
+      {"a failing signature by the ledger key before its valid one (the issue's example)",
+       text + "\n" + failing + signatures, false, "signature line 1) does not verify"},
+      {"a failing signature by the ledger key after its valid one", note + failing, false,
+       "signature line 2) does not verify"},
+  };
+}
+
 }  // namespace
 
 TEST_CASE("after ingest, every event's bundle and every payment trace verify offline",
@@ -346,6 +385,36 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
     INFO(bad.output);
     CHECK(bad.status == 1);
     CHECK(bad.output.find("\"event\" is") != std::string::npos);
+
+    // Issue 13, item 6: verify-proof and the Python verifier give the same answer on every
+    // variant of the checkpoint note, the one c2sp.org/signed-note gives.
+    auto proved_again =
+        Run({G60LEDGER_BIN, "prove", payments.front(), "--ledger", dir.path(), "-o", bundle},
+            dir.path() + "/prove2.out");
+    REQUIRE(proved_again.status == 0);
+    std::ifstream fresh(bundle);
+    const json original = json::parse(fresh);
+    for (const auto& v : IssueVariants(original["links"][0]["checkpoint"])) {
+      INFO(v.what);
+      json variant = original;
+      for (auto& l : variant["links"])
+        l["checkpoint"] = v.note;
+      std::string path = dir.path() + "/variant.json";
+      std::ofstream(path, std::ios::trunc) << variant.dump();
+      auto cpp = Run({G60LEDGER_BIN, "verify-proof", path, "--config", cfg},
+                     dir.path() + "/variant-cpp.out");
+      auto py =
+          Run({"/usr/bin/python3", std::string(G60_SOURCE_DIR) + "/tests/tools/verify_bundle.py",
+               path, "--ledger-key", note::VerifierKey(LedgerKey().verifier()), "--anchor",
+               Base64Encode(Keys().admin.public_key)},
+              dir.path() + "/variant-py.out");
+      INFO(cpp.output);
+      INFO(py.output);
+      CHECK(cpp.status == (v.accept ? 0 : 1));
+      CHECK(py.status == (v.accept ? 0 : 1));
+      if (!v.accept)
+        CHECK_THAT(cpp.output, Catch::Contains("checkpoint: ") && Catch::Contains(v.says));
+    }
 
     std::string trace = dir.path() + "/trace.json";
     auto traced = Run({G60LEDGER_BIN, "trace", payments.front(), "--ledger", dir.path(), "--anchor",
@@ -607,6 +676,97 @@ TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and a
                        d + "/vc2.out");
     INFO(offline.output);
     CHECK(offline.status == 0);
+    // The Python verifier reads the same files the same way (issue 13, item 10). Both
+    // check OLD against c2.note with a proof file, offline.
+    const std::string verify_py = std::string(G60_SOURCE_DIR) + "/tests/tools/verify_bundle.py";
+    auto python = [&](const std::string& old_note, const std::string& new_note,
+                      const std::string& proof_file) {
+      return Run({"/usr/bin/python3", verify_py, "--consistency", old_note, new_note, proof_file,
+                  "--ledger-key", key},
+                 d + "/py.out");
+    };
+    auto cpp = [&](const std::string& old_note, const std::string& proof_file,
+                   const std::string& ledger_key) {
+      return Run({G60LEDGER_BIN, "verify-consistency", old_note, d + "/c2.note", "--proof",
+                  proof_file, "--ledger-key", ledger_key},
+                 d + "/cpp.out");
+    };
+    auto offline_py = python(d + "/c1.note", d + "/c2.note", d + "/proof.json");
+    INFO(offline_py.output);
+    CHECK(offline_py.status == 0);
+    CHECK_THAT(offline_py.output, Catch::Contains("OK: " + CheckpointOrigin(LedgerKey().name, 0) +
+                                                  " size 65 extends size 40"));
+    CHECK(python(d + "/c1.note", d + "/forged.note", d + "/proof.json").status == 1);
+
+    // A proof file says nothing the checkpoints do not: its members exactly, its origin and
+    // sizes the ones they sign. Each edit is refused by both, naming the member.
+    std::ifstream pf(d + "/proof.json");
+    const json proof = json::parse(pf);
+    auto patched = [&](const json& patch) {  // RFC 7386: null removes a member
+      json j = proof;
+      j.merge_patch(patch);
+      return j.dump();
+    };
+    std::string twice = proof.dump();
+    twice.insert(twice.size() - 1, ",\"old_size\":40");
+    const std::vector<std::pair<std::string, std::string>> edited_proofs = {
+        {"comment", patched({{"comment", "kept for the file"}})},
+        {"origin", patched({{"origin", CheckpointOrigin(LedgerKey().name, 1)}})},
+        {"origin", patched({{"origin", nullptr}})},  // removed
+        {"old_size", patched({{"old_size", 40.0}})},
+        {"old_size", patched({{"old_size", "40"}})},
+        {"new_size", patched({{"new_size", 64}})},
+        {"format", patched({{"format", "g60ledger-consistency/v2"}})},
+        {"hashes", patched({{"hashes", {"not base64"}}})},
+        {"old_size", twice},  // named twice
+    };
+    for (const auto& [member, text] : edited_proofs) {
+      INFO(text);
+      std::ofstream(d + "/edited.json", std::ios::trunc) << text;
+      auto by_cpp = cpp(d + "/c1.note", d + "/edited.json", key);
+      auto by_py = python(d + "/c1.note", d + "/c2.note", d + "/edited.json");
+      INFO(by_cpp.output);
+      INFO(by_py.output);
+      CHECK(by_cpp.status == 2);
+      CHECK_THAT(by_cpp.output, Catch::Contains("\"" + member + "\""));
+      CHECK(by_py.status == 1);
+      CHECK_THAT(by_py.output, Catch::Contains(member));
+    }
+    // A checkpoint file is the note, byte for byte: with CRLF line ends it is refused, not
+    // repaired; with a failing ledger signature beside the valid one too.
+    for (const auto& v : IssueVariants(c1.note)) {
+      INFO(v.what);
+      std::ofstream(d + "/variant.note", std::ios::trunc) << v.note;
+      auto by_cpp = cpp(d + "/variant.note", d + "/proof.json", key);
+      auto by_py = python(d + "/variant.note", d + "/c2.note", d + "/proof.json");
+      INFO(by_cpp.output);
+      INFO(by_py.output);
+      CHECK(by_cpp.status == (v.accept ? 0 : 2));
+      CHECK(by_py.status == (v.accept ? 0 : 1));
+      if (v.accept) continue;
+      CHECK_THAT(by_cpp.output, Catch::Contains(v.says));
+      // The audit finds an auditor's copy like it a discrepancy, for the same reason.
+      std::string anchor_pub = d + "/anchor-for-variants";
+      if (!std::filesystem::exists(anchor_pub + ".pub")) {
+        REQUIRE(WriteKeyFile(anchor_pub, Keys().admin).has_value());
+      }
+      auto audited =
+          Run({G60LEDGER_BIN, "audit", "--ledger", a_dir.path(), "--anchor", anchor_pub + ".pub",
+               "--ledger-key", key, "--checkpoint", d + "/variant.note"},
+              d + "/audit-variant.out");
+      INFO(audited.output);
+      CHECK(audited.status == 1);
+      CHECK_THAT(audited.output,
+                 Catch::Contains("the auditor's checkpoint #1") && Catch::Contains(v.says));
+    }
+    // A verifier key file holds the key on one line; a CRLF file is refused by name.
+    std::ofstream(d + "/ledger-key.txt") << key << "\r\n";
+    auto crlf_key = cpp(d + "/c1.note", d + "/proof.json", d + "/ledger-key.txt");
+    INFO(crlf_key.output);
+    CHECK(crlf_key.status == 2);
+    CHECK_THAT(crlf_key.output, Catch::Contains("carriage return"));
+    std::ofstream(d + "/ledger-key.txt", std::ios::trunc) << key << "\n";
+    CHECK(cpp(d + "/c1.note", d + "/proof.json", d + "/ledger-key.txt").status == 0);
     // The rewritten ledger cannot join the auditor's c1 to its new checkpoint.
     auto caught_cli = Run({G60LEDGER_BIN, "verify-consistency", d + "/c1.note", d + "/forged.note",
                            "--ledger", b_dir.path(), "--ledger-key", key},
@@ -699,7 +859,7 @@ TEST_CASE("a history rewritten after a checkpoint fails verify-consistency and a
   }
 }
 
-TEST_CASE("checkpoints are due by count, by time, and when forced; never twice for one size",
+TEST_CASE("checkpoints are due by count, by time, and when forced, never twice for one size",
           "[checkpoint]") {
   TempDir dir;
   auto ledger = OpenTestLedger(dir.path());

@@ -199,7 +199,7 @@ TEST_CASE("data gone from the broker: ingest stops with a clear error and never 
 }
 
 TEST_CASE(
-    "a full LMDB map stops ingest with a clear error; it resumes after the map grows, and readers "
+    "a full LMDB map stops ingest with a clear error, it resumes after the map grows, and readers "
     "adopt the grown map",
     "[integration][kafka][faults]") {
   auto broker = StartBroker();
@@ -264,7 +264,7 @@ TEST_CASE("two ingest processes on one ledger: the second says the first holds i
   CHECK(first.Wait() == 0);
 }
 
-TEST_CASE("SIGTERM commits what was consumed and exits cleanly; metrics are served",
+TEST_CASE("SIGTERM commits what was consumed and exits cleanly, and metrics are served",
           "[integration][kafka][faults][metrics]") {
   auto broker = StartBroker();
   auto producer = MakeProducer(broker->bootstrap());
@@ -310,7 +310,7 @@ TEST_CASE("SIGTERM stops an ingest that is still waiting for an unreachable clus
   CHECK(waited < 10s);
 }
 
-TEST_CASE("a full disk stops ingest with a clear error; it resumes once space is freed",
+TEST_CASE("a full disk stops ingest with a clear error, and it resumes once space is freed",
           "[integration][kafka][faults][disk]") {
   // A small tmpfs stands for the ledger's disk; growing it stands for freeing space.
   REQUIRE(::geteuid() == 0);  // mounting needs root, as CI and ops/test run

@@ -196,6 +196,70 @@ TEST_CASE("SIGKILL of the ingest mid-stream: still one entry per message, identi
   }
 }
 
+TEST_CASE("produce refuses what a reviewer could read two ways or the ledger will reject",
+          "[integration][kafka][cli]") {
+  auto broker = StartBroker();
+  TempDir dir;
+  REQUIRE(WriteKeyFile(dir / "district.key", Keys().district).has_value());
+  REQUIRE(WriteKeyFile(dir / "portal.key", Keys().portal).has_value());
+  const std::string head =
+      R"({"eventId":"EID","applicantId":"91310117MA1J000001","programme":"G60-07b",)"
+      R"("projectId":"p1","occurredAtMs":"1767225600000",)";
+  auto line = [&](const std::string& id, const std::string& rest) {
+    std::string h = head;
+    h.replace(h.find("EID"), 3, id);
+    return h + rest + "\n";
+  };
+  {
+    std::ofstream in(dir / "events.ndjson");
+    in << line("apr-1", R"("approval":{"applicationEventId":"app-1","approvedFen":"300",)"
+                        R"("level":"LEVEL_DISTRICT","stages":[{"number":1,"amountFen":"300"}]}})")
+       // The issue's example: two values for one field, signed as the last before.
+       << line("app-2", R"("application":{"declaredBaseFen":"2000000000","requestedFen":"100",)"
+                        R"("requestedFen":"99999999"}})")
+       // No payload: the ledger would reject it as MALFORMED_EVENT.
+       << R"({"eventId":"apr-3","applicantId":"91310117MA1J000001","occurredAtMs":"1"})"
+       << "\n"
+       // A payment, which only a treasury key signs, with a district approver's key only.
+       << line("pay-1", R"("stagePayment":{"approvalEventId":"apr-1","stage":1,)"
+                        R"("amountFen":"100","source":"FUNDING_SOURCE_DISTRICT_FISCAL"}})");
+  }
+  auto r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key",
+                dir / "district.key", dir / "events.ndjson"},
+               dir / "produce.log");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("4 line(s) read, 1 event(s) sent"));
+  CHECK_THAT(r.output, Catch::Contains("events.ndjson:2:") &&
+                           Catch::Contains("\"requestedFen\" is given more than once"));
+  CHECK_THAT(r.output, Catch::Contains("events.ndjson:3: event apr-3: the ledger would reject "
+                                       "it as MALFORMED_EVENT"));
+  CHECK_THAT(r.output, Catch::Contains("events.ndjson:4: event pay-1: this stage-payment event "
+                                       "needs a key with the role treasury") &&
+                           Catch::Contains("has the role district-approver"));
+
+  // --send-rejected puts what the ledger will reject on the record, but never signs a
+  // line that can be read two ways.
+  r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key",
+           dir / "district.key", "--send-rejected", dir / "events.ndjson"},
+          dir / "produce-rejected.log");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("4 line(s) read, 3 event(s) sent, 3 message(s) delivered, "
+                                       "1 bad line(s)"));
+
+  // The public half of a key where the secret is needed: named as such, with the file to
+  // use instead (not "chmod 600 it").
+  r = Run({G60LEDGER_BIN, "produce", "--bootstrap", broker->bootstrap(), "--key",
+           dir / "portal.key.pub", dir / "events.ndjson"},
+          dir / "produce-pub.log");
+  INFO(r.output);
+  CHECK(r.status != 0);
+  CHECK_THAT(r.output, Catch::Contains("portal.key.pub is a public key file") &&
+                           Catch::Contains("sign with its secret key file (") &&
+                           !Catch::Contains("chmod"));
+}
+
 TEST_CASE("produce names every bad NDJSON line and still sends the good ones",
           "[integration][kafka][cli]") {
   auto broker = StartBroker();

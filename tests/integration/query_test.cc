@@ -328,7 +328,7 @@ TEST_CASE("query output renders as aligned text and as CSV", "[query]") {
   CHECK(table.find("(2 rows)") != std::string::npos);
 }
 
-TEST_CASE("an export that cannot be written fails and keeps the position; links stay links",
+TEST_CASE("an export that cannot be written fails and keeps the position, and links stay links",
           "[query][export]") {
   TempDir dir;
   {

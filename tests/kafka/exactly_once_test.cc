@@ -62,7 +62,13 @@ TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every me
   RealKafka k = Cluster();
   REQUIRE(k.brokers == 3);
   const int events = std::atoi(Env("G60_KAFKA_EVENTS", "20000").c_str());
-  const int cycles = std::max(6, events / 2500);
+  // The long kill loop (docs/kafka.md): G60_KILL_CYCLES=1000 with shorter cycles
+  // (G60_KILL_MAX_MS) and a broker killed every G60_KILL_BROKER_EVERY-th cycle.
+  const int cycles =
+      std::atoi(Env("G60_KILL_CYCLES", std::to_string(std::max(6, events / 2500))).c_str());
+  const int broker_every = std::max(1, std::atoi(Env("G60_KILL_BROKER_EVERY", "2").c_str()));
+  const int max_ms = std::max(300, std::atoi(Env("G60_KILL_MAX_MS", "3000").c_str()));
+  const int min_ms = std::min(500, max_ms / 3);
   TestTopic topic(k, "exactly-once", 8);
   TempDir dir;
   std::string cfg = WriteConfig(dir.path(), k, topic.name(), "exactly-once");
@@ -72,7 +78,8 @@ TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every me
   std::thread feeder([&] {
     // Spread over about as long as the loop takes (0.5-3 s a cycle, and a broker's
     // restart of 2-8 s every other one), so that the kills fall while events arrive.
-    if (auto s = Produce(*producer, events, cycles * 3.5, feed); !s)
+    const double cycle_s = (min_ms + max_ms) / 2000.0 + 5.0 / broker_every;
+    if (auto s = Produce(*producer, events, cycles * cycle_s, feed); !s)
       feed.error = s.error().ToString();
     feed.done = true;
   });
@@ -84,7 +91,7 @@ TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every me
     // Every other cycle one broker (in turn) is killed too, and started again at the end
     // of the cycle: one broker at most is down, so acks=all with min.insync.replicas=2
     // still succeeds, and the partitions it led elect new leaders.
-    int broker = c % 2 == 1 ? 1 + (c / 2) % 3 : 0;
+    int broker = c % broker_every == broker_every - 1 ? 1 + (c / broker_every) % 3 : 0;
     if (broker) {
       auto r = KafkaCtl(k, {"kill-broker", std::to_string(broker)}, dir / "kafkactl.log");
       INFO(r.output);
@@ -92,7 +99,8 @@ TEST_CASE("real Kafka: ingest and brokers SIGKILLed, cluster restarted: every me
       ++broker_kills;
     }
     seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500 + (seed >> 33) % 2500));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(min_ms + (seed >> 33) % static_cast<uint64_t>(max_ms - min_ms)));
     while_producing += !feed.done.load();
     node.Kill(SIGKILL);
     int status = node.Wait();

@@ -56,7 +56,7 @@ void ProduceSteps(Producer& producer, const std::vector<DemoStep>& steps, size_t
 
 }  // namespace
 
-TEST_CASE("real Kafka: three ingest nodes share 12 partitions; one dies, the others take over",
+TEST_CASE("real Kafka: three ingest nodes share 12 partitions, one dies, the others take over",
           "[.realkafka][single]") {
   RealKafka k = Cluster();
   TestTopic topic(k, "scale-out", kTopicPartitions);

@@ -3,14 +3,16 @@
 
 It shares no code with g60ledger: Python's hashlib and base64, PyNaCl (Debian's
 python3-nacl) for Ed25519, and a protobuf wire-format reader of a few lines. ops/test
-runs it on bundles made by the C++ code.
+runs it on bundles made by the C++ code, and on every case of
+tests/vectors/signed-notes.json (tests/tools/signed_notes_test.py).
 
     verify_bundle.py BUNDLE.json... --ledger-key NAME+HASH+KEY --anchor BASE64 [--anchor ...]
+    verify_bundle.py --consistency OLD.note NEW.note PROOF.json --ledger-key NAME+HASH+KEY
 
-Exit 0 when every link of every bundle verifies, 1 (naming the bundle and the reason)
-otherwise.
+Exit 0 when every link of every bundle verifies (or the consistency proof joins the two
+checkpoints), 1 (naming the file and the reason) otherwise.
 """
-import argparse, base64, hashlib, json, struct, sys
+import argparse, base64, binascii, hashlib, json, re, struct, sys
 
 import nacl.exceptions
 import nacl.signing
@@ -23,11 +25,95 @@ class Bad(Exception):
     pass
 
 
+class Refused(Bad):
+    """A note or checkpoint refused, with the problem's name in signed-notes.json."""
+
+    def __init__(self, problem, message):
+        super().__init__(message)
+        self.problem = problem
+
+
 def unb64(s, what):
+    """RFC 4648 section 4: standard alphabet, padded, and canonical (no stray bits, which
+    section 3.5 lets a decoder refuse), so that one value has one spelling."""
+    if not isinstance(s, str):
+        raise Bad(f"{what} is not a string")
     try:
-        return base64.b64decode(s, validate=True)
-    except Exception:
+        raw = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
         raise Bad(f"{what} is not base64")
+    if base64.b64encode(raw).decode() != s:
+        raise Bad(f"{what} is not base64 (standard alphabet, padded, no stray bits)")
+    return raw
+
+
+# ---- JSON files handed to us (docs/audit.md, "One rule for every file an auditor hands us")
+def load_json(data, what):
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise Bad(f"{what} begins with a byte order mark; JSON files are UTF-8 without one")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Bad(f"{what} is not UTF-8: byte {e.start}")
+
+    def members(pairs):
+        obj = {}
+        for k, v in pairs:
+            if k in obj:
+                raise Bad(f"{what} names the member {k!r} twice in one object")
+            obj[k] = v
+        return obj
+
+    def constant(name):
+        raise Bad(f"{what} is not JSON: {name} is not a JSON value")
+
+    try:
+        value = json.loads(text, object_pairs_hook=members, parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise Bad(f"{what} is not JSON: {e}")
+    except RecursionError:
+        raise Bad(f"{what} nests too deeply")
+
+    def text_only(v):  # JSON strings are Unicode text: no lone surrogate escapes
+        for x in ([*v.keys(), *v.values()] if isinstance(v, dict) else v if isinstance(v, list)
+                  else [v]):
+            if isinstance(x, (dict, list)):
+                text_only(x)
+            elif isinstance(x, str):
+                try:
+                    x.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise Bad(f"{what} has a string that is not Unicode text (a lone surrogate)")
+    text_only(value)
+    return value
+
+
+def same_json(a, b):
+    """Equal as JSON values of the same type: 1, 1.0 and true are three different things."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def is_uint(v):
+    return type(v) is int and 0 <= v < 1 << 64
+
+
+def require_members(obj, required, optional, what):
+    if not isinstance(obj, dict):
+        raise Bad(f"{what} is not a JSON object")
+    for k in required:
+        if k not in obj:
+            raise Bad(f"{what} has no {k!r}")
+    for k in obj:
+        if k not in required and k not in optional:
+            raise Bad(f"{what} has an unknown member {k!r}")
 
 
 # ---- protobuf wire format (docs/audit.md section 2 names the field numbers)
@@ -114,42 +200,194 @@ def verify_inclusion(m, n, leaf, proof, root):
     return sn == 0 and r == root
 
 
+# ---- RFC 9162 section 2.1.4.2
+def verify_consistency(m, n, r1, r2, proof):
+    if m == n:
+        return not proof and r1 == r2
+    if m == 0 or m > n or not proof:
+        return False
+    if m & (m - 1) == 0:  # a power of two: the first hash is the old root itself
+        proof = [r1] + proof
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1; sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = H(b"\x01" + c + fr); sr = H(b"\x01" + c + sr)
+            if not fn & 1:
+                while True:
+                    fn >>= 1; sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            sr = H(b"\x01" + sr + c)
+        fn >>= 1; sn >>= 1
+    return sn == 0 and fr == r1 and sr == r2
+
+
 # ---- C2SP signed note and tlog checkpoint (docs/audit.md section 4)
+SIGNATURE_LINES_MAX = 100  # Go's note.Open limit; signed-note: at least 16
+DASH = "\u2014 ".encode()
+# Unicode's White_Space property: a key name holds none of these (signed-note).
+SPACES = {*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+          0x202F, 0x205F, 0x3000}
+
+
+def key_hash(name, pub):
+    return H(name.encode() + b"\n\x01" + pub)[:4]
+
+
 def parse_verifier(key):
     name, khash, k = key.split("+", 2)  # the base64 key may contain "+" itself
     raw = unb64(k, "verifier key")
-    if raw[0] != 1 or len(raw) != 33:
+    if len(raw) != 33 or raw[0] != 1:
         raise Bad("verifier key is not Ed25519")
+    if name_problem(name):
+        raise Bad("verifier key's name is empty or has a space or '+'")
     pub = raw[1:]
-    if H(name.encode() + b"\n\x01" + pub)[:4].hex() != khash:
+    if key_hash(name, pub).hex() != khash:
         raise Bad("verifier key hash does not match")
     return name, pub
 
-def open_checkpoint(note, name, pub):
-    body, sep, sigs = note.partition("\n\n")
-    if not sep:
-        raise Bad("checkpoint note has no signature block")
-    body += "\n"
-    khash = H(name.encode() + b"\n\x01" + pub)[:4]
-    for line in sigs.splitlines():
-        prefix = "\u2014 " + name + " "
-        if not line.startswith(prefix):
+
+def name_problem(name):
+    if not name:
+        return "its key name is empty"
+    if "+" in name:
+        return f"its key name {name!r} contains '+'"
+    if any(ord(c) in SPACES or ord(c) < 0x20 for c in name):
+        return f"its key name {name!r} contains a space"
+    return None
+
+
+def parse_signature_line(line, number):
+    def malformed(why):
+        return Refused("malformed_signature_line",
+                       f"signature line {number} of the note is not \"\u2014 <key name> "
+                       f"<base64 signature>\": {why}")
+    if not line.startswith(DASH):
+        raise malformed("it does not begin with an em dash (U+2014) and a space")
+    name, sp, sig64 = line[len(DASH):].decode("utf-8").partition(" ")
+    why = name_problem(name)
+    if why:
+        raise malformed(why)
+    if not sp or not sig64:
+        raise malformed("it has no signature after the key name")
+    try:
+        raw = unb64(sig64, "its signature")
+    except Bad as e:
+        raise malformed(str(e))
+    if len(raw) < 5:
+        raise malformed(f"its signature is {len(raw)} bytes, too short for a key ID and a "
+                        f"signature")
+    return name, raw[:4], raw[4:], number
+
+
+def open_note(note, known):
+    """c2sp.org/signed-note: the note (bytes) with the known keys [(name, public key)]:
+    returns (text, names of the known keys whose signatures verified), or raises Refused."""
+    try:
+        note.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Refused("not_utf8", f"the note is not UTF-8 text: byte {e.start}")
+    for i, c in enumerate(note):
+        if c < 0x20 and c != 0x0A:
+            raise Refused("control_character",
+                          f"the note has a carriage return (CR) at byte {i}: notes end their lines "
+                          f"with LF alone, and a CRLF note is refused, not repaired" if c == 0x0D
+                          else f"the note has the control character 0x{c:02x} at byte {i}")
+    split = note.rfind(b"\n\n")
+    if split < 0:
+        raise Refused("no_signature_block", "the note has no empty line before its signatures")
+    text, sigs = note[:split + 1], note[split + 2:]
+    if not sigs:
+        raise Refused("no_signature_block", "the note has no signature after its last empty line")
+    if not sigs.endswith(b"\n"):
+        raise Refused("no_signature_block", "the note's last line does not end with a newline")
+    lines = sigs[:-1].split(b"\n")
+    if len(lines) > SIGNATURE_LINES_MAX:
+        raise Refused("too_many_signatures",
+                      f"the note has {len(lines)} signature lines; at most "
+                      f"{SIGNATURE_LINES_MAX} are read")
+    parsed = [parse_signature_line(line, i + 1) for i, line in enumerate(lines)]
+    verified, others = [], []
+    for name, kid, sig, number in parsed:
+        keys = [pub for (kname, pub) in known if kname == name and key_hash(kname, pub) == kid]
+        if not keys:  # another key, even if it shares the name or the ID: ignored
+            others.append(name)
             continue
-        raw = unb64(line[len(prefix):], "note signature")
-        if raw[:4] != khash or len(raw) != 68:
-            continue
-        try:
-            nacl.signing.VerifyKey(pub).verify(body.encode(), raw[4:])
-        except nacl.exceptions.BadSignatureError:
-            raise Bad("checkpoint signature does not verify")
-        lines = body.split("\n")[:-1]
-        if len(lines) != 3 or not lines[1].isdigit() or (len(lines[1]) > 1 and lines[1][0] == "0"):
-            raise Bad("checkpoint text is not origin, size, root")
-        root = unb64(lines[2], "checkpoint root")
-        if len(root) != 32:
-            raise Bad("checkpoint root is not 32 bytes")
-        return lines[0], int(lines[1]), root
-    raise Bad("checkpoint carries no signature by the ledger key")
+        def verifies(pub):
+            if len(sig) != 64:
+                return False
+            try:
+                nacl.signing.VerifyKey(pub).verify(text, sig)
+                return True
+            except nacl.exceptions.BadSignatureError:
+                return False
+        if not any(verifies(pub) for pub in keys):
+            raise Refused("bad_signature",
+                          f"the note's signature by {name} (key ID {kid.hex()}, signature line "
+                          f"{number}) does not verify: the note was altered after it was signed, "
+                          f"or was signed by another key")
+        if name not in verified:
+            verified.append(name)
+    if not verified:
+        raise Refused("no_known_signature",
+                      f"the note carries no signature by {' or '.join(n for n, _ in known)}; its "
+                      f"signatures are by {', '.join(others)}")
+    return text.decode("utf-8"), verified
+
+
+def parse_checkpoint(text):
+    """c2sp.org/tlog-checkpoint: (origin, size, root, extension lines) of a note's text."""
+    if not text.endswith("\n"):
+        raise Bad("the checkpoint's text does not end with a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise Bad(f"the checkpoint has {len(lines)} line(s); it needs origin, size and root")
+    origin, size, root = lines[:3]
+    if not origin:
+        raise Bad("the checkpoint's origin is empty")
+    if not re.fullmatch(r"0|[1-9][0-9]*", size, re.ASCII) or int(size) >= 1 << 64:
+        raise Bad(f"the checkpoint's tree size {size!r} is not a 64-bit decimal number without "
+                  f"leading zeros")
+    raw = unb64(root, "the checkpoint's root hash")
+    if len(raw) != 32:
+        raise Bad(f"the checkpoint's root hash is {len(raw)} bytes, not 32")
+    if any(not line for line in lines[3:]):
+        raise Bad("the checkpoint has an empty extension line")
+    return origin, int(size), raw, lines[3:]
+
+
+def partition_of_origin(origin, name):
+    prefix = name + "/"
+    digits = origin[len(prefix):]
+    if not origin.startswith(prefix) or not re.fullmatch(r"0|[1-9][0-9]*", digits, re.ASCII) or \
+            int(digits) >= 1 << 32:
+        raise Bad(f"the checkpoint's origin {origin!r} is not a partition of ledger {name}")
+    return int(digits)
+
+
+def open_checkpoint(note, name, pub, partition=None):
+    """A checkpoint note (str or bytes) signed by the ledger key (name, pub), of the ledger's
+    `partition` when given: returns (origin, partition, size, root) or raises Refused."""
+    if isinstance(note, str):
+        note = note.encode("utf-8", "surrogatepass")
+    text, _ = open_note(note, [(name, pub)])
+    try:
+        origin, size, root, _ = parse_checkpoint(text)
+    except Bad as e:
+        raise Refused("checkpoint_text", str(e))
+    try:
+        p = partition_of_origin(origin, name)
+    except Bad as e:
+        raise Refused("wrong_origin", str(e))
+    if partition is not None and p != partition:
+        raise Refused("wrong_origin", f"the checkpoint is of partition {p}, not {partition}")
+    return origin, p, size, root
 
 
 def key_id(pub):
@@ -158,16 +396,22 @@ def key_id(pub):
 
 def verify(bundle, ledger_key, anchors):
     name, pub = parse_verifier(ledger_key)
-    if set(bundle) != {"format", "kind", "subject", "ledger", "links"}:
-        raise Bad("bundle members are not format, kind, subject, ledger, links")
-    if bundle["format"] != "g60ledger-bundle/v1" or bundle["kind"] not in ("event", "trace"):
+    require_members(bundle, {"format", "kind", "subject", "ledger", "links"}, set(), "the bundle")
+    if not same_json(bundle["format"], "g60ledger-bundle/v1") or \
+            not any(same_json(bundle["kind"], k) for k in ("event", "trace")):
         raise Bad("not a g60ledger-bundle/v1 of kind event or trace")
-    if bundle["ledger"] != name:
+    if not same_json(bundle["ledger"], name):
         raise Bad("bundle is from another ledger")
+    if not isinstance(bundle["subject"], str):
+        raise Bad("the bundle's subject is not a string")
+    if not isinstance(bundle["links"], list) or not bundle["links"]:
+        raise Bad("the bundle's links are not a non-empty array")
     anchor_ids = {key_id(a): a for a in anchors}
     done, accepted, last = [], {}, None
     for i, l in enumerate(bundle["links"]):
         where = f"link {i}"
+        if not isinstance(l, dict):
+            raise Bad(f"{where} is not a JSON object")
         entry = unb64(l["entry"], f"{where} entry")
         if len(entry) < 56 or entry[:8] != b"G60E\x01\x00\x00\x00":
             raise Bad(f"{where}: entry header")
@@ -196,19 +440,25 @@ def verify(bundle, ledger_key, anchors):
             "signed_event": b64(value),
             "leaf_hash": b64(H(b"\x00" + entry)),
         }
-        expected_members = set(derived) | {"entry", "inclusion_proof", "checkpoint"}
-        if set(l) - {"event"} != expected_members:
-            raise Bad(f"{where}: members differ from the specification")
+        require_members(l, set(derived) | {"entry", "inclusion_proof", "checkpoint"}, {"event"},
+                        where)
         for k, v in derived.items():
-            if l[k] != v:
-                raise Bad(f"{where}: {k} is {l[k]!r}, the entry says {v!r}")
-        origin, size, root = open_checkpoint(l["checkpoint"], name, pub)
-        if origin != f"{name}/{part}":
-            raise Bad(f"{where}: checkpoint is for {origin}")
+            if not same_json(l[k], v):
+                raise Bad(f"{where}: {k} is {json.dumps(l[k])}, the entry says {json.dumps(v)}")
+        if not isinstance(l["checkpoint"], str):
+            raise Bad(f"{where}: checkpoint is not a string")
+        try:
+            _, _, size, root = open_checkpoint(l["checkpoint"], name, pub, part)
+        except Refused as e:
+            raise Bad(f"{where}: checkpoint: {e}")
         ip = l["inclusion_proof"]
-        if set(ip) != {"leaf_index", "tree_size", "hashes"} or ip["leaf_index"] != seq or \
-                ip["tree_size"] != size:
-            raise Bad(f"{where}: inclusion proof does not name the entry and the checkpoint size")
+        require_members(ip, {"leaf_index", "tree_size", "hashes"}, set(), f"{where} inclusion_proof")
+        if not is_uint(ip["leaf_index"]) or ip["leaf_index"] != seq:
+            raise Bad(f"{where}: inclusion_proof.leaf_index is not the entry's sequence")
+        if not is_uint(ip["tree_size"]) or ip["tree_size"] != size:
+            raise Bad(f"{where}: inclusion_proof.tree_size is not the checkpoint's size")
+        if not isinstance(ip["hashes"], list):
+            raise Bad(f"{where}: inclusion_proof.hashes is not an array")
         hashes = [unb64(h, f"{where} proof hash") for h in ip["hashes"]]
         if any(len(h) != 32 for h in hashes) or \
                 not verify_inclusion(seq, size, H(b"\x00" + entry), hashes, root):
@@ -271,18 +521,66 @@ def verify(bundle, ledger_key, anchors):
     return len(bundle["links"])
 
 
+def check_consistency(old_path, new_path, proof_path, ledger_key):
+    """verify-consistency offline: two checkpoint files and a consistency proof file
+    (docs/audit.md section 4), under the rule for files handed to us."""
+    name, pub = parse_verifier(ledger_key)
+    cps = []
+    for path in (old_path, new_path):
+        try:
+            cps.append(open_checkpoint(open(path, "rb").read(), name, pub))
+        except Refused as e:
+            raise Bad(f"{path}: {e}")
+    (origin, p_old, m, r1), (_, p_new, n, r2) = cps
+    if p_old != p_new:
+        raise Bad(f"{old_path} is of partition {p_old}, {new_path} of partition {p_new}")
+    if m > n:
+        raise Bad(f"{old_path} (size {m}) is newer than {new_path} (size {n})")
+    proof = load_json(open(proof_path, "rb").read(), proof_path)
+    require_members(proof, {"format", "origin", "old_size", "new_size", "hashes"}, set(),
+                    proof_path)
+    if not same_json(proof["format"], "g60ledger-consistency/v1"):
+        raise Bad(f"{proof_path}: format is {json.dumps(proof['format'])}")
+    if not same_json(proof["origin"], origin):
+        raise Bad(f"{proof_path}: origin is {json.dumps(proof['origin'])} but the checkpoints "
+                  f"sign {origin!r}")
+    for member, signed_size in (("old_size", m), ("new_size", n)):
+        if not is_uint(proof[member]) or proof[member] != signed_size:
+            raise Bad(f"{proof_path}: {member} is {json.dumps(proof[member])} but the checkpoint "
+                      f"signs the tree size {signed_size}")
+    if not isinstance(proof["hashes"], list):
+        raise Bad(f"{proof_path}: hashes is not an array")
+    hashes = [unb64(h, f"{proof_path}: hashes[{i}]") for i, h in enumerate(proof["hashes"])]
+    if any(len(h) != 32 for h in hashes):
+        raise Bad(f"{proof_path}: a hash is not 32 bytes")
+    if not verify_consistency(m, n, r1, r2, hashes):
+        raise Bad(f"INCONSISTENT: {origin} at size {m} is not a prefix of the log at size {n}")
+    return f"{origin} size {n} extends size {m}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bundles", nargs="+")
+    ap.add_argument("bundles", nargs="*")
+    ap.add_argument("--consistency", nargs=3, metavar=("OLD", "NEW", "PROOF"))
     ap.add_argument("--ledger-key", required=True)
-    ap.add_argument("--anchor", action="append", required=True, help="base64 public key")
+    ap.add_argument("--anchor", action="append", default=[], help="base64 public key")
     a = ap.parse_args()
+    failures = (Bad, KeyError, IndexError, TypeError, ValueError, AttributeError, OSError)
+    if a.consistency:
+        try:
+            print(f"verify_bundle.py: OK: {check_consistency(*a.consistency, a.ledger_key)}")
+            return 0
+        except failures as e:
+            print(f"verify_bundle.py: FAILED: {e}")
+            return 1
+    if not a.bundles or not a.anchor:
+        ap.error("give bundles and --anchor, or --consistency OLD NEW PROOF")
     anchors = [base64.b64decode(x) for x in a.anchor]
     links = 0
     for path in a.bundles:
         try:
-            links += verify(json.load(open(path)), a.ledger_key, anchors)
-        except (Bad, KeyError, TypeError, ValueError, AttributeError) as e:
+            links += verify(load_json(open(path, "rb").read(), path), a.ledger_key, anchors)
+        except failures as e:
             print(f"verify_bundle.py: FAILED: {path}: {e}")
             return 1
     print(f"verify_bundle.py: OK: {len(a.bundles)} bundle(s), {links} link(s)")

@@ -2,7 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
+#include "ledger/bytes.h"
 #include "ledger/crypto.h"
 #include "producers/keyfile.h"
 #include "producers/ndjson.h"
@@ -58,4 +61,46 @@ TEST_CASE("NDJSON events parse strictly", "[ndjson]") {
   CHECK_FALSE(ParseEventJson(R"({"stagePayment":{"amountFen":"1.5"}})").has_value());
   // Round trip through the JSON mapping.
   CHECK(ParseEventJson(ToJsonLine(*e))->SerializeAsString() == e->SerializeAsString());
+}
+
+TEST_CASE("a key file with an unknown member, an edited key_id or an unknown role is refused",
+          "[keys]") {
+  // Anchor files are among the files an auditor hands us (docs/audit.md): read strictly.
+  TempDir dir;
+  REQUIRE(WriteKeyFile(dir / "a.key", Keys().admin).has_value());
+  std::ifstream in(dir / "a.key.pub");
+  nlohmann::json pub = nlohmann::json::parse(in);
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir / "edited.pub", std::ios::trunc) << text;
+    return ReadPublicKeyFile(dir / "edited.pub");
+  };
+  REQUIRE(write(pub.dump()).has_value());
+  nlohmann::json j = pub;
+  j["comment"] = "hello";
+  CHECK_THAT(write(j.dump()).error().message(), Catch::Contains("unknown member \"comment\""));
+  j = pub;
+  j["key_id"] = KeyIdOf(Keys().rogue.public_key);
+  CHECK_THAT(write(j.dump()).error().message(),
+             Catch::Contains("key_id is") && Catch::Contains("the file was edited"));
+  j = pub;
+  j["role"] = "superuser";
+  CHECK_THAT(write(j.dump()).error().message(), Catch::Contains("role \"superuser\""));
+  j = pub;
+  j.erase("role");
+  CHECK_THAT(write(j.dump()).error().message(), Catch::Contains("has no \"role\""));
+  j = pub;
+  j["format"] = "g60ledger-public-key/2";
+  CHECK_THAT(write(j.dump()).error().message(), Catch::Contains("is not a key file"));
+  std::string twice = pub.dump();
+  twice.insert(twice.size() - 1,
+               ",\"public_key\":\"" + Base64Encode(Keys().rogue.public_key) + "\"");
+  CHECK_THAT(write(twice).error().message(), Catch::Contains("\"public_key\" twice"));
+  // The secret file's public half is readable too (the ledger's own key, for instance),
+  // but a public file is not a secret one.
+  CHECK(ReadPublicKeyFile(dir / "a.key").has_value());
+  std::ofstream(dir / "public-only.key") << pub.dump();
+  ::chmod((dir / "public-only.key").c_str(), 0600);
+  CHECK_THAT(ReadSecretKeyFile(dir / "public-only.key").error().message(),
+             Catch::Contains("is a public key file and holds no secret key") &&
+                 Catch::Contains("sign with the secret key file written with it instead"));
 }

@@ -81,7 +81,7 @@ TEST_CASE("a tokens file that breaks the format is refused, naming the line", "[
   }
 }
 
-TEST_CASE("a tokens file others may write is refused; one others may read is warned about",
+TEST_CASE("a tokens file others may write is refused, one others may read is warned about",
           "[serve][tokens]") {
   TempDir dir;
   std::string path = dir / "tokens";

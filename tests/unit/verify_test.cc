@@ -94,7 +94,11 @@ TEST_CASE("verify without the right trust anchors refuses the chain", "[verify]"
   auto r = VerifyLedger(**ledger, vo);
   REQUIRE_FALSE(r->ok());
   CHECK(r->first_problem->sequence == 0);
-  CHECK_THAT(r->first_problem->what, Catch::Contains("not granted"));
+  CHECK(r->first_problem->finding == Finding::kNotAuthorised);
+  CHECK_THAT(r->first_problem->what,
+             Catch::Contains("was never granted before it") &&
+                 Catch::Contains("or the trust anchors given are not the ones the ledger was "
+                                 "created with"));
 }
 
 TEST_CASE("changing any byte of a stored entry is detected and named", "[verify][tamper]") {
@@ -149,8 +153,11 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
     });
     auto r = Verify(dir.path());
     REQUIRE_FALSE(r.ok());
+    CHECK(r.first_problem->finding == Finding::kRemoved);
     CHECK(r.first_problem->ToString() ==
-          "partition 0 entry 6: expected entry 5 here: an entry is missing or out of place");
+          "partition 0 entry 5: entry 5 was removed: the chain goes on at entry 6. The chain is "
+          "intact up to entry 4 (recorded 2026-01-01 08:00:00 CST); no checkpoint signed by the "
+          "ledger covers entry 5 yet");
   }
   SECTION("the last one") {
     TempDir dir;
@@ -161,7 +168,10 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
     auto r = Verify(dir.path());
     REQUIRE_FALSE(r.ok());
     CHECK(r.first_problem->partition == 1);
-    CHECK_THAT(r.first_problem->what, Catch::Contains("head record says 11 entries"));
+    CHECK(r.first_problem->finding == Finding::kRemoved);
+    CHECK_THAT(r.first_problem->what,
+               Catch::StartsWith("entry 10 was removed from the end of the chain") &&
+                   Catch::Contains("head record says 11 entries"));
   }
   SECTION("the last one, with the head rewritten to match") {
     TempDir dir;
@@ -187,9 +197,12 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
     RemoveLastEntryAndRewriteHead(dir.path());
     auto r = Verify(dir.path());
     REQUIRE_FALSE(r.ok());
+    CHECK(r.first_problem->finding == Finding::kRemoved);
     CHECK(r.first_problem->ToString() ==
-          "partition 1 entry 10: the ledger signed a checkpoint of 11 entries, but the chain "
-          "holds 10: entries 10 to 10 were removed after they were signed");
+          "partition 1 entry 10: entry 10 was removed after the ledger signed it (its "
+          "checkpoint of 11 entries; the chain now holds 10). The chain is intact up to entry 9 "
+          "(recorded 2026-01-01 08:00:00 CST); the ledger's checkpoint of 11 entries covered "
+          "entry 10, so the change was made after that checkpoint was signed");
   }
 }
 
@@ -204,8 +217,11 @@ TEST_CASE("two swapped entries are detected", "[verify][tamper]") {
   });
   auto r = Verify(dir.path());
   REQUIRE_FALSE(r.ok());
-  CHECK(r.first_problem->ToString() ==
-        "partition 0 entry 5: entry bytes say partition 0 entry 6: moved from elsewhere");
+  CHECK(r.first_problem->finding == Finding::kReordered);
+  CHECK_THAT(r.first_problem->ToString(),
+             Catch::StartsWith("partition 0 entry 5: entry 5 holds the bytes of entry 6: "
+                               "entries were reordered, or one was copied over another. The "
+                               "chain is intact up to entry 4"));
 }
 
 TEST_CASE("an entry moved from another partition is detected", "[verify][tamper]") {
@@ -258,8 +274,11 @@ TEST_CASE("a rejected entry rewritten as accepted fails its signature or chain",
   });
   auto r = Verify(dir.path());
   REQUIRE_FALSE(r.ok());
-  CHECK(r.first_problem->ToString() ==
-        "partition 0 entry 8: accepted event's Ed25519 signature does not verify");
+  CHECK(r.first_problem->finding == Finding::kAltered);
+  CHECK_THAT(r.first_problem->ToString(),
+             Catch::StartsWith("partition 0 entry 8: entry 8 is recorded as accepted, but its "
+                               "event's Ed25519 signature does not verify: the event was "
+                               "altered after it was signed, or forged."));
 }
 
 TEST_CASE("a Merkle log that disagrees with the entries is detected", "[verify][tamper][merkle]") {
@@ -278,7 +297,9 @@ TEST_CASE("a Merkle log that disagrees with the entries is detected", "[verify][
   REQUIRE_FALSE(r.ok());
   CHECK(r.first_problem->partition == 1);
   CHECK(r.first_problem->sequence == 7);  // the leaf that completes that subtree
-  CHECK_THAT(r.first_problem->what, Catch::StartsWith("Merkle subtree (2, 1) is "));
+  CHECK_THAT(r.first_problem->what,
+             Catch::StartsWith("entry 7, or the Merkle log kept beside the entries, was altered "
+                               "after it was appended (Merkle subtree (2, 1) is "));
 }
 
 TEST_CASE("the stored Merkle log matches the entries: heads and proofs of every entry",
