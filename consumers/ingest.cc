@@ -157,8 +157,20 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(Ledger& ledger, const Ing
   // one all do (`produce --transactional-id`).
   G60_TRY(Set(*conf, "isolation.level", "read_committed"));
   G60_TRY(Set(*conf, "partition.assignment.strategy", "cooperative-sticky"));
-  for (const auto& [k, v] : options.kafka)
+  // Every record received must fit in an entry (ledger/entry.h, kRecordMaxBytes).
+  G60_TRY(Set(*conf, "receive.message.max.bytes", std::to_string(kRecordMaxBytes)));
+  for (const auto& [k, v] : options.kafka) {
+    if (k == "receive.message.max.bytes" || k == "fetch.max.bytes") {
+      auto n = std::strtoull(v.c_str(), nullptr, 10);
+      if (n > kRecordMaxBytes) {
+        return Fail(Error::InvalidArgument(fmt::format(
+            "[kafka.consumer] {} = {} is above the largest record the ledger keeps whole "
+            "({} bytes); leave it at most that",
+            k, v, kRecordMaxBytes)));
+      }
+    }
     G60_TRY(Set(*conf, k, v));
+  }
   std::string err;
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(s.get()), err) !=
           RdKafka::Conf::CONF_OK ||

@@ -33,7 +33,14 @@ namespace g60 {
 inline constexpr std::string_view kEntryMagic{"G60E", 4};
 inline constexpr uint8_t kEntryVersion = 1;
 inline constexpr size_t kEntryHeaderSize = 56;
-inline constexpr uint32_t kEntryBodyMaxBytes = 4u << 20;  // Kafka's messages are far smaller
+// The largest Kafka record the ingest receives: it pins librdkafka's
+// receive.message.max.bytes to this (its default) and refuses a configuration above it.
+inline constexpr uint32_t kRecordMaxBytes = 100'000'000;
+// Every record the ingest can receive becomes an entry, whatever it holds (issue 13,
+// item 1): its key and value (at most kRecordMaxBytes together) and the body's other
+// fields (a detail sentence, ids, effects: a few KiB) fit with room to spare.
+inline constexpr uint32_t kEntryBodyMaxBytes = 128u << 20;
+static_assert(kEntryBodyMaxBytes > kRecordMaxBytes + (1u << 20));
 
 struct EntryHeader {
   uint32_t partition = 0;

@@ -41,19 +41,7 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Status WriteOut(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return {};
-  }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return Fail(Error::FailedPrecondition(fmt::format("cannot write {}", tmp)));
-    f << text;
-    if (!f.flush()) return Fail(Error::FailedPrecondition(fmt::format("cannot write {}", tmp)));
-  }
-  std::filesystem::rename(tmp, path);
-  return {};
+  return WriteOutput(path, text);
 }
 
 // A JSON file handed to us, read under docs/audit.md's rule (ledger/strict_json.h).

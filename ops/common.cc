@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "producers/keyfile.h"
@@ -32,6 +36,48 @@ int Report(const Error& e) {
   return e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kNotFound
              ? kExitUsage
              : kExitOperating;
+}
+
+Status WriteOutput(const std::string& path, std::string_view text) {
+  std::FILE* out = stdout;
+  std::string tmp, target = "standard output";
+  if (!path.empty() && path != "-") {
+    std::error_code ec;
+    auto st = std::filesystem::symlink_status(path, ec);
+    const bool replace = ec || st.type() == std::filesystem::file_type::not_found ||
+                         st.type() == std::filesystem::file_type::regular;
+    target = replace ? path + ".tmp" : path;
+    if (replace) tmp = target;
+    out = std::fopen(target.c_str(), "wb");
+    if (!out) {
+      return Fail(Error::FailedPrecondition(
+          fmt::format("cannot write {}: {}", target, std::strerror(errno))));
+    }
+  }
+  auto failed = [&](const char* what) -> Status {
+    const int err = errno;
+    if (out != stdout) std::fclose(out);
+    if (!tmp.empty()) std::filesystem::remove(tmp);
+    return Fail(Error::ResourceExhausted(fmt::format(
+        "{} {} failed ({}): nothing was written in its place", what, target, std::strerror(err))));
+  };
+  if (std::fwrite(text.data(), 1, text.size(), out) != text.size()) return failed("writing to");
+  if (std::fflush(out) != 0 || std::ferror(out)) return failed("writing to");
+  if (out == stdout) return {};
+  if (::fsync(::fileno(out)) != 0 && errno != EINVAL && errno != EROFS) return failed("syncing");
+  if (std::fclose(out) != 0) {
+    out = stdout;  // closed, whatever it said
+    return failed("closing");
+  }
+  if (!tmp.empty()) {
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+      return Fail(
+          Error::FailedPrecondition(fmt::format("renaming {} to {}: {}", tmp, path, ec.message())));
+    }
+  }
+  return {};
 }
 
 void Common::AddLedger(CLI::App* app) {

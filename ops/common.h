@@ -31,6 +31,13 @@ inline constexpr int kExitOperating = 3;
 // Prints "g60ledger: <error>" and returns the exit code for it.
 int Report(const Error& e);
 
+// Writes a verb's output file (`-o FILE`, `--json FILE`) whole or not at all, as `export`
+// does: "-" or "" is standard output (flushed, every write checked); a new or regular
+// file is written beside it (PATH.tmp), synced and renamed over it; anything else that
+// exists (a symlink, a device, a pipe) is written through as it is, never replaced by a
+// regular file. A failed write is a ResourceExhausted error naming the target.
+Status WriteOutput(const std::string& path, std::string_view text);
+
 // Flags shared by the verbs that read a ledger or talk to Kafka; --config supplies
 // defaults, explicit flags win.
 struct Common {

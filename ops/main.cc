@@ -8,7 +8,9 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -273,11 +275,7 @@ Status WriteIngestStats(const std::string& path, const IngestStats& s) {
                       {"consume_cpu_seconds", s.consume_cpu_seconds},
                       {"commit_seconds", s.commit_seconds},
                       {"peak_rss_mib", peak_mib}};
-  std::ofstream out(path);
-  out << j.dump(1) << "\n";
-  out.close();
-  if (!out) return Fail(Error::ResourceExhausted("cannot write the ingest's stats to " + path));
-  return {};
+  return WriteOutput(path, j.dump(1) + "\n");
 }
 
 int RunIngestVerb(const Common& common, bool until_caught_up, bool assign_all,
@@ -611,6 +609,19 @@ int RunBenchVerb(const BenchOptions& options) {
 }  // namespace
 }  // namespace g60
 
+// Every verb's standard output, checked once at the end: a write that failed (a full
+// disk, a closed pipe with SIGPIPE ignored) makes the run fail, never exit 0 with part of
+// its output missing (issue 13, item 4's kind).
+int FinishOutput(int rc) {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr,
+                 "g60ledger: writing to standard output failed (%s): the output is incomplete\n",
+                 std::strerror(errno));
+    return rc == 0 ? g60::kExitOperating : rc;
+  }
+  return rc;
+}
+
 int main(int argc, char** argv) {
   using namespace g60;
   auto logger = spdlog::stderr_color_mt("g60ledger");
@@ -769,35 +780,38 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  if (*keygen) return RunKeygen(role, out);
-  if (*broker) return RunBroker(brokers, partitions, bootstrap_file);
-  if (*produce) return RunProduce(common, pargs);
-  if (*ingest) return RunIngestVerb(common, until_caught_up, assign_all, ingest_stats_json);
-  if (*verify) return RunVerify(common);
-  if (*heads) return RunHeads(common);
-  if (*summary) return RunSummary(common);
-  if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed, catalog_path);
-  if (*bench && bench_queries) {
-    QueryBenchOptions qo;
-    qo.entries = bench_options.events;
-    qo.work_dir = bench_options.work_dir;
-    qo.catalog_path = bench_options.catalog_path;
-    qo.keep = bench_options.keep;
-    return RunQueryBench(qo);
-  }
-  if (*bench) {
-    if (!bench_kafka_config.empty()) {
-      auto c = LoadConfig(bench_kafka_config);
-      if (!c) return Report(c.error());
-      bench_options.kafka_properties = c->consumer_properties;
+  const int status = [&]() -> int {
+    if (*keygen) return RunKeygen(role, out);
+    if (*broker) return RunBroker(brokers, partitions, bootstrap_file);
+    if (*produce) return RunProduce(common, pargs);
+    if (*ingest) return RunIngestVerb(common, until_caught_up, assign_all, ingest_stats_json);
+    if (*verify) return RunVerify(common);
+    if (*heads) return RunHeads(common);
+    if (*summary) return RunSummary(common);
+    if (*demo) return RunDemoStream(keys_dir, out_dir, applicants, seed, catalog_path);
+    if (*bench && bench_queries) {
+      QueryBenchOptions qo;
+      qo.entries = bench_options.events;
+      qo.work_dir = bench_options.work_dir;
+      qo.catalog_path = bench_options.catalog_path;
+      qo.keep = bench_options.keep;
+      return RunQueryBench(qo);
     }
-    return RunBenchVerb(bench_options);
-  }
-  if (*cat_check) return RunCatalogCheck(cat_file);
-  if (*cat_show) return RunCatalogShow(cat_file);
-  if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
-  if (auto rc = audit_verbs.Run()) return *rc;
-  if (auto rc = backup_verbs.Run()) return *rc;
-  if (auto rc = query_verbs.Run()) return *rc;
-  return kExitUsage;
+    if (*bench) {
+      if (!bench_kafka_config.empty()) {
+        auto c = LoadConfig(bench_kafka_config);
+        if (!c) return Report(c.error());
+        bench_options.kafka_properties = c->consumer_properties;
+      }
+      return RunBenchVerb(bench_options);
+    }
+    if (*cat_check) return RunCatalogCheck(cat_file);
+    if (*cat_show) return RunCatalogShow(cat_file);
+    if (*cat_publish) return RunCatalogPublish(common, cat_file, cat_key, effective_from);
+    if (auto rc = audit_verbs.Run()) return *rc;
+    if (auto rc = backup_verbs.Run()) return *rc;
+    if (auto rc = query_verbs.Run()) return *rc;
+    return kExitUsage;
+  }();
+  return FinishOutput(status);
 }

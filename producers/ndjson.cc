@@ -31,9 +31,11 @@ std::string FieldKey(const std::string& key) {
 // RFC 8259 section 4 leaves the meaning of an object with repeated names to each parser;
 // protobuf keeps the last, so {"requestedFen":"100","requestedFen":"99999999"} would be
 // signed as 99,999,999 although a reviewer may read 100. Such a line is refused, under
-// either spelling of the field. Returns the repeated key, or nothing. Syntax errors are
-// left to protobuf's parser, which reports them.
-std::optional<std::string> RepeatedKey(std::string_view line) {
+// either spelling of the field. protobuf's JSON parser is also lenient where a reviewer's
+// tools are not (single-quoted strings, bare names), which would hide a repeat from
+// this check; so a line must first be strict JSON (RFC 8259), as nlohmann's parser reads
+// it. Returns why the line is refused, or nothing.
+std::optional<std::string> AmbiguousLine(std::string_view line) {
   std::vector<std::set<std::string>> objects;
   std::optional<std::string> repeated;
   using Event = nlohmann::json::parse_event_t;
@@ -48,20 +50,29 @@ std::optional<std::string> RepeatedKey(std::string_view line) {
     }
     return true;
   };
-  nlohmann::json scanned =
-      nlohmann::json::parse(line.begin(), line.end(), callback, /*allow_exceptions=*/false);
-  (void)scanned;
-  return repeated;
+  try {
+    nlohmann::json scanned = nlohmann::json::parse(line.begin(), line.end(), callback);
+    (void)scanned;
+  } catch (const nlohmann::json::exception& e) {
+    std::string why = e.what();
+    if (auto at = why.find("parse error"); at != std::string::npos) why = why.substr(at);
+    return fmt::format(
+        "the line is not strict JSON (RFC 8259: names and strings in double quotes, no "
+        "comments): {}; nothing was signed",
+        why);
+  }
+  if (repeated) {
+    return fmt::format(
+        "the field \"{}\" is given more than once in one object, so the line can be read two "
+        "ways; nothing was signed: keep exactly one value for it",
+        *repeated);
+  }
+  return std::nullopt;
 }
 
 template <typename Msg>
 Result<Msg> Parse(std::string_view line, const char* what) {
-  if (auto key = RepeatedKey(line)) {
-    return Fail(Error::InvalidArgument(fmt::format(
-        "the field \"{}\" is given more than once in one object, so the line can be read two "
-        "ways; nothing was signed: keep exactly one value for it",
-        *key)));
-  }
+  if (auto why = AmbiguousLine(line)) return Fail(Error::InvalidArgument(*why));
   Msg m;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

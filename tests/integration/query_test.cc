@@ -11,6 +11,7 @@
 #include "integration/harness.h"
 #include "ledger/catalog.h"
 #include "ledger/query.h"
+#include "ops/common.h"
 #include "process.h"
 #include "support.h"
 
@@ -372,6 +373,37 @@ TEST_CASE("an export that cannot be written fails and keeps the position, and li
     ++lines;
   CHECK(lines == 3);  // entries 2, 3 and 4 of the five control records
   CHECK(position() == "0:5");
+}
+
+TEST_CASE("every verb's output fails loudly on a full disk, and links and devices stay as they are",
+          "[query][export]") {
+  // Found by an attacker's review: `checkpoint --all --json /dev/full`, run as root,
+  // replaced the device with a regular file, and verbs writing to a full standard output
+  // exited 0.
+  TempDir dir;
+  {
+    auto ledger = OpenTestLedger(dir.path());
+    AppendAll(*ledger, GrantRecords(0));
+  }
+  Child heads({G60LEDGER_BIN, "heads", "--ledger", dir.path()}, "/dev/full");
+  CHECK(heads.Wait() == 3);
+  Child summary({G60LEDGER_BIN, "summary", "--ledger", dir.path()}, "/dev/full");
+  CHECK(summary.Wait() == 3);
+
+  // WriteOutput, behind every -o and --json FILE of the auditor's verbs.
+  auto full = WriteOutput("/dev/full", "x");
+  REQUIRE_FALSE(full.has_value());
+  CHECK_THAT(full.error().message(), Catch::Contains("writing to /dev/full failed"));
+  CHECK(std::filesystem::is_character_file("/dev/full"));
+  std::filesystem::create_symlink(dir / "real.json", dir / "link.json");
+  REQUIRE(WriteOutput(dir / "link.json", "{}\n").has_value());
+  CHECK(std::filesystem::is_symlink(dir / "link.json"));
+  std::ifstream real(dir / "real.json");
+  std::string text((std::istreambuf_iterator<char>(real)), std::istreambuf_iterator<char>());
+  CHECK(text == "{}\n");
+  REQUIRE(WriteOutput(dir / "new.json", "[]\n").has_value());
+  CHECK(std::filesystem::is_regular_file(dir / "new.json"));
+  CHECK_FALSE(std::filesystem::exists(dir / "new.json.tmp"));
 }
 
 TEST_CASE("export writes every entry once, and continues from where the last export ended",

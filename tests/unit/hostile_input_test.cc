@@ -150,6 +150,10 @@ TEST_CASE("bytes that are not UTF-8 in any string field end as readable entries"
     add(bad, SignEvent(ApplicationEvent("app-key", kApplicant, 1, 1), k.portal));
     cases += 2;
   }
+  // A value above the old 4 MiB entry limit, which stopped the ingest for good: now an
+  // entry like any other (rejected: it is not a SignedEvent).
+  add(kApplicant, std::string(5u << 20, '\xff'));
+  ++cases;
   INFO(cases << " hostile records");
   auto outcomes = AppendAll(*ledger, records);
   REQUIRE(outcomes.size() == records.size());

@@ -55,3 +55,13 @@ TEST_CASE("two payloads, trailing text and a repeated list are refused", "[ndjso
   CHECK_FALSE(ErrorOf("not json").empty());
   CHECK_FALSE(ErrorOf("[]").empty());
 }
+
+TEST_CASE("a line protobuf would read but strict JSON does not is refused", "[ndjson]") {
+  // Found by an attacker's review: protobuf's parser takes single-quoted strings and bare
+  // names, which hid a repeated field from the check above and signed the last value.
+  CHECK_THAT(ErrorOf(kHead + R"("application":{'requestedFen':'100','requestedFen':'999'}})"),
+             Catch::Contains("not strict JSON"));
+  CHECK_THAT(ErrorOf(kHead + R"("application":{requestedFen:"100",requestedFen:"999"}})"),
+             Catch::Contains("not strict JSON"));
+  CHECK_THAT(ErrorOf("{\"eventId\":\"a\"} // a comment"), Catch::Contains("not strict JSON"));
+}
