@@ -242,14 +242,7 @@ class Verifier {
       auto it = recomputed_.find(p);
       uint64_t size = it == recomputed_.end() ? 0 : it->second.size;
       if (cp->size > size) {
-        Report({p,
-                size,
-                fmt::format("{} removed after the ledger signed {} (its checkpoint of {} "
-                            "entries; the chain now holds {})",
-                            EntryRange(size, cp->size - 1, "was", "were"),
-                            size + 1 == cp->size ? "it" : "them", cp->size, size),
-                Finding::kRemoved,
-                {}});
+        ReportShorterThanSigned(p, size, *cp);
         continue;
       }
       auto root = merkle::Root(MerkleNodes(txn_, ledger_.tables(), p), cp->size);
@@ -268,6 +261,71 @@ class Verifier {
     return {};
   }
 
+  // The chain holds fewer entries than the ledger signed. Whether the entries it still
+  // holds are the ones signed decides what to say: the Merkle log kept beside them still
+  // giving the signed root (every chain leaf was checked against that log) proves them,
+  // and so does an earlier checkpoint whose root they give; otherwise entries were removed
+  // somewhere and the chain rebuilt after them, and the finding says no more than that.
+  void ReportShorterThanSigned(uint32_t p, uint64_t size, const note::Checkpoint& signed_cp) {
+    const uint64_t n = signed_cp.size;
+    auto log_root = merkle::Root(MerkleNodes(txn_, ledger_.tables(), p), n);
+    if (log_root && *log_root == signed_cp.root) {
+      Report({p,
+              size,
+              fmt::format("{} removed after the ledger signed {} (its checkpoint of {} entries; "
+                          "the chain now holds {})",
+                          EntryRange(size, n - 1, "was", "were"), size + 1 == n ? "it" : "them", n,
+                          size),
+              Finding::kRemoved,
+              {}});
+      return;
+    }
+    // The largest earlier checkpoint the chain can still be compared with.
+    std::optional<note::Checkpoint> earlier;
+    (void)ForEachCheckpoint(txn_, ledger_.tables(), [&](const StoredCheckpoint& c) -> Status {
+      if (c.partition != p || c.size > size || c.size == 0) return {};
+      const std::string& text = c.note;
+      auto body_end = text.find("\n\n");
+      if (body_end == std::string::npos) return {};
+      if (auto parsed = note::ParseCheckpoint(std::string_view(text).substr(0, body_end + 1)))
+        earlier = *parsed;
+      return {};
+    });
+    if (earlier) {
+      auto root = merkle::Root(MerkleNodes(txn_, ledger_.tables(), p), earlier->size);
+      if (!root || *root != earlier->root) {
+        Report({p,
+                earlier->size - 1,
+                fmt::format("the chain was rewritten: it holds {} entries where the ledger "
+                            "signed {}, and entries 0 to {} no longer give the root of the "
+                            "checkpoint of {} entries the ledger signed before; entries at or "
+                            "before entry {} were altered or removed",
+                            size, n, earlier->size - 1, earlier->size, earlier->size - 1),
+                Finding::kAltered,
+                {}});
+        return;
+      }
+      Report({p,
+              earlier->size,
+              fmt::format("entries after entry {} were removed and the chain rebuilt: entries 0 "
+                          "to {} are the ones the ledger signed in its checkpoint of {} entries, "
+                          "but the chain now holds {} where the ledger signed {}",
+                          earlier->size - 1, earlier->size - 1, earlier->size, size, n),
+              Finding::kRemoved,
+              {}});
+      return;
+    }
+    Report({p,
+            0,
+            fmt::format("the chain was rewritten: it holds {} entries where the ledger signed "
+                        "{}, and its entries no longer give the signed root; entries at or "
+                        "before entry {} were removed or altered (no earlier checkpoint tells "
+                        "which)",
+                        size, n, size),
+            Finding::kRemoved,
+            {}});
+  }
+
   static std::string EntryRange(uint64_t first, uint64_t last, const char* one, const char* many) {
     if (first == last) return fmt::format("entry {} {}", first, one);
     return fmt::format("entries {} to {} {}", first, last, many);
@@ -277,7 +335,7 @@ class Verifier {
   // still reads (and its Kafka time), and whether a checkpoint the ledger signed covered
   // the entry found, which dates the change after that signature.
   Status AddSince(Problem& problem) {
-    if (problem.partition == UINT32_MAX) return {};
+    if (problem.partition == UINT32_MAX || !problem.since.empty()) return {};
     std::string since;
     if (problem.sequence == 0) {
       since = "Nothing in the partition before it can be relied on";

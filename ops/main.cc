@@ -2,6 +2,7 @@
 // into the component that owns the job (ledger/, producers/, consumers/, ops/).
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -627,6 +628,10 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("g60ledger");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // protobuf logs each string it parses that is not UTF-8. Such records are on the record
+  // by design (rejected, with their reason), and an auditor reading `verify` would take
+  // the log lines for a fault: the verbs say what matters themselves.
+  google::protobuf::SetLogHandler(nullptr);
 
   CLI::App app{"g60ledger: a signed, hash-chained audit ledger for G60 subsidy disbursement"};
   app.require_subcommand(1);

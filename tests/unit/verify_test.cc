@@ -206,6 +206,63 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
   }
 }
 
+TEST_CASE("an entry removed from the middle, the chain rebuilt after it, is called a rewrite",
+          "[verify][tamper]") {
+  // Found by an attacker's review: with the later entries renumbered and relinked, the
+  // Merkle log and head rebuilt, verify said only the last entry was removed and that
+  // the chain was intact before it.
+  TempDir dir;
+  BuildLedger(dir.path());
+  {
+    auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 2);
+    KeyPair kp = KeyPairFromSeed(std::string(32, '\x61'));
+    Checkpointer cp(CheckpointKey{"test.g60ledger/verify", kp.secret_key, kp.public_key}, 1,
+                    std::chrono::milliseconds(0));
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    REQUIRE(cp.IssueDue(*batch, true).has_value());
+    REQUIRE(batch->Commit().has_value());
+  }
+  Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
+    auto merkle_dbi = txn.OpenDb("merkle", false);
+    REQUIRE(merkle_dbi.has_value());
+    Tables t{};
+    t.merkle = *merkle_dbi;
+    // Partition 1's entries 0..10 become 0..4 and 6..10 renumbered as 5..9.
+    std::vector<std::string> bodies;
+    for (uint64_t seq = 0; seq < 11; ++seq) {
+      auto e = DecodeEntry(Get(txn, entries, EntryKey(1, seq)));
+      REQUIRE(e.has_value());
+      if (seq != 5) bodies.push_back(e->body.SerializeAsString());
+      REQUIRE(txn.Del(entries, EntryKey(1, seq)).has_value());
+    }
+    for (uint32_t level = 0; level < 8; ++level) {
+      for (uint64_t i = 0; i < 16; ++i)
+        (void)txn.Del(*merkle_dbi, MerkleKey(1, level, i));
+    }
+    Hash prev{};
+    for (uint64_t seq = 0; seq < bodies.size(); ++seq) {
+      std::string bytes = EncodeEntry(1, seq, prev, bodies[seq]);
+      REQUIRE(txn.Put(entries, EntryKey(1, seq), bytes).has_value());
+      prev = EntryHash(bytes);
+      auto writes = merkle::AppendLeaf(MerkleNodes(txn, t, 1), seq, prev);
+      REQUIRE(writes.has_value());
+      for (const auto& w : *writes)
+        REQUIRE(txn.Put(*merkle_dbi, MerkleKey(1, w.level, w.index), AsBytes(w.hash)).has_value());
+    }
+    PartitionHead h{1, bodies.size(), prev, 11};
+    REQUIRE(txn.Put(heads, std::string("\0\0\0\1", 4), EncodeHead(h)).has_value());
+  });
+  auto r = Verify(dir.path());
+  REQUIRE_FALSE(r.ok());
+  INFO(r.first_problem->ToString());
+  CHECK(r.first_problem->partition == 1);
+  CHECK_THAT(r.first_problem->ToString(),
+             Catch::Contains("the chain was rewritten: it holds 10 entries where the ledger "
+                             "signed 11") &&
+                 !Catch::Contains("intact"));
+}
+
 TEST_CASE("two swapped entries are detected", "[verify][tamper]") {
   TempDir dir;
   BuildLedger(dir.path());
