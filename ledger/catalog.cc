@@ -7,6 +7,7 @@
 #include <google/protobuf/reflection.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <optional>
@@ -46,16 +47,24 @@ Result<int64_t> CstDateToMs(std::string_view date) {
   return static_cast<int64_t>(days) * 86400000 - kCstOffsetMs;
 }
 
+namespace {
+// ms as a CST wall-clock time, clamped to years 0001..9999: a timestamp from outside
+// (an event's occurred_at_ms, a Kafka record's) may be anything, and ms + 8 h would
+// overflow near INT64_MAX (found by the ingest fuzzer).
+std::chrono::sys_time<std::chrono::milliseconds> CstWallClock(int64_t ms) {
+  return std::chrono::sys_time<std::chrono::milliseconds>(
+      std::chrono::milliseconds(std::clamp(ms, kTimeMinMs, kTimeMaxMs) + kCstOffsetMs));
+}
+}  // namespace
+
 int CstYear(int64_t ms) {
-  auto days =
-      std::chrono::floor<std::chrono::days>(std::chrono::sys_time<std::chrono::milliseconds>(
-          std::chrono::milliseconds(ms + kCstOffsetMs)));
+  auto days = std::chrono::floor<std::chrono::days>(CstWallClock(ms));
   return static_cast<int>(std::chrono::year_month_day{days}.year());
 }
 
 std::string FormatCstTime(int64_t ms) {
   using namespace std::chrono;
-  const sys_time<milliseconds> t{milliseconds(ms + kCstOffsetMs)};
+  const sys_time<milliseconds> t = CstWallClock(ms);
   const auto day = floor<days>(t);
   const hh_mm_ss<seconds> hms{floor<seconds>(t - day)};
   const year_month_day ymd{day};

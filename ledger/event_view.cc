@@ -1,5 +1,7 @@
 #include "ledger/event_view.h"
 
+#include "ledger/catalog.h"
+
 #include <fmt/format.h>
 
 #include <set>
@@ -27,6 +29,10 @@ std::string CheckFields(const v1::Event& e, EventType type) {
                  type == EventType::EVENT_TYPE_CATALOG_PUBLISHED;
   if (!ValidEventId(e.event_id())) return "event_id must be 1..128 printable ASCII characters";
   if (e.occurred_at_ms() <= 0) return "occurred_at_ms must be > 0";
+  if (e.occurred_at_ms() > kTimeMaxMs) {
+    return fmt::format("occurred_at_ms {} is after 9999-12-31 23:59:59.999 CST (at most {})",
+                       e.occurred_at_ms(), kTimeMaxMs);
+  }
   if (control) {
     if (!e.applicant_id().empty()) return "control events carry no applicant_id";
   } else if (!PrintableId(e.applicant_id())) {

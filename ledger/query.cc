@@ -17,22 +17,10 @@ namespace g60 {
 
 using nlohmann::json;
 
-namespace {
-
-constexpr int64_t kCstOffsetMs = 8 * 3600 * 1000;
-
-}  // namespace
-
 std::string FormatCst(int64_t ms) {
   if (ms <= 0) return "";
-  auto t = std::chrono::sys_time<std::chrono::milliseconds>(
-      std::chrono::milliseconds(ms + kCstOffsetMs));
-  auto days = std::chrono::floor<std::chrono::days>(t);
-  std::chrono::year_month_day ymd{days};
-  std::chrono::hh_mm_ss hms{std::chrono::floor<std::chrono::seconds>(t - days)};
-  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+  std::string t = FormatCstTime(ms);  // "YYYY-MM-DD hh:mm:ss CST", clamped to 0001..9999
+  return t.substr(0, t.size() - 4);
 }
 
 namespace {

@@ -129,3 +129,14 @@ TEST_CASE("catalogue text whose strings are not UTF-8 is refused, naming the fie
                                         Catch::Contains("programmes[1].name") &&
                                         Catch::Contains("not UTF-8"));
 }
+
+TEST_CASE("any time from outside is given a CST year and printed without overflow", "[catalog]") {
+  // Found by the ingest fuzzer: occurred_at_ms near INT64_MAX overflowed ms + 8 h (UBSan)
+  // in the yearly-cap bookkeeping.
+  CHECK(CstYear(std::numeric_limits<int64_t>::max()) == 9999);
+  CHECK(CstYear(std::numeric_limits<int64_t>::min()) == 1);
+  CHECK(FormatCstTime(std::numeric_limits<int64_t>::max()) == "9999-12-31 23:59:59 CST");
+  CHECK(FormatCstTime(std::numeric_limits<int64_t>::min()) == "0001-01-01 00:00:00 CST");
+  CHECK(FormatCstTime(1767225600000) == "2026-01-01 08:00:00 CST");
+  CHECK(FormatCstTime(kTimeMaxMs) == "9999-12-31 23:59:59 CST");
+}

@@ -149,6 +149,11 @@ TEST_CASE("malformed values and events are recorded as rejected", "[rules][store
   empty.set_applicant_id(kApplicant);
   empty.set_occurred_at_ms(1);
   CHECK(R(c.Add(empty, Keys().portal)) == Reason::REASON_MALFORMED_EVENT);
+  // An event dated after the year 9999 (the fuzzer's INT64_MAX - 6143 among them).
+  auto late = ApplicationEvent("app-late", kApplicant, 1, 1);
+  late.set_occurred_at_ms(std::numeric_limits<int64_t>::max() - 6143);
+  CHECK(R(c.Add(late, Keys().portal)) == Reason::REASON_INVALID_FIELD);
+  CHECK_THAT(c.LastDetail(), Catch::Contains("after 9999-12-31 23:59:59.999 CST"));
   // A field rule: stages that do not sum to the approved amount.
   auto apr = ApprovalEvent("apr-1", kApplicant, "app-1", {10, 20});
   apr.mutable_approval()->set_approved_fen(31);
