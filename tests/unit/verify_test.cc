@@ -131,6 +131,18 @@ TEST_CASE("changing any byte of a stored entry is detected and named", "[verify]
   CHECK(Verify(base.path()).ok());  // restored
 }
 
+// Signs a checkpoint of every partition as the ledger holds it now.
+void SignCheckpoints(const std::string& dir) {
+  auto ledger = OpenTestLedger(dir, size_t{64} << 20, 2);
+  KeyPair kp = KeyPairFromSeed(std::string(32, '\x61'));
+  Checkpointer cp(CheckpointKey{"test.g60ledger/verify", kp.secret_key, kp.public_key}, 1,
+                  std::chrono::milliseconds(0));
+  auto batch = ledger->BeginBatch();
+  REQUIRE(batch.has_value());
+  REQUIRE(cp.IssueDue(*batch, true).has_value());
+  REQUIRE(batch->Commit().has_value());
+}
+
 // Removes partition 1's last entry (10) and rewrites its head to end at entry 9: a
 // truncation that the chain alone cannot see.
 void RemoveLastEntryAndRewriteHead(const std::string& dir) {
@@ -184,16 +196,7 @@ TEST_CASE("a removed entry is detected", "[verify][tamper]") {
   SECTION("the last one, with the head rewritten to match, after a checkpoint was signed") {
     TempDir dir;
     BuildLedger(dir.path());
-    {
-      auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 2);
-      KeyPair kp = KeyPairFromSeed(std::string(32, '\x61'));
-      Checkpointer cp(CheckpointKey{"test.g60ledger/verify", kp.secret_key, kp.public_key}, 1,
-                      std::chrono::milliseconds(0));
-      auto batch = ledger->BeginBatch();
-      REQUIRE(batch.has_value());
-      REQUIRE(cp.IssueDue(*batch, true).has_value());
-      REQUIRE(batch->Commit().has_value());
-    }
+    SignCheckpoints(dir.path());
     RemoveLastEntryAndRewriteHead(dir.path());
     auto r = Verify(dir.path());
     REQUIRE_FALSE(r.ok());
@@ -213,16 +216,7 @@ TEST_CASE("an entry removed from the middle, the chain rebuilt after it, is call
   // the chain was intact before it.
   TempDir dir;
   BuildLedger(dir.path());
-  {
-    auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 2);
-    KeyPair kp = KeyPairFromSeed(std::string(32, '\x61'));
-    Checkpointer cp(CheckpointKey{"test.g60ledger/verify", kp.secret_key, kp.public_key}, 1,
-                    std::chrono::milliseconds(0));
-    auto batch = ledger->BeginBatch();
-    REQUIRE(batch.has_value());
-    REQUIRE(cp.IssueDue(*batch, true).has_value());
-    REQUIRE(batch->Commit().has_value());
-  }
+  SignCheckpoints(dir.path());
   Tamper(dir.path(), [](lmdb::Txn& txn, MDB_dbi entries, MDB_dbi heads) {
     auto merkle_dbi = txn.OpenDb("merkle", false);
     REQUIRE(merkle_dbi.has_value());
