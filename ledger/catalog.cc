@@ -148,11 +148,26 @@ std::vector<std::string> CheckCatalog(const v1::Catalog& c) {
       p.push_back(at + ": a co-funded group needs ratio_bp (1..10000) and cap_fen");
     }
     if (g.programmes_size() < 2) p.push_back(at + ": a group ties at least two programmes");
+    // 从优、就高、不重复 compares like with like: a once-per-enterprise reward is judged per
+    // enterprise, a project programme per project, so a group holds only one of the two.
+    std::set<bool> once;
     for (const auto& id : g.programmes()) {
       if (!ids.contains(id))
         p.push_back(fmt::format("{}: programme {} is not in the catalogue", at, id));
       if (!grouped.insert(id).second)
         p.push_back(fmt::format("{}: programme {} is in two groups", at, id));
+      for (const auto& prog : c.programmes())
+        if (prog.id() == id) once.insert(prog.once_per_applicant());
+    }
+    if (once.size() > 1) {
+      p.push_back(at +
+                  ": mixes once-per-applicant rewards with per-project programmes; "
+                  "make them all once_per_applicant or none");
+    }
+    if (g.mode() == v1::OverlapGroup::MODE_CO_FUNDED && once.contains(true)) {
+      p.push_back(at +
+                  ": a co-funded group funds projects; its programmes cannot be "
+                  "once_per_applicant");
     }
   }
   return p;

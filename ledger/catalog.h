@@ -45,12 +45,12 @@ std::string SerializeCatalog(const v1::Catalog& catalog);
 // Dates of the policy are calendar dates in China Standard Time (UTC+8).
 // "2026-01-01" -> the epoch milliseconds of its midnight in CST.
 Result<int64_t> CstDateToMs(std::string_view date);
-// The CST calendar year of an instant.
 // The latest time an event may name: 9999-12-31 23:59:59.999 CST, the end of the last year
 // a four-digit CST date can write (ms since the Unix epoch). Times are formatted and
 // assigned to years within [kTimeMinMs, kTimeMaxMs] only; outside it they are clamped.
 inline constexpr int64_t kTimeMaxMs = 253402271999999;
 inline constexpr int64_t kTimeMinMs = -62135625600000;  // 0001-01-01 00:00:00 CST
+// The CST calendar year of an instant.
 int CstYear(int64_t ms);
 // "2026-01-01 08:00:00 CST": a time in ms since the Unix epoch, for people, in China
 // Standard Time (UTC+8, no daylight saving).

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "ledger/bytes.h"
 #include "ledger/crypto.h"
 
 namespace g60 {
@@ -22,8 +23,10 @@ bool PrintableId(std::string_view s) {
   return true;
 }
 
-// Returns an empty string when the payload's fields follow their rules, else why not.
-std::string CheckFields(const v1::Event& e, EventType type) {
+// Returns an empty string when the payload's fields follow their rules, else why not;
+// `reason` is INVALID_FIELD unless a rule has its own code.
+std::string CheckFields(const v1::Event& e, EventType type, Reason& reason) {
+  reason = Reason::REASON_INVALID_FIELD;
   bool control = type == EventType::EVENT_TYPE_KEY_GRANT ||
                  type == EventType::EVENT_TYPE_KEY_REVOKE ||
                  type == EventType::EVENT_TYPE_CATALOG_PUBLISHED;
@@ -70,10 +73,16 @@ std::string CheckFields(const v1::Event& e, EventType type) {
         return "carried_over_fen must be >= 0 and below approved_fen";
       }
       if (sum != a.approved_fen() - a.carried_over_fen()) {
+        reason = Reason::REASON_STAGE_PLAN_MISMATCH;
         return a.carried_over_fen() == 0
-                   ? fmt::format("stages sum to {} fen, approved_fen is {}", sum, a.approved_fen())
-                   : fmt::format("stages sum to {} fen, approved_fen - carried_over_fen is {}", sum,
-                                 a.approved_fen() - a.carried_over_fen());
+                   ? fmt::format("the stages sum to {}, the approval is for {}", FormatFen(sum),
+                                 FormatFen(a.approved_fen()))
+                   : fmt::format(
+                         "the stages sum to {}, the approval is for {} of which {} is "
+                         "carried over, leaving {} to pay in stages",
+                         FormatFen(sum), FormatFen(a.approved_fen()),
+                         FormatFen(a.carried_over_fen()),
+                         FormatFen(a.approved_fen() - a.carried_over_fen()));
       }
       return "";
     }
@@ -184,9 +193,10 @@ DecodedMessage DecodeMessage(std::string_view value) {
     return d;
   }
   d.type = TypeOf(d.event);
-  if (std::string why = CheckFields(d.event, d.type); !why.empty()) {
-    d.reason = d.type == EventType::EVENT_TYPE_UNSPECIFIED ? Reason::REASON_MALFORMED_EVENT
-                                                           : Reason::REASON_INVALID_FIELD;
+  Reason field_reason = Reason::REASON_INVALID_FIELD;
+  if (std::string why = CheckFields(d.event, d.type, field_reason); !why.empty()) {
+    d.reason =
+        d.type == EventType::EVENT_TYPE_UNSPECIFIED ? Reason::REASON_MALFORMED_EVENT : field_reason;
     d.detail = std::move(why);
   }
   return d;

@@ -123,6 +123,20 @@ class Rules {
                                 a.application_event_id()));
     }
     ApplicationState app = **app_or;
+    // From here a rejection is counted under the application's programme.
+    return WithProgramme(Approval(a, app), app.programme());
+  }
+
+  // A rejection of an event that names an application, approval or payment is counted
+  // under that one's programme (utilisation, histories).
+  static Result<Decision> WithProgramme(Result<Decision> r, const std::string& programme) {
+    if (r && r->verdict == ledger::v1::VERDICT_REJECTED && r->programme.empty()) {
+      r->programme = programme;
+    }
+    return r;
+  }
+
+  Result<Decision> Approval(const v1::Approval& a, ApplicationState& app) {
     if (app.applicant_id() != e_.applicant_id()) {
       return Reject(Reason::REASON_APPLICANT_MISMATCH,
                     fmt::format("application {} belongs to applicant {}, not {}",
@@ -132,6 +146,13 @@ class Rules {
       return Reject(Reason::REASON_INVALID_FIELD,
                     fmt::format("approval is for programme {}, application {} for {}",
                                 e_.programme(), a.application_event_id(), app.programme()));
+    }
+    if (e_.occurred_at_ms() < app.occurred_at_ms()) {
+      return Reject(Reason::REASON_DATED_BEFORE_APPLICATION,
+                    fmt::format("approval {} is dated {}, before application {} it approves, "
+                                "dated {}",
+                                e_.event_id(), FormatCstTime(e_.occurred_at_ms()),
+                                a.application_event_id(), FormatCstTime(app.occurred_at_ms())));
     }
     if (!app.approval_event_id().empty()) {
       return Reject(Reason::REASON_ALREADY_APPROVED,
@@ -172,6 +193,7 @@ class Rules {
     st.set_level(a.level());
     st.set_approved_fen(a.approved_fen());
     st.set_seq(seq_);
+    st.set_occurred_at_ms(e_.occurred_at_ms());
     for (const auto& s : a.stages()) {
       auto* ss = st.add_stages();
       ss->set_number(s.number());
@@ -210,10 +232,20 @@ class Rules {
                                 p.approval_event_id()));
     }
     ApprovalState ap = **ap_or;
+    return WithProgramme(StagePayment(p, ap), ap.programme());
+  }
+
+  Result<Decision> StagePayment(const v1::StagePayment& p, ApprovalState& ap) {
     if (ap.applicant_id() != e_.applicant_id()) {
       return Reject(Reason::REASON_APPLICANT_MISMATCH,
                     fmt::format("approval {} belongs to applicant {}, not {}",
                                 p.approval_event_id(), ap.applicant_id(), e_.applicant_id()));
+    }
+    if (e_.occurred_at_ms() < ap.occurred_at_ms()) {
+      return Reject(Reason::REASON_DATED_BEFORE_APPROVAL,
+                    fmt::format("payment {} is dated {}, before approval {} it pays, dated {}",
+                                e_.event_id(), FormatCstTime(e_.occurred_at_ms()),
+                                p.approval_event_id(), FormatCstTime(ap.occurred_at_ms())));
     }
     if (!ap.superseded_by().empty()) {
       return Reject(Reason::REASON_SUPERSEDED,
@@ -223,13 +255,13 @@ class Rules {
     }
     if (auto r = OutsideValidity()) return std::move(*r);
     if (p.stage() > static_cast<uint32_t>(ap.stages_size())) {
-      return Reject(Reason::REASON_STAGE_MISMATCH,
+      return Reject(Reason::REASON_UNKNOWN_STAGE,
                     fmt::format("approval {} has {} stage(s); payment is for stage {}",
                                 p.approval_event_id(), ap.stages_size(), p.stage()));
     }
     auto* stage = ap.mutable_stages(static_cast<int>(p.stage() - 1));
     if (!stage->payment_event_id().empty()) {
-      return Reject(Reason::REASON_STAGE_MISMATCH,
+      return Reject(Reason::REASON_STAGE_ALREADY_PAID,
                     fmt::format("stage {} of approval {} was already paid by {}", p.stage(),
                                 p.approval_event_id(), stage->payment_event_id()));
     }
@@ -250,7 +282,7 @@ class Rules {
                       FormatFen(ap.carried_over_fen()), FormatFen(ap.clawed_back_fen())));
     }
     if (p.amount_fen() != stage->amount_fen()) {
-      return Reject(Reason::REASON_STAGE_MISMATCH,
+      return Reject(Reason::REASON_STAGE_AMOUNT,
                     fmt::format("stage {} of approval {} is {}, payment is {}", p.stage(),
                                 p.approval_event_id(), FormatFen(stage->amount_fen()),
                                 FormatFen(p.amount_fen())));
@@ -264,6 +296,7 @@ class Rules {
     pay.set_amount_fen(p.amount_fen());
     pay.set_source(p.source());
     pay.set_seq(seq_);
+    pay.set_occurred_at_ms(e_.occurred_at_ms());
     Decision d = Accept(ap.programme(), p.amount_fen(),
                         fmt::format("paid stage {} of {}: {}", p.stage(), p.approval_event_id(),
                                     FormatFen(p.amount_fen())));
@@ -278,21 +311,42 @@ class Rules {
     const auto& c = e_.clawback();
     std::vector<PaymentState> payments;
     int64_t recoverable = 0;
+    // The approval of the first payment named: rejections from then on count under its
+    // programme.
+    std::optional<ApprovalState> approval;
+    auto reject = [&](Reason reason, std::string detail) {
+      Decision d = Reject(reason, std::move(detail));
+      if (approval) d.programme = approval->programme();
+      return d;
+    };
     for (const auto& id : c.payment_event_ids()) {
       auto pay_or = state_.Payment(id);
       if (!pay_or) return Fail(pay_or.error());
       if (!*pay_or) {
-        return Reject(Reason::REASON_NO_PAYMENT,
+        return reject(Reason::REASON_NO_PAYMENT,
                       fmt::format("clawback names payment {}, which is not on the record", id));
       }
       const PaymentState& pay = **pay_or;
+      if (!approval) {
+        auto ap_or = state_.Approval(pay.approval_event_id());
+        if (!ap_or) return Fail(ap_or.error());
+        G60_ASSERT(ap_or->has_value());  // a payment exists only for a recorded approval
+        approval = **ap_or;
+      }
       if (pay.applicant_id() != e_.applicant_id()) {
-        return Reject(Reason::REASON_APPLICANT_MISMATCH,
+        return reject(Reason::REASON_APPLICANT_MISMATCH,
                       fmt::format("payment {} belongs to applicant {}, not {}", id,
                                   pay.applicant_id(), e_.applicant_id()));
       }
+      if (e_.occurred_at_ms() < pay.occurred_at_ms()) {
+        return reject(Reason::REASON_DATED_BEFORE_PAYMENT,
+                      fmt::format("clawback {} is dated {}, before payment {} it reverses, "
+                                  "dated {}",
+                                  e_.event_id(), FormatCstTime(e_.occurred_at_ms()), id,
+                                  FormatCstTime(pay.occurred_at_ms())));
+      }
       if (!payments.empty() && pay.approval_event_id() != payments.front().approval_event_id()) {
-        return Reject(Reason::REASON_INVALID_FIELD,
+        return reject(Reason::REASON_INVALID_FIELD,
                       fmt::format("clawback mixes payments of approvals {} and {}",
                                   payments.front().approval_event_id(), pay.approval_event_id()));
       }
@@ -300,17 +354,14 @@ class Rules {
       payments.push_back(pay);
     }
     if (c.amount_fen() > recoverable) {
-      return Reject(
+      return reject(
           Reason::REASON_EXCEEDS_PAID,
           fmt::format("clawback of {} exceeds the {} still recoverable from the {} "
                       "payment(s) named",
                       FormatFen(c.amount_fen()), FormatFen(recoverable), payments.size()));
     }
     const std::string approval_id = payments.front().approval_event_id();
-    auto ap_or = state_.Approval(approval_id);
-    if (!ap_or) return Fail(ap_or.error());
-    G60_ASSERT(ap_or->has_value());  // a payment exists only for a recorded approval
-    ApprovalState ap = **ap_or;
+    ApprovalState ap = *approval;
     Decision d = Accept(
         ap.programme(), c.amount_fen(),
         fmt::format("clawed back {} of approval {}", FormatFen(c.amount_fen()), approval_id));
@@ -589,7 +640,13 @@ class Rules {
     std::string year = prog.kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING
                            ? std::to_string(CstYear(app.occurred_at_ms()))
                            : std::string();
-    std::string key = PolicyKey({"overlap", scope, e_.applicant_id(), app.project_id(), year});
+    // A once-per-applicant reward (a first recognition, 首次达标) is one achievement of the
+    // enterprise, whatever project ids the portals file it under: it is judged per
+    // enterprise (the catalogue keeps such rewards in groups of their own). Project ids are
+    // never empty, so the empty part cannot meet a project's key.
+    const bool per_enterprise = prog.once_per_applicant();
+    std::string key = PolicyKey({"overlap", scope, e_.applicant_id(),
+                                 per_enterprise ? std::string() : app.project_id(), year});
     auto rec = Policy(key);
     if (!rec) return Fail(rec.error());
     int64_t carried = 0;
@@ -599,14 +656,17 @@ class Rules {
       G60_ASSERT(w_or->has_value());
       ApprovalState winner = **w_or;
       if (st.approved_fen() <= winner.approved_fen()) {
-        Decision dup =
-            Reject(Reason::REASON_DUPLICATE_SUPPORT,
-                   fmt::format("不重复: project {} of {} is already supported by approval {} "
-                               "under {} with {}, at least this approval's {}{}",
-                               app.project_id(), e_.applicant_id(), rec->approval_event_id(),
-                               winner.programme(), FormatFen(winner.approved_fen()),
-                               FormatFen(st.approved_fen()),
-                               group ? fmt::format(" (overlap group {})", group->id()) : ""));
+        std::string what = per_enterprise
+                               ? fmt::format("{} already has this once-only reward (project {})",
+                                             e_.applicant_id(), winner.project_id())
+                               : fmt::format("project {} of {} is already supported",
+                                             app.project_id(), e_.applicant_id());
+        Decision dup = Reject(
+            Reason::REASON_DUPLICATE_SUPPORT,
+            fmt::format("不重复: {} by approval {} under {} with {}, at least this approval's {}{}",
+                        what, rec->approval_event_id(), winner.programme(),
+                        FormatFen(winner.approved_fen()), FormatFen(st.approved_fen()),
+                        group ? fmt::format(" (overlap group {})", group->id()) : ""));
         dup.notes.push_back(std::string(kDuplicateOfNote) + rec->approval_event_id());
         return dup;
       }

@@ -173,7 +173,15 @@ class Generator {
       bool limited = prog.once_per_applicant() ||
                      prog.kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING ||
                      prog.kind() == v1::PROGRAMME_KIND_CUMULATIVE;
-      if (limited && !used.insert(prog.id()).second) continue;
+      // A once-only reward is once per enterprise across its overlap group too (不重复).
+      std::string limit_key = prog.id();
+      if (prog.once_per_applicant()) {
+        for (const auto& g : o_.catalog.overlap_groups()) {
+          for (const auto& id : g.programmes())
+            if (id == prog.id()) limit_key = g.id();
+        }
+      }
+      if (limited && !used.insert(limit_key).second) continue;
       std::string n = NextId();
       int64_t base = 0, requested = 0, approved = 0;
       R verdict = R::REASON_NONE;

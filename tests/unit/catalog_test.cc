@@ -64,6 +64,24 @@ TEST_CASE("catalogue mistakes are each named", "[catalog]") {
   CHECK_FALSE(IndexCatalog(SerializeCatalog(c)).has_value());
 }
 
+TEST_CASE("an overlap group holds once-per-applicant rewards or project programmes, not both",
+          "[catalog]") {
+  // 从优、就高、不重复 judges a once-only reward per enterprise and a project programme per
+  // project; a group mixing them could not say which of the two it compares.
+  v1::Catalog c = TestCatalog();
+  for (auto& g : *c.mutable_overlap_groups()) {
+    if (g.id() != "OG-10a") continue;
+    for (auto& p : *c.mutable_programmes())
+      if (p.id() == g.programmes(0)) p.set_once_per_applicant(false);
+  }
+  auto problems = CheckCatalog(c);
+  CHECK(Mentions(problems, "overlap group OG-10a: mixes once-per-applicant rewards"));
+  v1::Catalog cofunded = TestCatalog();
+  for (auto& p : *cofunded.mutable_programmes())
+    if (p.id() == "G60-01" || p.id() == "SH-M-01") p.set_once_per_applicant(true);
+  CHECK(Mentions(CheckCatalog(cofunded), "overlap group OG-01: a co-funded group funds projects"));
+}
+
 TEST_CASE("validity dates are China Standard Time calendar dates", "[catalog]") {
   CHECK(*CstDateToMs("2026-01-01") == 1767196800000);  // 2025-12-31T16:00:00Z
   CHECK(CstYear(1767196800000) == 2026);

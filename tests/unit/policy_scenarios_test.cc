@@ -37,11 +37,11 @@ const KeyFile& SignerKey(const std::string& by) {
   return k.rogue;
 }
 
-std::string LastDetail(const Ledger& ledger, uint32_t partition) {
+ledger::v1::EntryBody LastBody(const Ledger& ledger, uint32_t partition) {
   auto txn = lmdb::Txn::Begin(ledger.env(), true);
   auto head = ledger.Head(partition);
   auto v = txn->Get(ledger.tables().entries, EntryKey(partition, (*head)->size - 1));
-  return DecodeEntry(**v)->body.detail();
+  return DecodeEntry(**v)->body;
 }
 
 }  // namespace
@@ -72,7 +72,8 @@ TEST_CASE("policy scenarios from tests/data/policy_scenarios.json", "[rules][pol
       std::string value = SignEvent(*event, SignerKey(ev.at("by")));
       auto out = AppendAll(*ledger, {MakeRecord(0, offset++, event->applicant_id(), value)});
       const std::string expect = ev.at("expect");
-      std::string detail = LastDetail(*ledger, 0);
+      const ledger::v1::EntryBody last = LastBody(*ledger, 0);
+      const std::string& detail = last.detail();
       INFO("detail: " << detail);
       if (expect == "ACCEPTED") {
         CHECK(out[0].verdict == ledger::v1::VERDICT_ACCEPTED);
@@ -81,6 +82,9 @@ TEST_CASE("policy scenarios from tests/data/policy_scenarios.json", "[rules][pol
         CHECK(ReasonName(out[0].reason) == expect);
         reasons.insert(expect);
       }
+      // The programme the entry is counted under (utilisation, histories).
+      if (ev.contains("programme"))
+        CHECK(last.programme() == ev.at("programme").get<std::string>());
       if (ev.contains("detail_contains")) {
         for (const auto& part : ev.at("detail_contains")) {
           CHECK_THAT(detail, Catch::Contains(part.get<std::string>()));
@@ -104,11 +108,30 @@ TEST_CASE("policy scenarios from tests/data/policy_scenarios.json", "[rules][pol
     CHECK(programmes_accepted.contains(p.id()));
     CHECK(programmes_rejected.contains(p.id()));
   }
-  for (const char* r :
-       {"NO_CATALOG", "UNKNOWN_PROGRAMME", "OUTSIDE_VALIDITY", "EXCEEDS_CAP", "WRONG_REWARD",
-        "ALREADY_REWARDED", "YEARLY_CAP", "WINDOW_CAP", "DUPLICATE_SUPPORT", "CARRY_MISMATCH",
-        "SUPERSEDED", "LEVEL_NOT_PROGRAMME", "CO_FUNDING_CAP", "NOT_STAGED", "EXCEEDS_APPROVAL",
-        "EXCEEDS_PAID", "STAGE_MISMATCH", "AMOUNT_OVERFLOW"}) {
+  for (const char* r : {"NO_CATALOG",
+                        "UNKNOWN_PROGRAMME",
+                        "OUTSIDE_VALIDITY",
+                        "EXCEEDS_CAP",
+                        "WRONG_REWARD",
+                        "ALREADY_REWARDED",
+                        "YEARLY_CAP",
+                        "WINDOW_CAP",
+                        "DUPLICATE_SUPPORT",
+                        "CARRY_MISMATCH",
+                        "SUPERSEDED",
+                        "LEVEL_NOT_PROGRAMME",
+                        "CO_FUNDING_CAP",
+                        "NOT_STAGED",
+                        "EXCEEDS_APPROVAL",
+                        "EXCEEDS_PAID",
+                        "UNKNOWN_STAGE",
+                        "STAGE_AMOUNT",
+                        "STAGE_ALREADY_PAID",
+                        "STAGE_PLAN_MISMATCH",
+                        "DATED_BEFORE_APPLICATION",
+                        "DATED_BEFORE_APPROVAL",
+                        "DATED_BEFORE_PAYMENT",
+                        "AMOUNT_OVERFLOW"}) {
     INFO("reason " << r);
     CHECK(reasons.contains(r));
   }

@@ -157,8 +157,8 @@ TEST_CASE("malformed values and events are recorded as rejected", "[rules][store
   // A field rule: stages that do not sum to the approved amount.
   auto apr = ApprovalEvent("apr-1", kApplicant, "app-1", {10, 20});
   apr.mutable_approval()->set_approved_fen(31);
-  CHECK(R(c.Add(apr, Keys().district)) == Reason::REASON_INVALID_FIELD);
-  CHECK_THAT(c.LastDetail(), Catch::Contains("sum to 30") && Catch::Contains("31"));
+  CHECK(R(c.Add(apr, Keys().district)) == Reason::REASON_STAGE_PLAN_MISMATCH);
+  CHECK_THAT(c.LastDetail(), Catch::Contains("sum to 0.30 CNY") && Catch::Contains("0.31 CNY"));
   // Kafka key differs from the applicant.
   CHECK(R(c.Add(good, "91310117OTHER00000")) == Reason::REASON_KAFKA_KEY_MISMATCH);
   // A key that is not UTF-8 (anyone who may write to the topic chooses it): the entry
@@ -199,15 +199,15 @@ TEST_CASE("business rules name what conflicts", "[rules][store]") {
   CHECK(R(c.Add(PaymentEvent("pay-x", kApplicant, "apr-none", 1, 20), k.treasury)) ==
         Reason::REASON_NO_APPROVAL);
   CHECK(R(c.Add(PaymentEvent("pay-3", kApplicant, "apr-1", 3, 20), k.treasury)) ==
-        Reason::REASON_STAGE_MISMATCH);
+        Reason::REASON_UNKNOWN_STAGE);
   CHECK(R(c.Add(PaymentEvent("pay-w", kApplicant, "apr-1", 1, 21), k.treasury)) ==
-        Reason::REASON_STAGE_MISMATCH);
+        Reason::REASON_STAGE_AMOUNT);
   CHECK(R(c.Add(PaymentEvent("pay-big", kApplicant, "apr-1", 2, 51), k.treasury)) ==
         Reason::REASON_EXCEEDS_APPROVAL);
   REQUIRE(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 20), k.treasury).verdict ==
           VERDICT_ACCEPTED);
   CHECK(R(c.Add(PaymentEvent("pay-1b", kApplicant, "apr-1", 1, 20), k.treasury)) ==
-        Reason::REASON_STAGE_MISMATCH);
+        Reason::REASON_STAGE_ALREADY_PAID);
   CHECK_THAT(c.LastDetail(), Catch::Contains("already paid by pay-1"));
   // The same event again (a producer retry at a new offset) is a duplicate.
   CHECK(R(c.Add(PaymentEvent("pay-1", kApplicant, "apr-1", 1, 20), k.treasury)) ==
