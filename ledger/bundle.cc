@@ -87,8 +87,9 @@ json DerivedFields(const EntryHeader& h, const EntryBody& b, const DecodedMessag
 }
 
 Result<std::string> ReadApprovalLinks(const lmdb::Txn& txn, const Tables& t, uint32_t partition,
-                                      std::string_view id, ledger::v1::ApprovalState* out) {
-  auto v = txn.Get(t.approvals, PartitionKey(partition, id));
+                                      std::string_view applicant, std::string_view id,
+                                      ledger::v1::ApprovalState* out) {
+  auto v = txn.Get(t.approvals, PartitionKey(partition, EventKey(id, applicant)));
   if (!v) return Fail(v.error());
   if (!*v) return std::string();
   if (!out->ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
@@ -98,8 +99,8 @@ Result<std::string> ReadApprovalLinks(const lmdb::Txn& txn, const Tables& t, uin
 }
 
 Result<std::optional<uint64_t>> ClaimedAt(const lmdb::Txn& txn, const Tables& t, uint32_t partition,
-                                          std::string_view id) {
-  auto v = txn.Get(t.event_ids, PartitionKey(partition, id));
+                                          std::string_view applicant, std::string_view id) {
+  auto v = txn.Get(t.event_ids, PartitionKey(partition, EventKey(id, applicant)));
   if (!v) return Fail(v.error());
   if (!*v) return std::optional<uint64_t>{};
   if ((*v)->size() != 8) return Fail(Error::DataLoss("event_ids value is not 8 bytes"));
@@ -108,26 +109,69 @@ Result<std::optional<uint64_t>> ClaimedAt(const lmdb::Txn& txn, const Tables& t,
 
 }  // namespace
 
-Result<std::vector<EntryRef>> FindEvent(const lmdb::Txn& txn, const Tables& t,
-                                        std::string_view event_id) {
+Result<std::vector<FoundEvent>> FindEvent(const lmdb::Txn& txn, const Tables& t,
+                                          std::string_view event_id) {
   auto heads = ReadHeads(txn, t);
   if (!heads) return Fail(heads.error());
-  std::vector<EntryRef> out;
+  auto cursor = lmdb::Cursor::Open(txn, t.event_ids);
+  if (!cursor) return Fail(cursor.error());
+  std::vector<FoundEvent> out;
   for (const auto& h : *heads) {
-    auto seq = ClaimedAt(txn, t, h.partition, event_id);
-    if (!seq) return Fail(seq.error());
-    if (*seq) out.push_back(EntryRef{h.partition, **seq});
+    // Every applicant's use of the id is one key range: partition || id || NUL.
+    const std::string prefix = PartitionKey(h.partition, EventKeyPrefix(event_id));
+    for (auto ok = cursor->Seek(prefix);; ok = cursor->Next()) {
+      if (!ok) return Fail(ok.error());
+      if (!*ok || !cursor->key().starts_with(prefix)) break;
+      if (cursor->value().size() != 8)
+        return Fail(Error::DataLoss("event_ids value is not 8 bytes"));
+      out.push_back(FoundEvent{
+          EntryRef{h.partition,
+                   GetU64BE(reinterpret_cast<const unsigned char*>(cursor->value().data()))},
+          std::string(cursor->key().substr(prefix.size()))});
+    }
   }
   return out;
 }
 
-Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t,
-                                           std::string_view event_id) {
+Result<std::vector<EntryRef>> ResolveEvent(const lmdb::Txn& txn, const Tables& t,
+                                           std::string_view event_id,
+                                           std::optional<std::string_view> applicant_id) {
   auto found = FindEvent(txn, t, event_id);
   if (!found) return Fail(found.error());
-  if (found->empty()) {
-    return Fail(Error::NotFound(fmt::format("no event {} is on the record", event_id)));
+  std::map<std::string, std::vector<EntryRef>> by_applicant;
+  for (const auto& f : *found) {
+    if (!applicant_id || f.applicant_id == *applicant_id)
+      by_applicant[f.applicant_id].push_back(f.at);
   }
+  if (by_applicant.empty()) {
+    return Fail(Error::NotFound(
+        applicant_id
+            ? fmt::format("applicant {} has no event {} on the record",
+                          Utf8OrEscaped(std::string(*applicant_id)),
+                          Utf8OrEscaped(std::string(event_id)))
+            : fmt::format("no event {} is on the record", Utf8OrEscaped(std::string(event_id)))));
+  }
+  if (by_applicant.size() > 1) {
+    std::string who;
+    for (const auto& [applicant, refs] : by_applicant) {
+      if (!who.empty()) who += ", ";
+      who += fmt::format("{} (partition {}, entry {})",
+                         applicant.empty() ? "a control event" : Utf8OrEscaped(applicant),
+                         refs.front().partition, refs.front().sequence);
+    }
+    return Fail(Error::InvalidArgument(
+        fmt::format("event id {} is used by {} applicants: {}; event ids are unique per "
+                    "applicant, so name the applicant (--applicant, or ?applicant= over HTTP)",
+                    Utf8OrEscaped(std::string(event_id)), by_applicant.size(), who)));
+  }
+  return by_applicant.begin()->second;
+}
+
+Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t,
+                                           std::string_view event_id,
+                                           std::optional<std::string_view> applicant_id) {
+  auto found = ResolveEvent(txn, t, event_id, applicant_id);
+  if (!found) return Fail(found.error());
   if (found->size() > 1) {
     return Fail(Error::InvalidArgument(
         fmt::format("{} is a control event (recorded in {} partitions); trace follows payments, "
@@ -141,11 +185,13 @@ Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t
   auto entry = DecodeEntry(*bytes);
   if (!entry) return Fail(entry.error());
   DecodedMessage d = DecodeMessage(entry->body.value());
+  // Events name one another within their applicant (EventKey).
+  const std::string& applicant = d.event.applicant_id();
 
   std::string approval;
   switch (d.type) {
     case EventType::EVENT_TYPE_APPLICATION: {
-      auto v = txn.Get(t.applications, PartitionKey(p, event_id));
+      auto v = txn.Get(t.applications, PartitionKey(p, EventKey(event_id, applicant)));
       if (!v) return Fail(v.error());
       ledger::v1::ApplicationState app;
       if (*v && app.ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
@@ -161,7 +207,9 @@ Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t
       break;
     case EventType::EVENT_TYPE_CLAWBACK: {
       if (d.event.clawback().payment_event_ids_size() == 0) break;
-      auto v = txn.Get(t.payments, PartitionKey(p, d.event.clawback().payment_event_ids(0)));
+      auto v =
+          txn.Get(t.payments,
+                  PartitionKey(p, EventKey(d.event.clawback().payment_event_ids(0), applicant)));
       if (!v) return Fail(v.error());
       ledger::v1::PaymentState pay;
       if (*v && pay.ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
@@ -178,7 +226,7 @@ Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t
   std::set<EntryRef> refs{subject};
   auto add_event = [&](std::string_view id) -> Status {
     if (id.empty()) return {};
-    auto seq = ClaimedAt(txn, t, p, id);
+    auto seq = ClaimedAt(txn, t, p, applicant, id);
     if (!seq) return Fail(seq.error());
     if (*seq) refs.insert(EntryRef{p, **seq});
     return {};
@@ -192,12 +240,13 @@ Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t
     to_visit.pop_front();
     if (!seen.insert(id).second) continue;
     ledger::v1::ApprovalState ap;
-    auto known = ReadApprovalLinks(txn, t, p, id, &ap);
+    auto known = ReadApprovalLinks(txn, t, p, applicant, id, &ap);
     if (!known) return Fail(known.error());
     G60_TRY(add_event(id));
     if (known->empty()) continue;  // named by a payment, never approved
     G60_TRY(add_event(ap.application_event_id()));
-    G60_TRY(ScanIndex(txn, t.index, IndexKind::kApproval, IndexTerm(id), IndexPosition{p, 0},
+    G60_TRY(ScanIndex(txn, t.index, IndexKind::kApproval,
+                      IndexTerm(EventKey(id, entry->body.applicant_id())), IndexPosition{p, 0},
                       [&](IndexPosition pos) {
                         if (pos.partition != p) return false;
                         refs.insert(EntryRef{pos.partition, pos.sequence});

@@ -34,15 +34,32 @@ struct EntryRef {
   bool operator==(const EntryRef& o) const = default;
 };
 
-// The entries that claimed `event_id`, one per partition it was recorded in (control
-// events are in every partition). Rejected forgeries claim no id: use positions.
-Result<std::vector<EntryRef>> FindEvent(const lmdb::Txn& txn, const Tables& t,
-                                        std::string_view event_id);
+// An entry that claimed an event id, and the applicant whose event it is ("" for a
+// control event).
+struct FoundEvent {
+  EntryRef at;
+  std::string applicant_id;
+};
+
+// Every entry that claimed `event_id`, for every applicant that used it (event ids are
+// unique per applicant: docs/formats.md, "Event identity"); a control event once per
+// partition. Rejected forgeries claim no id: use positions.
+Result<std::vector<FoundEvent>> FindEvent(const lmdb::Txn& txn, const Tables& t,
+                                          std::string_view event_id);
+
+// The entries of one event: `event_id` of `applicant_id`, or, when no applicant is given,
+// of the only applicant that used the id (a control event: its entry in every partition).
+// NotFound when no such event is on the record; InvalidArgument naming every applicant
+// (with partition and entry) when several used the id and none was named.
+Result<std::vector<EntryRef>> ResolveEvent(const lmdb::Txn& txn, const Tables& t,
+                                           std::string_view event_id,
+                                           std::optional<std::string_view> applicant_id);
 
 // The entries of the payment chain an application, approval, payment or clawback
-// belongs to, in chain order.
+// belongs to, in chain order. The event is found as ResolveEvent finds it.
 Result<std::vector<EntryRef>> TraceEntries(const lmdb::Txn& txn, const Tables& t,
-                                           std::string_view event_id);
+                                           std::string_view event_id,
+                                           std::optional<std::string_view> applicant_id);
 
 // Builds a bundle of `entries` (plus the key grants their signatures rest on), each
 // proved against the partition's latest checkpoint. `kind` is "event" or "trace".

@@ -141,6 +141,27 @@ bool ValidEventId(std::string_view id) {
   return PrintableId(id);
 }
 
+std::string EventKey(std::string_view event_id, std::string_view applicant_id) {
+  std::string k = EventKeyPrefix(event_id);
+  k.append(applicant_id);
+  return k;
+}
+
+std::string EventKeyPrefix(std::string_view event_id) {
+  std::string k(event_id);
+  k.push_back('\0');
+  return k;
+}
+
+std::string_view EventKeyId(std::string_view key) {
+  return key.substr(0, key.find('\0'));
+}
+
+std::string_view EventKeyApplicant(std::string_view key) {
+  size_t nul = key.find('\0');
+  return nul == std::string_view::npos ? std::string_view() : key.substr(nul + 1);
+}
+
 bool IsControlEvent(const v1::Event& event) {
   return event.has_key_grant() || event.has_key_revoke() || event.has_catalog_published();
 }

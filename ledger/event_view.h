@@ -41,4 +41,18 @@ v1::Role RoleFromName(std::string_view name);
 // Is an event id acceptable: 1..128 printable ASCII characters, no spaces?
 bool ValidEventId(std::string_view id);
 
+// An event's identity. Event ids are unique per applicant, not across the ledger
+// (docs/formats.md, "Event identity"): two applicants may use the same id, one applicant
+// never twice, and control events (applicant "") are one event recorded in every
+// partition. The key of an event in the tables event_ids, applications, approvals and
+// payments, after the partition, is
+//   event id || 0x00 || applicant id
+// Ids are printable ASCII, so the NUL separates, and every applicant's use of one id is
+// one contiguous key range (EventKeyPrefix) that `trace` and `prove` list.
+std::string EventKey(std::string_view event_id, std::string_view applicant_id);
+std::string EventKeyPrefix(std::string_view event_id);
+// The event id and the applicant id of an EventKey (before and after the first NUL).
+std::string_view EventKeyId(std::string_view key);
+std::string_view EventKeyApplicant(std::string_view key);
+
 }  // namespace g60

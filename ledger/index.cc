@@ -1,6 +1,7 @@
 #include "ledger/index.h"
 
 #include "ledger/bytes.h"
+#include "ledger/event_view.h"
 
 namespace g60 {
 
@@ -54,7 +55,9 @@ std::vector<std::string> IndexKeys(const IndexInput& in, uint32_t partition, uin
   add(IndexKind::kType, std::string(1, static_cast<char>(b.event_type())));
   add(IndexKind::kTime,
       TimeTerm(in.occurred_at_ms > 0 ? in.occurred_at_ms : b.source().timestamp_ms()));
-  if (!in.approval_id.empty()) add(IndexKind::kApproval, IndexTerm(in.approval_id));
+  if (!in.approval_id.empty()) {
+    add(IndexKind::kApproval, IndexTerm(EventKey(in.approval_id, b.applicant_id())));
+  }
   if (b.verdict() == ledger::v1::VERDICT_REJECTED) {
     std::string r;
     r.push_back(static_cast<char>((b.reason() >> 8) & 0xff));

@@ -28,7 +28,8 @@ enum class IndexKind : uint8_t {
   kType = 4,       // term: event type (u8)
   kTime = 5,       // term: the event's occurred_at_ms (or the record timestamp), u64 BE of
                    // the value + 2^63
-  kApproval = 6,   // term: approval event id; the approval, its payments and clawbacks
+  kApproval = 6,   // term: EventKey(approval event id, applicant id); the approval, its
+                   // payments and clawbacks
   kReason = 7,     // term: rejection reason (u16 BE); rejected entries only
 };
 
@@ -45,7 +46,8 @@ std::string IndexKey(IndexKind kind, std::string_view term, uint32_t partition, 
 IndexPosition IndexKeyPosition(std::string_view key);
 
 // What an entry is indexed under; `approval_id` is the approval it belongs to (its own id
-// for an approval, the one paid or clawed back otherwise; empty when none).
+// for an approval, the one paid or clawed back otherwise; empty when none), an approval of
+// the entry's applicant.
 struct IndexInput {
   const ledger::v1::EntryBody* body = nullptr;
   std::string project_id;

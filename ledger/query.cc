@@ -521,9 +521,10 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
     out.rows.push_back(std::move(row));
     last = std::string(1, source) + HexEncode(key);
   };
-  auto approval_state = [&](uint32_t p, std::string_view id) -> Result<ledger::v1::ApprovalState> {
+  auto approval_state = [&](uint32_t p, std::string_view applicant,
+                            std::string_view id) -> Result<ledger::v1::ApprovalState> {
     ledger::v1::ApprovalState st;
-    auto v = txn->Get(t.approvals, PartitionKey(p, id));
+    auto v = txn->Get(t.approvals, PartitionKey(p, EventKey(id, applicant)));
     if (!v) return Fail(v.error());
     if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
       return Fail(Error::DataLoss(fmt::format("approval {} state does not parse", id)));
@@ -539,12 +540,12 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
         if (st.superseded_by().empty()) return false;
         ++superseded;
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
-        auto w = approval_state(p, st.superseded_by());
+        auto w = approval_state(p, st.applicant_id(), st.superseded_by());
         if (!w) return Fail(w.error());
         offer('a', k,
               json{{"decision", "superseded"},
                    {"applicant_id", st.applicant_id()},
-                   {"approval_event_id", std::string(k.substr(4))},
+                   {"approval_event_id", std::string(EventKeyId(k.substr(4)))},
                    {"programme", st.programme()},
                    {"approved_fen", st.approved_fen()},
                    {"winning_approval", st.superseded_by()},
@@ -558,35 +559,34 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   std::string reason(2, '\0');
   reason[1] = static_cast<char>(Reason::REASON_DUPLICATE_SUPPORT);
   std::string begin = IndexBegin(IndexKind::kReason, reason);
-  G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
-                      [&](std::string_view k, const Read& r) -> Result<bool> {
-                        ++duplicates;
-                        const auto& b = r.entry.body;
-                        std::string winner;
-                        for (const auto& e : b.effects()) {
-                          if (e.rfind(kDuplicateOfNote, 0) == 0)
-                            winner = e.substr(kDuplicateOfNote.size());
-                        }
-                        ledger::v1::ApprovalState w;
-                        if (!winner.empty()) {
-                          auto ws = approval_state(r.entry.header.partition, winner);
-                          if (!ws) return Fail(ws.error());
-                          w = *ws;
-                        }
-                        offer('d', k,
-                              json{{"decision", "duplicate rejected"},
-                                   {"applicant_id", b.applicant_id()},
-                                   {"approval_event_id", b.event_id()},
-                                   {"programme", b.programme()},
-                                   {"approved_fen", r.msg.event.approval().approved_fen()},
-                                   {"winning_approval", winner},
-                                   {"winning_programme", w.programme()},
-                                   {"winning_fen", w.approved_fen()},
-                                   {"carried_over_fen", 0},
-                                   {"partition", r.entry.header.partition},
-                                   {"sequence", r.entry.header.sequence}});
-                        return true;
-                      }));
+  G60_TRY(WalkEntries(
+      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+        ++duplicates;
+        const auto& b = r.entry.body;
+        std::string winner;
+        for (const auto& e : b.effects()) {
+          if (e.rfind(kDuplicateOfNote, 0) == 0) winner = e.substr(kDuplicateOfNote.size());
+        }
+        ledger::v1::ApprovalState w;
+        if (!winner.empty()) {
+          auto ws = approval_state(r.entry.header.partition, r.msg.event.applicant_id(), winner);
+          if (!ws) return Fail(ws.error());
+          w = *ws;
+        }
+        offer('d', k,
+              json{{"decision", "duplicate rejected"},
+                   {"applicant_id", b.applicant_id()},
+                   {"approval_event_id", b.event_id()},
+                   {"programme", b.programme()},
+                   {"approved_fen", r.msg.event.approval().approved_fen()},
+                   {"winning_approval", winner},
+                   {"winning_programme", w.programme()},
+                   {"winning_fen", w.approved_fen()},
+                   {"carried_over_fen", 0},
+                   {"partition", r.entry.header.partition},
+                   {"sequence", r.entry.header.sequence}});
+        return true;
+      }));
   if (more) out.next = last;
   out.summary = json::array({{{"decision", "superseded"}, {"count", superseded}},
                              {{"decision", "duplicate rejected"}, {"count", duplicates}}});
@@ -623,7 +623,7 @@ Result<QueryResult> Queries::Outstanding(const Page& page) const {
           std::string key(k);
           PutU32BE(key, s.number());
           pager.Offer(key, json{{"applicant_id", st.applicant_id()},
-                                {"approval_event_id", std::string(k.substr(4))},
+                                {"approval_event_id", std::string(EventKeyId(k.substr(4)))},
                                 {"programme", st.programme()},
                                 {"stage", s.number()},
                                 {"amount_fen", s.amount_fen()},
@@ -674,7 +674,9 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
         std::string approval;
         if (c.payment_event_ids_size() > 0) {
           auto v =
-              txn->Get(t.payments, PartitionKey(r.entry.header.partition, c.payment_event_ids(0)));
+              txn->Get(t.payments,
+                       PartitionKey(r.entry.header.partition,
+                                    EventKey(c.payment_event_ids(0), r.msg.event.applicant_id())));
           if (!v) return Fail(v.error());
           ledger::v1::PaymentState ps;
           if (*v && ps.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {

@@ -89,6 +89,12 @@ class Rules {
   }
   const std::shared_ptr<const CatalogIndex>& catalog() const { return catalog_; }
 
+  // The state key of an event of this event's applicant (events name one another by id
+  // within one applicant: docs/formats.md, "Event identity").
+  std::string StateKey(std::string_view event_id) const {
+    return EventKey(event_id, e_.applicant_id());
+  }
+
   Result<Decision> Application() {
     const auto& a = e_.application();
     const v1::Programme* prog = catalog_->Find(e_.programme());
@@ -109,18 +115,19 @@ class Rules {
     Decision d = Accept(
         e_.programme(), a.requested_fen(),
         fmt::format("application for {} under {}", FormatFen(a.requested_fen()), e_.programme()));
-    d.effects.push_back(Put(Effect::Kind::kPutApplication, e_.event_id(), st));
+    d.effects.push_back(Put(Effect::Kind::kPutApplication, StateKey(e_.event_id()), st));
     return d;
   }
 
   Result<Decision> Approval() {
     const auto& a = e_.approval();
-    auto app_or = state_.Application(a.application_event_id());
+    auto app_or = state_.Application(e_.applicant_id(), a.application_event_id());
     if (!app_or) return Fail(app_or.error());
     if (!*app_or) {
       return Reject(Reason::REASON_NO_APPLICATION,
-                    fmt::format("approval names application {}, which is not on the record",
-                                a.application_event_id()));
+                    fmt::format("approval names application {}, which applicant {} does not have "
+                                "on the record",
+                                a.application_event_id(), e_.applicant_id()));
     }
     ApplicationState app = **app_or;
     // From here a rejection is counted under the application's programme.
@@ -137,11 +144,6 @@ class Rules {
   }
 
   Result<Decision> Approval(const v1::Approval& a, ApplicationState& app) {
-    if (app.applicant_id() != e_.applicant_id()) {
-      return Reject(Reason::REASON_APPLICANT_MISMATCH,
-                    fmt::format("application {} belongs to applicant {}, not {}",
-                                a.application_event_id(), app.applicant_id(), e_.applicant_id()));
-    }
     if (!e_.programme().empty() && e_.programme() != app.programme()) {
       return Reject(Reason::REASON_INVALID_FIELD,
                     fmt::format("approval is for programme {}, application {} for {}",
@@ -217,30 +219,27 @@ class Rules {
                                ? fmt::format(", {} carried over from {}",
                                              FormatFen(st.carried_over_fen()), st.supersedes())
                                : std::string());
-    d.effects.push_back(Put(Effect::Kind::kPutApproval, e_.event_id(), st));
-    d.effects.push_back(Put(Effect::Kind::kPutApplication, a.application_event_id(), app));
+    d.effects.push_back(Put(Effect::Kind::kPutApproval, StateKey(e_.event_id()), st));
+    d.effects.push_back(
+        Put(Effect::Kind::kPutApplication, StateKey(a.application_event_id()), app));
     return d;
   }
 
   Result<Decision> StagePayment() {
     const auto& p = e_.stage_payment();
-    auto ap_or = state_.Approval(p.approval_event_id());
+    auto ap_or = state_.Approval(e_.applicant_id(), p.approval_event_id());
     if (!ap_or) return Fail(ap_or.error());
     if (!*ap_or) {
       return Reject(Reason::REASON_NO_APPROVAL,
-                    fmt::format("payment names approval {}, which is not on the record",
-                                p.approval_event_id()));
+                    fmt::format("payment names approval {}, which applicant {} does not have on "
+                                "the record",
+                                p.approval_event_id(), e_.applicant_id()));
     }
     ApprovalState ap = **ap_or;
     return WithProgramme(StagePayment(p, ap), ap.programme());
   }
 
   Result<Decision> StagePayment(const v1::StagePayment& p, ApprovalState& ap) {
-    if (ap.applicant_id() != e_.applicant_id()) {
-      return Reject(Reason::REASON_APPLICANT_MISMATCH,
-                    fmt::format("approval {} belongs to applicant {}, not {}",
-                                p.approval_event_id(), ap.applicant_id(), e_.applicant_id()));
-    }
     if (e_.occurred_at_ms() < ap.occurred_at_ms()) {
       return Reject(Reason::REASON_DATED_BEFORE_APPROVAL,
                     fmt::format("payment {} is dated {}, before approval {} it pays, dated {}",
@@ -300,8 +299,8 @@ class Rules {
     Decision d = Accept(ap.programme(), p.amount_fen(),
                         fmt::format("paid stage {} of {}: {}", p.stage(), p.approval_event_id(),
                                     FormatFen(p.amount_fen())));
-    d.effects.push_back(Put(Effect::Kind::kPutPayment, e_.event_id(), pay));
-    d.effects.push_back(Put(Effect::Kind::kPutApproval, p.approval_event_id(), ap));
+    d.effects.push_back(Put(Effect::Kind::kPutPayment, StateKey(e_.event_id()), pay));
+    d.effects.push_back(Put(Effect::Kind::kPutApproval, StateKey(p.approval_event_id()), ap));
     return d;
   }
 
@@ -320,23 +319,20 @@ class Rules {
       return d;
     };
     for (const auto& id : c.payment_event_ids()) {
-      auto pay_or = state_.Payment(id);
+      auto pay_or = state_.Payment(e_.applicant_id(), id);
       if (!pay_or) return Fail(pay_or.error());
       if (!*pay_or) {
         return reject(Reason::REASON_NO_PAYMENT,
-                      fmt::format("clawback names payment {}, which is not on the record", id));
+                      fmt::format("clawback names payment {}, which applicant {} does not have on "
+                                  "the record",
+                                  id, e_.applicant_id()));
       }
       const PaymentState& pay = **pay_or;
       if (!approval) {
-        auto ap_or = state_.Approval(pay.approval_event_id());
+        auto ap_or = state_.Approval(e_.applicant_id(), pay.approval_event_id());
         if (!ap_or) return Fail(ap_or.error());
         G60_ASSERT(ap_or->has_value());  // a payment exists only for a recorded approval
         approval = **ap_or;
-      }
-      if (pay.applicant_id() != e_.applicant_id()) {
-        return reject(Reason::REASON_APPLICANT_MISMATCH,
-                      fmt::format("payment {} belongs to applicant {}, not {}", id,
-                                  pay.applicant_id(), e_.applicant_id()));
       }
       if (e_.occurred_at_ms() < pay.occurred_at_ms()) {
         return reject(Reason::REASON_DATED_BEFORE_PAYMENT,
@@ -372,20 +368,20 @@ class Rules {
       int64_t take = std::min(left, pay.amount_fen() - pay.clawed_back_fen());
       pay.set_clawed_back_fen(pay.clawed_back_fen() + take);
       left -= take;
-      d.effects.push_back(Put(Effect::Kind::kPutPayment, c.payment_event_ids(i), pay));
+      d.effects.push_back(Put(Effect::Kind::kPutPayment, StateKey(c.payment_event_ids(i)), pay));
     }
     ap.set_clawed_back_fen(ap.clawed_back_fen() + c.amount_fen());
-    d.effects.push_back(Put(Effect::Kind::kPutApproval, approval_id, ap));
+    d.effects.push_back(Put(Effect::Kind::kPutApproval, StateKey(approval_id), ap));
     // Money carried into a superseding approval is recovered there too, so that its
     // paid + carried - clawed back stays the project's true net.
     std::string next = ap.superseded_by();
     for (int hops = 0; !next.empty() && hops < 64; ++hops) {
-      auto w_or = state_.Approval(next);
+      auto w_or = state_.Approval(e_.applicant_id(), next);
       if (!w_or) return Fail(w_or.error());
       G60_ASSERT(w_or->has_value());
       ApprovalState w = **w_or;
       w.set_clawed_back_fen(w.clawed_back_fen() + c.amount_fen());
-      d.effects.push_back(Put(Effect::Kind::kPutApproval, next, w));
+      d.effects.push_back(Put(Effect::Kind::kPutApproval, StateKey(next), w));
       d.notes.push_back(fmt::format("recovered {} from the amount {} carried over",
                                     FormatFen(c.amount_fen()), next));
       next = w.superseded_by();
@@ -651,7 +647,7 @@ class Rules {
     if (!rec) return Fail(rec.error());
     int64_t carried = 0;
     if (!rec->approval_event_id().empty()) {
-      auto w_or = state_.Approval(rec->approval_event_id());
+      auto w_or = state_.Approval(e_.applicant_id(), rec->approval_event_id());
       if (!w_or) return Fail(w_or.error());
       G60_ASSERT(w_or->has_value());
       ApprovalState winner = **w_or;
@@ -686,7 +682,8 @@ class Rules {
       winner.set_superseded_by(e_.event_id());
       st.set_supersedes(rec->approval_event_id());
       st.set_carried_over_fen(carried);
-      d.effects.push_back(Put(Effect::Kind::kPutApproval, rec->approval_event_id(), winner));
+      d.effects.push_back(
+          Put(Effect::Kind::kPutApproval, StateKey(rec->approval_event_id()), winner));
       d.notes.push_back(
           fmt::format("superseded {} ({} under {}); its unpaid stages are void and "
                       "the {} it paid counts towards this approval",
@@ -871,7 +868,7 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
 
   // From here the event is authentic, its signer authorised and its record where it
   // belongs: it claims its id.
-  auto claimed = state.EventClaimedAt(e.event_id());
+  auto claimed = state.EventClaimedAt(e.applicant_id(), e.event_id());
   if (!claimed) return Fail(claimed.error());
   if (*claimed) {
     return Reject(Reason::REASON_DUPLICATE_EVENT,
@@ -924,8 +921,9 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
   }();
   if (!decided) return decided;
   // Accepted or rejected on its merits, the id is now taken.
-  decided->effects.insert(decided->effects.begin(),
-                          Effect{Effect::Kind::kClaimEventId, e.event_id(), {}});
+  decided->effects.insert(
+      decided->effects.begin(),
+      Effect{Effect::Kind::kClaimEventId, EventKey(e.event_id(), e.applicant_id()), {}});
   return decided;
 }
 

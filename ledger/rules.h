@@ -69,11 +69,16 @@ class StateView {
   virtual ~StateView() = default;
   // Trust anchors appear as admin keys that are always valid and never revoked.
   virtual Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) = 0;
-  // The chain index of the entry that first claimed this event id, if any.
-  virtual Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) = 0;
-  virtual Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) = 0;
-  virtual Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view id) = 0;
-  virtual Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) = 0;
+  // Events are named by applicant and event id (EventKey; "" for control events).
+  // The chain index of the entry that claimed this event, if any.
+  virtual Result<std::optional<uint64_t>> EventClaimedAt(std::string_view applicant_id,
+                                                         std::string_view event_id) = 0;
+  virtual Result<std::optional<ledger::v1::ApplicationState>> Application(
+      std::string_view applicant_id, std::string_view event_id) = 0;
+  virtual Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view applicant_id,
+                                                                    std::string_view event_id) = 0;
+  virtual Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view applicant_id,
+                                                                  std::string_view event_id) = 0;
   virtual Result<std::optional<ledger::v1::PolicyRecord>> Policy(std::string_view key) = 0;
   // The catalogue in force (the last one published in this partition), or nullptr.
   virtual Result<std::shared_ptr<const CatalogIndex>> Catalog() = 0;
@@ -96,7 +101,9 @@ struct Effect {
     kPublishCatalog,
   };
   Kind kind;
-  std::string id;     // event id, key id, policy key, or catalogue hash (32 bytes)
+  // EventKey (kClaimEventId, kPutApplication, kPutApproval, kPutPayment), key id, policy
+  // key, or catalogue hash (32 bytes)
+  std::string id;
   std::string value;  // serialised state message or catalogue (empty for kClaimEventId)
 };
 

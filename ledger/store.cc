@@ -21,7 +21,8 @@ namespace g60 {
 
 namespace {
 
-constexpr std::string_view kFormat = "g60ledger/2";
+// 3: events are keyed by event id and applicant (EventKey), reasons 34 and 39 retired.
+constexpr std::string_view kFormat = "g60ledger/3";
 constexpr std::string_view kPartitionCountKey = "partition_count";
 constexpr std::string_view kTopicKey = "topic";
 
@@ -155,8 +156,8 @@ Result<std::optional<Msg>> TxnStateView::Load(MDB_dbi dbi, std::string_view id, 
   if (!*v) return std::optional<Msg>{};
   Msg m;
   if (!m.ParseFromArray((*v)->data(), static_cast<int>((*v)->size()))) {
-    return Fail(Error::DataLoss(
-        fmt::format("{} state of {} in partition {} does not parse", what, id, partition_)));
+    return Fail(Error::DataLoss(fmt::format("{} state of {} in partition {} does not parse", what,
+                                            PrintableBytes(id), partition_)));
   }
   return std::optional<Msg>{std::move(m)};
 }
@@ -174,22 +175,28 @@ Result<std::optional<ledger::v1::KeyState>> TxnStateView::Key(std::string_view k
   return Load<ledger::v1::KeyState>(t_.keys, key_id, "key");
 }
 
-Result<std::optional<uint64_t>> TxnStateView::EventClaimedAt(std::string_view event_id) {
-  auto v = txn_.Get(t_.event_ids, PartitionKey(partition_, event_id));
+Result<std::optional<uint64_t>> TxnStateView::EventClaimedAt(std::string_view applicant_id,
+                                                             std::string_view event_id) {
+  auto v = txn_.Get(t_.event_ids, PartitionKey(partition_, EventKey(event_id, applicant_id)));
   if (!v) return Fail(v.error());
   if (!*v) return std::optional<uint64_t>{};
   if ((*v)->size() != 8) return Fail(Error::DataLoss("event id record is not 8 bytes"));
   return std::optional<uint64_t>{GetU64BE(reinterpret_cast<const unsigned char*>((*v)->data()))};
 }
 
-Result<std::optional<ledger::v1::ApplicationState>> TxnStateView::Application(std::string_view id) {
-  return Load<ledger::v1::ApplicationState>(t_.applications, id, "application");
+Result<std::optional<ledger::v1::ApplicationState>> TxnStateView::Application(
+    std::string_view applicant_id, std::string_view event_id) {
+  return Load<ledger::v1::ApplicationState>(t_.applications, EventKey(event_id, applicant_id),
+                                            "application");
 }
-Result<std::optional<ledger::v1::ApprovalState>> TxnStateView::Approval(std::string_view id) {
-  return Load<ledger::v1::ApprovalState>(t_.approvals, id, "approval");
+Result<std::optional<ledger::v1::ApprovalState>> TxnStateView::Approval(
+    std::string_view applicant_id, std::string_view event_id) {
+  return Load<ledger::v1::ApprovalState>(t_.approvals, EventKey(event_id, applicant_id),
+                                         "approval");
 }
-Result<std::optional<ledger::v1::PaymentState>> TxnStateView::Payment(std::string_view id) {
-  return Load<ledger::v1::PaymentState>(t_.payments, id, "payment");
+Result<std::optional<ledger::v1::PaymentState>> TxnStateView::Payment(std::string_view applicant_id,
+                                                                      std::string_view event_id) {
+  return Load<ledger::v1::PaymentState>(t_.payments, EventKey(event_id, applicant_id), "payment");
 }
 
 Result<std::optional<ledger::v1::PolicyRecord>> TxnStateView::Policy(std::string_view key) {
@@ -644,7 +651,8 @@ Status Batch::WriteIndex(StateView& state, const ledger::v1::EntryBody& body,
       case EventType::EVENT_TYPE_APPROVAL:
         in.approval_id = d.event.event_id();
         if (in.project_id.empty()) {
-          auto app = state.Application(d.event.approval().application_event_id());
+          auto app =
+              state.Application(d.event.applicant_id(), d.event.approval().application_event_id());
           if (!app) return Fail(app.error());
           if (*app) in.project_id = (*app)->project_id();
         }
@@ -654,7 +662,7 @@ Status Batch::WriteIndex(StateView& state, const ledger::v1::EntryBody& body,
         break;
       case EventType::EVENT_TYPE_CLAWBACK:
         if (d.event.clawback().payment_event_ids_size() > 0) {
-          auto pay = state.Payment(d.event.clawback().payment_event_ids(0));
+          auto pay = state.Payment(d.event.applicant_id(), d.event.clawback().payment_event_ids(0));
           if (!pay) return Fail(pay.error());
           if (*pay) in.approval_id = (*pay)->approval_event_id();
         }
@@ -663,7 +671,7 @@ Status Batch::WriteIndex(StateView& state, const ledger::v1::EntryBody& body,
         break;
     }
     if (in.project_id.empty() && !in.approval_id.empty()) {
-      auto ap = state.Approval(in.approval_id);
+      auto ap = state.Approval(d.event.applicant_id(), in.approval_id);
       if (!ap) return Fail(ap.error());
       if (*ap) in.project_id = (*ap)->project_id();
     }

@@ -214,10 +214,14 @@ class TxnStateView final : public StateView {
         catalogs_(catalogs),
         partition_count_(partition_count) {}
   Result<std::optional<ledger::v1::KeyState>> Key(std::string_view key_id) override;
-  Result<std::optional<uint64_t>> EventClaimedAt(std::string_view event_id) override;
-  Result<std::optional<ledger::v1::ApplicationState>> Application(std::string_view id) override;
-  Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view id) override;
-  Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view id) override;
+  Result<std::optional<uint64_t>> EventClaimedAt(std::string_view applicant_id,
+                                                 std::string_view event_id) override;
+  Result<std::optional<ledger::v1::ApplicationState>> Application(
+      std::string_view applicant_id, std::string_view event_id) override;
+  Result<std::optional<ledger::v1::ApprovalState>> Approval(std::string_view applicant_id,
+                                                            std::string_view event_id) override;
+  Result<std::optional<ledger::v1::PaymentState>> Payment(std::string_view applicant_id,
+                                                          std::string_view event_id) override;
   Result<std::optional<ledger::v1::PolicyRecord>> Policy(std::string_view key) override;
   Result<std::shared_ptr<const CatalogIndex>> Catalog() override;
   uint32_t PartitionCount() override { return partition_count_; }

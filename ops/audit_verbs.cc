@@ -152,6 +152,8 @@ AuditVerbs::AuditVerbs(CLI::App& app, Common& common) : common_(common) {
   common.AddLedger(prove_);
   prove_->add_option("event_id", id_, "event id (or use --at)");
   prove_->add_option("--at", at_, "the entry at PARTITION:SEQUENCE (e.g. a rejected forgery)");
+  prove_->add_option("--applicant", applicant_,
+                     "the applicant whose event it is (needed when several used the id)");
   prove_->add_option("-o,--out", out_, "bundle file (default: standard output)");
 
   trace_ = app.add_subcommand(
@@ -159,6 +161,8 @@ AuditVerbs::AuditVerbs(CLI::App& app, Common& common) : common_(common) {
   common.AddLedger(trace_);
   common.AddAnchors(trace_);
   trace_->add_option("id", id_, "payment, approval, application or clawback event id")->required();
+  trace_->add_option("--applicant", applicant_,
+                     "the applicant whose event it is (needed when several used the id)");
   trace_->add_option("--json", out_, "also write the chain as a proof bundle to this file");
 
   verify_proof_ = app.add_subcommand(
@@ -426,11 +430,11 @@ int AuditVerbs::Prove() {
     if (id_.empty()) return Report(Error::InvalidArgument("prove needs an event id or --at"));
     auto txn = lmdb::Txn::Begin(ledger.env(), true);
     if (!txn) return Report(txn.error());
-    auto found = FindEvent(*txn, ledger.tables(), id_);
-    if (!found) return Report(found.error());
-    if (found->empty()) {
-      return Report(Error::NotFound(fmt::format(
-          "no event {} is on the record (a rejected forgery claims no id: use --at)", id_)));
+    auto found = ResolveEvent(*txn, ledger.tables(), id_, applicant_);
+    if (!found) {
+      if (found.error().code() != ErrorCode::kNotFound) return Report(found.error());
+      return Report(Error::NotFound(found.error().message() +
+                                    " (a rejected forgery claims no id: use --at)"));
     }
     refs = *found;
   }
@@ -453,7 +457,7 @@ int AuditVerbs::Trace() {
   {
     auto txn = lmdb::Txn::Begin(ledger.env(), true);
     if (!txn) return Report(txn.error());
-    auto traced = TraceEntries(*txn, ledger.tables(), id_);
+    auto traced = TraceEntries(*txn, ledger.tables(), id_, applicant_);
     if (!traced) return Report(traced.error());
     refs = *traced;
     auto stored = CheckpointVerifierKey(*txn, ledger.tables());

@@ -41,6 +41,7 @@ class AuditVerbs {
       *verify_set_;
   std::string ledger_key_;  // --ledger-key: verifier key text or a file holding it
   std::string id_, at_, out_, file_, old_, new_, proof_, scratch_, json_;
+  std::optional<std::string> applicant_;  // --applicant of prove and trace
   std::vector<std::string> checkpoints_;
   std::vector<std::string> set_dirs_;  // verify-set
   int64_t partition_ = -1;

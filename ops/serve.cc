@@ -194,6 +194,11 @@ class Params {
     }
   }
   const std::optional<HttpError>& bad() const { return bad_; }
+  // The value of a parameter that was given (possibly empty), or nullopt.
+  std::optional<std::string> Find(const std::string& k) const {
+    auto it = values_.find(k);
+    return it == values_.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
   std::string Get(const std::string& k) const {
     auto it = values_.find(k);
     return it == values_.end() ? std::string() : it->second;
@@ -364,7 +369,9 @@ class Api {
     return out;
   }
 
-  Result<json> Proof(std::string_view id, std::string_view at) const {
+  // `applicant`: whose event `id` is, when several applicants used the id.
+  Result<json> Proof(std::string_view id, std::string_view at,
+                     std::optional<std::string_view> applicant) const {
     std::vector<EntryRef> refs;
     std::string subject(id);
     if (!at.empty()) {
@@ -379,24 +386,22 @@ class Api {
     } else {
       auto txn = lmdb::Txn::Begin(ledger_.env(), true);
       if (!txn) return Fail(txn.error());
-      auto found = FindEvent(*txn, ledger_.tables(), id);
+      auto found = ResolveEvent(*txn, ledger_.tables(), id, applicant);
       if (!found) return Fail(found.error());
-      if (found->empty())
-        return Fail(Error::NotFound(fmt::format("no event {} is on the record", id)));
       refs = *found;
     }
     return BuildBundle(ledger_, refs, "event", subject);
   }
 
   // A trace with each link's check, as verify-proof would give it.
-  Result<json> Trace(std::string_view id) const {
+  Result<json> Trace(std::string_view id, std::optional<std::string_view> applicant) const {
     std::vector<EntryRef> refs;
     std::optional<note::Verifier> key;
     std::vector<std::string> anchors;
     {
       auto txn = lmdb::Txn::Begin(ledger_.env(), true);
       if (!txn) return Fail(txn.error());
-      auto traced = TraceEntries(*txn, ledger_.tables(), id);
+      auto traced = TraceEntries(*txn, ledger_.tables(), id, applicant);
       if (!traced) return Fail(traced.error());
       refs = *traced;
       auto k = Key(*txn);
@@ -1022,8 +1027,8 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/proofs/{event_id}",
        {},
        aud,
-       {},
-       [api](const Args& a, const Params&) { return api->Proof(a[0], ""); }},
+       {"applicant"},
+       [api](const Args& a, const Params& p) { return api->Proof(a[0], "", p.Find("applicant")); }},
       {"/api/proofs",
        {},
        aud,
@@ -1032,13 +1037,13 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
          if (p.Get("at").empty()) {
            return Fail(Error::InvalidArgument("give ?at=PARTITION:SEQUENCE"));
          }
-         return api->Proof("", p.Get("at"));
+         return api->Proof("", p.Get("at"), std::nullopt);
        }},
       {"/api/traces/{event_id}",
        {},
        aud,
-       {},
-       [api](const Args& a, const Params&) { return api->Trace(a[0]); }},
+       {"applicant"},
+       [api](const Args& a, const Params& p) { return api->Trace(a[0], p.Find("applicant")); }},
   };
   for (auto& r : routes) {
     for (size_t start = 1; start <= r.pattern.size();) {

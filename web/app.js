@@ -164,10 +164,17 @@ const LABELS = { approval_event_id: "approval", winning_approval: "winner",
                  occurred_at: "occurred (CST)" };
 const label = (c) => LABELS[c] || c.replace(/_/g, " ");
 
-function cell(column, value) {
+// Event ids are unique per applicant (docs/formats.md, "Event identity"): a link to a
+// trace names the applicant too, as #/trace/ID/APPLICANT with each part percent-encoded.
+function traceHref(id, applicant) {
+  const tail = applicant ? `/${encodeURIComponent(applicant)}` : "";
+  return `#/trace/${encodeURIComponent(id)}${tail}`;
+}
+
+function cell(column, value, row) {
   if (column.endsWith("_fen")) return el("td", { class: "num", text: fen(value) });
   if (["approval_event_id", "winning_approval", "event_id"].includes(column) && value) {
-    return el("td", {}, el("a", { href: `#/trace/${encodeURIComponent(value)}`, text: value }));
+    return el("td", {}, el("a", { href: traceHref(value, row && row.applicant_id), text: value }));
   }
   if (column === "applicant_id" && value) {
     return el("td", {}, el("a", { href: `#/applicant/${encodeURIComponent(value)}`, text: value }));
@@ -191,7 +198,7 @@ async function renderReport(box, path, columns, after = "") {
     box.append(table);
   }
   for (const row of r.rows) {
-    table.tBodies[0].append(el("tr", {}, ...columns.map((c) => cell(c, row[c]))));
+    table.tBodies[0].append(el("tr", {}, ...columns.map((c) => cell(c, row[c], row))));
   }
   box.querySelector("button.more")?.remove();
   if (r.next) {
@@ -227,7 +234,7 @@ async function renderApplicant(id, after = "") {
     const traceable = ["application", "approval", "stage-payment", "clawback"].includes(row.type) &&
                       row.verdict === "ACCEPTED";
     const idCell = traceable
-      ? el("a", { href: `#/trace/${encodeURIComponent(row.event_id)}`, class: "trace-link",
+      ? el("a", { href: traceHref(row.event_id, row.applicant_id), class: "trace-link",
                   text: row.event_id })
       : document.createTextNode(row.event_id);
     tbody.append(el("tr", { class: row.verdict === "ACCEPTED" ? "" : "rejected" },
@@ -313,12 +320,14 @@ async function checkLink(link, verifierKey) {
   return { ok: true, what: `inclusion proved against ${lines[0]} size ${size}; checkpoint signature ${sig}` };
 }
 
-async function renderTrace(id) {
+async function renderTrace(id, applicant) {
   show("trace");
-  $("#trace-title").textContent = `Payment chain of ${id}`;
+  $("#trace-title").textContent = applicant ? `Payment chain of ${id} (${applicant})`
+                                            : `Payment chain of ${id}`;
   $("#trace-links").replaceChildren();
   $("#trace-verdict").textContent = "Checking…";
-  const [t, status] = await Promise.all([api(`/api/traces/${encodeURIComponent(id)}`),
+  const query = applicant ? `?applicant=${encodeURIComponent(applicant)}` : "";
+  const [t, status] = await Promise.all([api(`/api/traces/${encodeURIComponent(id)}${query}`),
                                          api("/api/status")]);
   const list = $("#trace-links");
   let allOk = t.verification.ok;
@@ -349,9 +358,10 @@ async function renderTrace(id) {
 
 async function route() {
   showError("");
-  let h;
+  let h, raw;
   try {
-    h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+    raw = location.hash.replace(/^#\/?/, "");
+    h = decodeURIComponent(raw);
   } catch (e) {
     showError(`The address after # is not percent-encoded text (${location.hash}): ` +
               "write an id's '%' as %25, or follow a link of this page.");
@@ -360,7 +370,11 @@ async function route() {
   }
   try {
     if (h.startsWith("applicant/")) await renderApplicant(h.slice(10));
-    else if (h.startsWith("trace/")) await renderTrace(h.slice(6));
+    else if (raw.startsWith("trace/")) {
+      // #/trace/ID or #/trace/ID/APPLICANT, each part percent-encoded ('/' in an id is %2F).
+      const [id, applicant] = raw.slice(6).split("/").map(decodeURIComponent);
+      await renderTrace(id, applicant);
+    }
     else await renderHome();
     document.body.dataset.ready = h || "home";
   } catch (e) {

@@ -227,7 +227,8 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         if not links:
             raise Failed(f"{payment} is not a trace link")
         wd.click(links[0])
-        wd.wait_ready("trace/" + payment)
+        # Event ids are unique per applicant: the link names the applicant too.
+        wd.wait_ready(f"trace/{payment}/{applicant}")
         verdict = wd.find("#trace-verdict")
         if wd.attr(verdict, "class") != "ok":
             raise Failed(f"trace verdict: {wd.text(verdict)!r}")

@@ -194,9 +194,10 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
       auto e = DecodeEntry(**v);
       REQUIRE(e.has_value());
       auto found = FindEvent(*txn, t, e->body.event_id());
-      bool claimed =
-          !e->body.event_id().empty() && found.has_value() &&
-          std::find(found->begin(), found->end(), EntryRef{h.partition, s}) != found->end();
+      bool claimed = !e->body.event_id().empty() && found.has_value() &&
+                     std::any_of(found->begin(), found->end(), [&](const FoundEvent& f) {
+                       return f.at == EntryRef{h.partition, s};
+                     });
       if (claimed) {
         ids.insert(e->body.event_id());
         if (e->body.event_type() == ledger::v1::EVENT_TYPE_STAGE_PAYMENT &&
@@ -213,7 +214,8 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
   uint64_t links = 0;
   for (const auto& id : ids) {
     INFO(id);
-    auto refs = FindEvent(*txn, t, id);
+    auto refs = ResolveEvent(*txn, t, id, std::nullopt);
+    REQUIRE(refs.has_value());
     auto bundle = BuildBundle(*ledger, *refs, "event", id);
     REQUIRE(bundle.has_value());
     auto ok = VerifyBundle(*bundle, Trust());
@@ -240,7 +242,7 @@ TEST_CASE("after ingest, every event's bundle and every payment trace verify off
       "--anchor",         Base64Encode(Keys().admin.public_key)};
   for (const auto& id : payments) {
     INFO(id);
-    auto refs = TraceEntries(*txn, t, id);
+    auto refs = TraceEntries(*txn, t, id, std::nullopt);
     REQUIRE(refs.has_value());
     auto bundle = BuildBundle(*ledger, *refs, "trace", id);
     REQUIRE(bundle.has_value());

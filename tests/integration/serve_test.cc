@@ -1358,3 +1358,134 @@ TEST_CASE("a ledger the server cannot read gives JSON 500s and a 503 from /ready
              Catch::Contains("not ready: the ledger cannot be read"));
   CHECK(RawGet(port, "/healthz").status == 200);  // alive all the same
 }
+
+// Issue 14, item 5: event ids are unique per applicant (docs/formats.md, "Event
+// identity"). Two applicants in different partitions, and two in one partition, may use
+// the same ids; one applicant may not use an id twice. Every verb and endpoint that takes
+// an event id names the applicants when the id is ambiguous, and answers for the one named.
+TEST_CASE("one event id used by several applicants: each is its own event, everywhere",
+          "[serve][integration][identity]") {
+  TempDir dir;
+  auto ledger = OpenTestLedger(dir.path(), size_t{64} << 20, 2);
+  const auto& k = Keys();
+  const std::string a = ApplicantIn("91310117IDA", 0, 2);
+  const std::string b = ApplicantIn("91310117IDB", 1, 2);
+  const std::string c = ApplicantIn("91310117IDC", 0, 2);  // a's partition
+  std::map<uint32_t, int64_t> offset;
+  std::vector<Record> records;
+  for (uint32_t p : {0u, 1u}) {
+    auto setup = GrantRecords(p);
+    offset[p] = static_cast<int64_t>(setup.size());
+    records.insert(records.end(), setup.begin(), setup.end());
+  }
+  std::vector<std::pair<std::string, ledger::v1::Reason>> expected;
+  auto add = [&](const v1::Event& e, const KeyFile& key, ledger::v1::Reason want) {
+    uint32_t p = KafkaPartitionForKey(e.applicant_id(), 2);
+    records.push_back(MakeRecord(p, offset[p]++, e.applicant_id(), SignEvent(e, key)));
+    expected.emplace_back(e.applicant_id() + " " + e.event_id(), want);
+  };
+  using R = ledger::v1::Reason;
+  for (const std::string& who : {a, b}) {
+    add(ApplicationEvent("app-1", who, 100'000'000, 30'000'000), k.portal, R::REASON_NONE);
+    add(ApprovalEvent("apr-1", who, "app-1", {10'000'000, 20'000'000}), k.district, R::REASON_NONE);
+    add(PaymentEvent("pay-1", who, "apr-1", 1, 10'000'000), k.treasury, R::REASON_NONE);
+  }
+  add(ApplicationEvent("app-1", c, 50'000'000, 10'000'000), k.portal, R::REASON_NONE);
+  add(PaymentEvent("pay-1", a, "apr-1", 2, 20'000'000), k.treasury, R::REASON_DUPLICATE_EVENT);
+  auto outcomes = AppendAll(*ledger, records);
+  std::vector<AppendOutcome> business(outcomes.end() - static_cast<long>(expected.size()),
+                                      outcomes.end());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO(expected[i].first);
+    CHECK(business[i].reason == expected[i].second);
+  }
+  for (uint32_t p : {0u, 1u}) {
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    REQUIRE(IssueCheckpoint(*batch, p, TestLedgerKey()).has_value());
+    REQUIRE(batch->Commit().has_value());
+  }
+
+  // The library: the id alone is ambiguous; with an applicant it is one event.
+  {
+    auto txn = lmdb::Txn::Begin(ledger->env(), true);
+    REQUIRE(txn.has_value());
+    auto found = FindEvent(*txn, ledger->tables(), "app-1");
+    REQUIRE(found.has_value());
+    CHECK(found->size() == 3);
+    auto ambiguous = ResolveEvent(*txn, ledger->tables(), "pay-1", std::nullopt);
+    REQUIRE_FALSE(ambiguous.has_value());
+    CHECK(ambiguous.error().code() == ErrorCode::kInvalidArgument);
+    CHECK_THAT(ambiguous.error().message(),
+               Catch::Contains("used by 2 applicants") && Catch::Contains(a + " (partition 0") &&
+                   Catch::Contains(b + " (partition 1") && Catch::Contains("--applicant"));
+    auto of_b = ResolveEvent(*txn, ledger->tables(), "pay-1", b);
+    REQUIRE(of_b.has_value());
+    REQUIRE(of_b->size() == 1);
+    CHECK(of_b->front().partition == 1);
+    auto none = ResolveEvent(*txn, ledger->tables(), "pay-1", c);
+    REQUIRE_FALSE(none.has_value());
+    CHECK(none.error().code() == ErrorCode::kNotFound);
+    CHECK_THAT(none.error().message(), Catch::Contains("applicant " + c + " has no event pay-1"));
+    // A trace follows the named applicant's chain only, in its own partition: application,
+    // approval, payment, and the rejected second use of pay-1 against the same approval.
+    auto trace = TraceEntries(*txn, ledger->tables(), "pay-1", a);
+    REQUIRE(trace.has_value());
+    CHECK(trace->size() == 4);
+    for (const auto& ref : *trace)
+      CHECK(ref.partition == 0);
+  }
+
+  // HTTP: 400 naming both applicants without ?applicant=, the one event with it.
+  ServeOptions o;
+  o.port = 0;
+  o.ledger_key = TestLedgerKey().verifier();
+  auto server = ApiServer::Start(*ledger, o);
+  REQUIRE(server.has_value());
+  const int port = (*server)->port();
+  for (const std::string path : {"/api/proofs/pay-1", "/api/traces/pay-1"}) {
+    INFO(path);
+    auto [code, body] = Get(port, path);
+    CHECK(code == 400);
+    CHECK_THAT(body.value("error", ""), Catch::Contains(a) && Catch::Contains(b));
+  }
+  auto [pc, proof] = Get(port, "/api/proofs/pay-1?applicant=" + b);
+  REQUIRE(pc == 200);
+  BundleTrust trust{TestLedgerKey().verifier(), {Keys().admin.public_key}};
+  auto links = VerifyBundle(proof, trust);
+  REQUIRE(links.has_value());
+  size_t payments = 0;
+  for (const auto& l : proof["links"]) {
+    if (l["event_id"] != "pay-1") continue;
+    ++payments;
+    CHECK(l["applicant_id"] == b);
+  }
+  CHECK(payments == 1);
+  auto [tc, trace] = Get(port, "/api/traces/pay-1?applicant=" + a);
+  REQUIRE(tc == 200);
+  CHECK(trace["verification"]["ok"] == true);
+  std::set<std::string> ids;
+  for (const auto& l : trace["bundle"]["links"]) {
+    if (l["role"] == "key-grant") continue;
+    CHECK(l["applicant_id"] == a);
+    ids.insert(l["event_id"].get<std::string>());
+  }
+  CHECK(ids == std::set<std::string>{"app-1", "apr-1", "pay-1"});
+  auto [nc, nbody] = Get(port, "/api/traces/pay-1?applicant=" + c);
+  CHECK(nc == 404);
+
+  // The command line: the same answers.
+  (*server)->Stop();
+  auto refused =
+      Run({G60LEDGER_BIN, "prove", "pay-1", "--ledger", dir.path()}, dir.path() + "/prove.out");
+  INFO(refused.output);
+  CHECK(refused.status != 0);
+  CHECK_THAT(refused.output,
+             Catch::Contains("used by 2 applicants") && Catch::Contains(a) && Catch::Contains(b));
+  std::string bundle = dir.path() + "/bundle.json";
+  auto proved =
+      Run({G60LEDGER_BIN, "prove", "pay-1", "--applicant", a, "--ledger", dir.path(), "-o", bundle},
+          dir.path() + "/prove2.out");
+  INFO(proved.output);
+  CHECK(proved.status == 0);
+}

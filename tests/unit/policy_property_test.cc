@@ -41,7 +41,8 @@ struct Approval {
   int64_t occurred_ms = 0;  // applications: when it happened (a yearly programme's year)
 };
 
-// All (key, value) rows of a table for one partition, through a transaction.
+// All (event id, value) rows of a state table (keys are EventKeys) for one partition,
+// through a transaction. The sequence's event ids are unique across its applicants.
 std::vector<std::pair<std::string, std::string>> Rows(const lmdb::Txn& txn, MDB_dbi dbi,
                                                       uint32_t p) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -49,7 +50,8 @@ std::vector<std::pair<std::string, std::string>> Rows(const lmdb::Txn& txn, MDB_
   auto cur = lmdb::Cursor::Open(txn, dbi);
   REQUIRE(cur.has_value());
   for (auto ok = cur->Seek(prefix); *ok && cur->key().starts_with(prefix); ok = cur->Next()) {
-    out.emplace_back(std::string(cur->key().substr(prefix.size())), std::string(cur->value()));
+    out.emplace_back(std::string(EventKeyId(cur->key().substr(prefix.size()))),
+                     std::string(cur->value()));
   }
   return out;
 }
@@ -210,8 +212,9 @@ class Sequence {
     return catalog_->Find(programme)->once_per_applicant() ? std::string("(enterprise)") : project;
   }
   int64_t OccurredOf(const ApprovalState& st) {
-    auto v = batch_->txn().Get(ledger_.tables().applications,
-                               PartitionKey(p_, st.application_event_id()));
+    auto v =
+        batch_->txn().Get(ledger_.tables().applications,
+                          PartitionKey(p_, EventKey(st.application_event_id(), st.applicant_id())));
     REQUIRE(v.has_value());
     REQUIRE(v->has_value());
     ledger::v1::ApplicationState app;

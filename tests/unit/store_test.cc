@@ -189,8 +189,11 @@ TEST_CASE("business rules name what conflicts", "[rules][store]") {
   CHECK(R(c.Add(ApprovalEvent("apr-big", kApplicant, "app-1", {51}), k.district)) ==
         Reason::REASON_EXCEEDS_REQUESTED);
   const std::string other = "91310117MA1J000002";
+  // Events name one another within their applicant: another applicant's application is
+  // not theirs to approve, and is simply not found.
   CHECK(R(c.Add(ApprovalEvent("apr-other", other, "app-1", {5}), k.district)) ==
-        Reason::REASON_APPLICANT_MISMATCH);
+        Reason::REASON_NO_APPLICATION);
+  CHECK_THAT(c.LastDetail(), Catch::Contains("which applicant " + other + " does not have"));
   REQUIRE(c.Add(ApprovalEvent("apr-1", kApplicant, "app-1", {20, 30}), k.district).verdict ==
           VERDICT_ACCEPTED);
   CHECK(R(c.Add(ApprovalEvent("apr-2", kApplicant, "app-1", {5}), k.district)) ==
