@@ -872,8 +872,13 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
   if (!claimed) return Fail(claimed.error());
   if (*claimed) {
     return Reject(Reason::REASON_DUPLICATE_EVENT,
-                  fmt::format("event {} is already on the record at entry {} of partition {}",
-                              e.event_id(), **claimed, record.partition));
+                  e.applicant_id().empty()
+                      ? fmt::format("control event {} is already on the record at entry {} of "
+                                    "partition {}",
+                                    e.event_id(), **claimed, record.partition)
+                      : fmt::format("applicant {} already used event id {}: it is on the record "
+                                    "at entry {} of partition {}",
+                                    e.applicant_id(), e.event_id(), **claimed, record.partition));
   }
   auto decided = [&]() -> Result<Decision> {
     Rules rules(state, e, sequence);
