@@ -9,6 +9,8 @@
 
 #include "ledger/bytes.h"
 #include "ledger/catalog.h"
+#include "ledger/checkpoint.h"
+#include "ledger/crypto.h"
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
 #include "ledger/index.h"
@@ -61,17 +63,31 @@ Result<Read> ReadAt(const lmdb::Txn& txn, const Tables& t, IndexPosition at) {
   return r;
 }
 
-json EntryRow(const Read& r) {
+using Versions = std::map<std::string, std::string>;  // catalogue hash -> version
+
+// An entry as a row; `catalog` is the version of the catalogue it was decided under.
+json EntryRow(const Read& r, const Versions& versions) {
   json row = EntryBodyFields(r.entry.body);
   row["partition"] = r.entry.header.partition;
   row["sequence"] = r.entry.header.sequence;
   row["occurred_at"] = FormatCst(r.msg.event.occurred_at_ms());
+  auto v = versions.find(r.entry.body.catalog_hash());
+  row["catalog"] = v == versions.end() ? "" : v->second;
   return row;
 }
 
 const std::vector<std::string> kEntryColumns = {
     "partition", "sequence", "occurred_at", "type",       "event_id", "applicant_id",
-    "programme", "verdict",  "reason",      "amount_fen", "detail"};
+    "programme", "verdict",  "reason",      "amount_fen", "detail",   "catalog"};
+
+// The amount an event names: requested, approved, paid or clawed back (0 for others).
+int64_t EventAmount(const v1::Event& e) {
+  if (e.has_application()) return e.application().requested_fen();
+  if (e.has_approval()) return e.approval().approved_fen();
+  if (e.has_stage_payment()) return e.stage_payment().amount_fen();
+  if (e.has_clawback()) return e.clawback().amount_fen();
+  return 0;
+}
 
 // Walks every key of `dbi` in [begin, end) (end empty: to the table's end), so that a
 // summary covers the whole range; `visit` gets each key and its value, and adds a row
@@ -203,7 +219,174 @@ Result<Period> CheckPeriod(const Period& p) {
   return p;
 }
 
+// The filter with level and source in upper case, or InvalidArgument naming the part that
+// is wrong.
+Result<Filter> CheckFilter(const Filter& in) {
+  Filter f = in;
+  G60_TRY(CheckPeriod(f.period));
+  f.level = Upper(f.level);
+  f.source = Upper(f.source);
+  if (!f.source.empty()) {
+    v1::FundingSource fs;
+    if (!v1::FundingSource_Parse("FUNDING_SOURCE_" + f.source, &fs) ||
+        fs == v1::FUNDING_SOURCE_UNSPECIFIED) {
+      return Fail(Error::InvalidArgument(fmt::format(
+          "source '{}' is not one of DISTRICT_SPECIAL_FUND, DISTRICT_FISCAL, MUNICIPAL_FISCAL",
+          in.source)));
+    }
+  }
+  if (!f.level.empty() && f.level != "DISTRICT" && f.level != "MUNICIPAL") {
+    return Fail(
+        Error::InvalidArgument(fmt::format("level '{}' is not DISTRICT or MUNICIPAL", in.level)));
+  }
+  if (!f.applicant_id.empty() && !ValidEventId(f.applicant_id)) {
+    return Fail(Error::InvalidArgument(fmt::format(
+        "applicant '{}' is not an applicant id (1..128 printable characters)", in.applicant_id)));
+  }
+  if (!f.programme.empty() && !ValidEventId(f.programme)) {
+    return Fail(
+        Error::InvalidArgument(fmt::format("programme '{}' is not a programme id", in.programme)));
+  }
+  if (f.min_fen > f.max_fen) {
+    return Fail(Error::InvalidArgument(fmt::format(
+        "the amount range is empty: min_fen {} is above max_fen {}", f.min_fen, f.max_fen)));
+  }
+  return f;
+}
+
+// What a row is filtered on.
+struct Facts {
+  std::string_view applicant, programme, level, source;
+  int64_t amount_fen = 0;
+  int64_t when_ms = 0;
+};
+
+bool Matches(const Filter& f, const Facts& x) {
+  return (f.applicant_id.empty() || x.applicant == f.applicant_id) &&
+         (f.programme.empty() || x.programme == f.programme) &&
+         (f.level.empty() || x.level == f.level) && (f.source.empty() || x.source == f.source) &&
+         x.amount_fen >= f.min_fen && x.amount_fen <= f.max_fen && x.when_ms >= f.period.from_ms &&
+         x.when_ms < f.period.to_ms;
+}
+
+// The level of a programme in the catalogue (DISTRICT, MUNICIPAL), "" when unknown.
+std::string LevelOf(const std::shared_ptr<const CatalogIndex>& catalog,
+                    std::string_view programme) {
+  const v1::Programme* p = catalog ? catalog->Find(programme) : nullptr;
+  return p ? LevelName(p->level()) : "";
+}
+
+// An approval's stored state, or DataLoss.
+Result<ledger::v1::ApprovalState> ApprovalAt(const lmdb::Txn& txn, const Tables& t, uint32_t p,
+                                             std::string_view id) {
+  ledger::v1::ApprovalState st;
+  auto v = txn.Get(t.approvals, PartitionKey(p, id));
+  if (!v) return Fail(v.error());
+  if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
+    return Fail(Error::DataLoss(fmt::format("approval {} state does not parse", id)));
+  }
+  return st;
+}
+
+Result<ledger::v1::ApplicationState> ApplicationAt(const lmdb::Txn& txn, const Tables& t,
+                                                   uint32_t p, std::string_view id) {
+  ledger::v1::ApplicationState st;
+  auto v = txn.Get(t.applications, PartitionKey(p, id));
+  if (!v) return Fail(v.error());
+  if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
+    return Fail(Error::DataLoss(fmt::format("application {} state does not parse", id)));
+  }
+  return st;
+}
+
+// Opens a read transaction and starts an answer with the position it reads at.
+struct Snapshot {
+  lmdb::Txn txn;
+  QueryResult out;
+};
+Result<Snapshot> Begin(const Ledger& ledger, std::string title) {
+  auto txn = lmdb::Txn::Begin(ledger.env(), true);
+  if (!txn) return Fail(txn.error());
+  auto pos = LedgerPosition(*txn, ledger.tables());
+  if (!pos) return Fail(pos.error());
+  QueryResult out;
+  out.title = std::move(title);
+  out.position = std::move(*pos);
+  return Snapshot{std::move(*txn), std::move(out)};
+}
+
+// Accepted approvals above min(ratio x the application's declared base, the absolute cap)
+// of their programme in `catalog` (the rule of EXCEEDS_CAP), counted per (programme, CST
+// year of the approval).
+Result<std::map<std::pair<std::string, int>, uint64_t>> ApprovalsOverRatio(
+    const lmdb::Txn& txn, const Tables& t, const std::shared_ptr<const CatalogIndex>& catalog) {
+  std::map<std::pair<std::string, int>, uint64_t> out;
+  if (!catalog) return out;
+  G60_TRY(
+      Walk(txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+        ledger::v1::ApprovalState st;
+        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+          return Fail(Error::DataLoss("an approval state does not parse"));
+        }
+        const v1::Programme* p = catalog->Find(st.programme());
+        if (!p || p->ratio_bp() == 0) return false;
+        uint32_t part = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+        auto app = ApplicationAt(txn, t, part, st.application_event_id());
+        if (!app) return Fail(app.error());
+        auto limit = ApplyRatio(app->declared_base_fen(), p->ratio_bp());
+        int64_t bound = limit ? *limit : INT64_MAX;
+        if (p->cap_fen() > 0) bound = std::min(bound, p->cap_fen());
+        if (st.approved_fen() <= bound) return false;
+        auto r = ReadAt(txn, t, IndexPosition{part, st.seq()});
+        if (!r) return Fail(r.error());
+        ++out[{st.programme(), CstYear(r->msg.event.occurred_at_ms())}];
+        return true;
+      }));
+  return out;
+}
+
 }  // namespace
+
+Result<json> LedgerPosition(const lmdb::Txn& txn, const Tables& tables) {
+  auto heads = ReadHeads(txn, tables);
+  if (!heads) return Fail(heads.error());
+  json out = json::array();
+  for (const auto& h : *heads) {
+    auto cp = LatestCheckpoint(txn, tables, h.partition);
+    if (!cp) return Fail(cp.error());
+    out.push_back({{"partition", h.partition},
+                   {"size", h.size},
+                   {"checkpoint_size", *cp ? json((*cp)->size) : json(nullptr)},
+                   {"covered", *cp && (*cp)->size == h.size}});
+  }
+  return out;
+}
+
+std::string FormatPosition(const json& position) {
+  std::string out = "position";
+  for (const auto& p : position) {
+    out += fmt::format(" {}:{}/{}", p["partition"].get<uint32_t>(), p["size"].get<uint64_t>(),
+                       p["checkpoint_size"].is_null()
+                           ? std::string("-")
+                           : std::to_string(p["checkpoint_size"].get<uint64_t>()));
+  }
+  return out + " (partition:size/size of the latest signed checkpoint)";
+}
+
+Result<std::map<std::string, std::string>> CatalogueVersions(const lmdb::Txn& txn,
+                                                             const Tables& tables) {
+  std::map<std::string, std::string> out;
+  G60_TRY(Walk(txn, tables.catalog_blobs, "", "",
+               [&](std::string_view k, std::string_view v) -> Result<bool> {
+                 v1::Catalog c;
+                 if (!c.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                   return Fail(Error::DataLoss("a stored catalogue does not parse"));
+                 }
+                 out[std::string(k)] = c.version();
+                 return true;
+               }));
+  return out;
+}
 
 json QueryResult::ToJson() const {
   json j;
@@ -212,6 +395,7 @@ json QueryResult::ToJson() const {
   j["rows"] = rows;
   j["summary"] = summary;
   j["next"] = next.empty() ? json(nullptr) : json(next);
+  j["position"] = position;
   return j;
 }
 
@@ -234,17 +418,25 @@ Result<int64_t> ParseCstTime(std::string_view text, std::string_view what) {
       "{} '{}' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (China Standard Time)", what, text)));
 }
 
-Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page& page) const {
+Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page& page,
+                                       const Filter& filter) const {
   G60_TRY(CheckPage(page));
   if (!ValidEventId(applicant_id)) {
     return Fail(Error::InvalidArgument(
         fmt::format("'{}' is not an applicant id (1..128 printable characters)", applicant_id)));
   }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
+  f->applicant_id.clear();
+  auto snap = Begin(ledger_, fmt::format("history of applicant {}", applicant_id));
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = fmt::format("history of applicant {}", applicant_id);
+  auto catalog = CurrentCatalog(ledger_, txn);
+  if (!catalog) return Fail(catalog.error());
+  auto versions = CatalogueVersions(txn, t);
+  if (!versions) return Fail(versions.error());
   out.columns = kEntryColumns;
   std::string begin = IndexBegin(IndexKind::kApplicant, IndexTerm(applicant_id));
   struct Totals {
@@ -252,27 +444,36 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
     uint64_t entries = 0, rejected = 0;
   };
   std::map<std::string, Totals> by_programme;
+  bool any = false;
   auto pager_or = MakePager(page, out);
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
-  G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
-                      [&](std::string_view k, const Read& r) -> Result<bool> {
-                        const auto& b = r.entry.body;
-                        Totals& tot = by_programme[b.programme()];
-                        ++tot.entries;
-                        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
-                          ++tot.rejected;
-                        } else if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
-                          tot.approved += b.amount_fen();
-                        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
-                          tot.paid += b.amount_fen();
-                        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
-                          tot.clawed_back += b.amount_fen();
-                        }
-                        return pager.Offer(k, EntryRow(r));
-                      }));
+  G60_TRY(WalkEntries(
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+        const auto& b = r.entry.body;
+        any = true;
+        const auto& e = r.msg.event;
+        std::string level = LevelOf(*catalog, b.programme());
+        std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
+        if (!Matches(*f, {b.applicant_id(), b.programme(), level, source, EventAmount(e),
+                          e.occurred_at_ms()})) {
+          return false;
+        }
+        Totals& tot = by_programme[b.programme()];
+        ++tot.entries;
+        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
+          ++tot.rejected;
+        } else if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
+          tot.approved += b.amount_fen();
+        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
+          tot.paid += b.amount_fen();
+        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
+          tot.clawed_back += b.amount_fen();
+        }
+        return pager.Offer(k, EntryRow(r, *versions));
+      }));
   pager.Finish();
-  if (by_programme.empty()) {
+  if (!any) {
     return Fail(
         Error::NotFound(fmt::format("applicant {} has no entry in the ledger", applicant_id)));
   }
@@ -285,7 +486,7 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
                            {"paid_fen", tot.paid},
                            {"clawed_back_fen", tot.clawed_back}});
   }
-  return out;
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) const {
@@ -331,6 +532,9 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
     s.set_largest_approval_fen(std::max(s.largest_approval_fen(), part.largest_approval_fen()));
   }
   QueryResult out;
+  auto position = LedgerPosition(*txn, t);
+  if (!position) return Fail(position.error());
+  out.position = std::move(*position);
   out.title = programme.empty() ? "utilisation of every programme"
                                 : fmt::format("utilisation of programme {}", programme);
   out.columns = {"programme",
@@ -349,14 +553,27 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
                  "cap_per_approval_fen",
                  "yearly_cap_fen",
                  "window_cap_fen",
+                 "over_ratio_approvals",
                  "over_cap"};
+  // Programmes of the catalogue without activity (in the year asked for) get a zero row.
+  if (*catalog) {
+    for (const auto& [id, prog] : (*catalog)->programmes) {
+      if (!programme.empty() && id != programme) continue;
+      auto at = sums.lower_bound({id, 0});
+      if (at == sums.end() || at->first.first != id) sums[{id, year}];
+    }
+  }
+  auto over_ratio = ApprovalsOverRatio(*txn, t, *catalog);
+  if (!over_ratio) return Fail(over_ratio.error());
+  ledger::v1::ProgrammeYearTotals all;
   for (const auto& [key, s] : sums) {
     const v1::Programme* p = *catalog ? (*catalog)->Find(key.first) : nullptr;
     int64_t cap = 0;
     if (p) cap = p->cap_fen() > 0 ? p->cap_fen() : p->fixed_fen();
+    uint64_t over = over_ratio->count(key) ? over_ratio->at(key) : 0;
     out.rows.push_back({{"programme", key.first},
                         {"level", p ? LevelName(p->level()) : ""},
-                        {"year", key.second},
+                        {"year", key.second == 0 ? json(nullptr) : json(key.second)},
                         {"applications", s.applications()},
                         {"approvals", s.approvals()},
                         {"approved_fen", s.approved_fen()},
@@ -370,39 +587,44 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
                         {"cap_per_approval_fen", cap},
                         {"yearly_cap_fen", p ? p->yearly_cap_fen() : 0},
                         {"window_cap_fen", p ? p->window_cap_fen() : 0},
-                        {"over_cap", cap > 0 && s.largest_approval_fen() > cap}});
+                        {"over_ratio_approvals", over},
+                        {"over_cap", (cap > 0 && s.largest_approval_fen() > cap) || over > 0}});
+    all.set_applications(all.applications() + s.applications());
+    all.set_approvals(all.approvals() + s.approvals());
+    all.set_approved_fen(all.approved_fen() + s.approved_fen());
+    all.set_payments(all.payments() + s.payments());
+    all.set_paid_fen(all.paid_fen() + s.paid_fen());
+    all.set_clawbacks(all.clawbacks() + s.clawbacks());
+    all.set_clawed_back_fen(all.clawed_back_fen() + s.clawed_back_fen());
+    all.set_rejected(all.rejected() + s.rejected());
   }
   if (!programme.empty() && out.rows.empty() && !*catalog) {
     return Fail(Error::NotFound(fmt::format("programme {} has no entry", programme)));
   }
+  out.summary = json::array({{{"programme", "total"},
+                              {"applications", all.applications()},
+                              {"approvals", all.approvals()},
+                              {"approved_fen", all.approved_fen()},
+                              {"payments", all.payments()},
+                              {"paid_fen", all.paid_fen()},
+                              {"clawbacks", all.clawbacks()},
+                              {"clawed_back_fen", all.clawed_back_fen()},
+                              {"net_paid_fen", all.paid_fen() - all.clawed_back_fen()},
+                              {"rejected", all.rejected()}}});
   return out;
 }
 
-Result<QueryResult> Queries::Payments(const Period& period, std::string_view source,
-                                      std::string_view level, const Page& page) const {
+Result<QueryResult> Queries::Payments(const Filter& filter, const Page& page) const {
   G60_TRY(CheckPage(page));
-  G60_TRY(CheckPeriod(period));
-  std::string want_source = Upper(source), want_level = Upper(level);
-  if (!want_source.empty()) {
-    v1::FundingSource fs;
-    if (!v1::FundingSource_Parse("FUNDING_SOURCE_" + want_source, &fs) ||
-        fs == v1::FUNDING_SOURCE_UNSPECIFIED) {
-      return Fail(Error::InvalidArgument(fmt::format(
-          "source '{}' is not one of DISTRICT_SPECIAL_FUND, DISTRICT_FISCAL, MUNICIPAL_FISCAL",
-          source)));
-    }
-  }
-  if (!want_level.empty() && want_level != "DISTRICT" && want_level != "MUNICIPAL") {
-    return Fail(
-        Error::InvalidArgument(fmt::format("level '{}' is not DISTRICT or MUNICIPAL", level)));
-  }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
+  auto snap = Begin(ledger_, "stage payments");
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
   const Tables& t = ledger_.tables();
-  auto catalog = CurrentCatalog(ledger_, *txn);
+  auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
-  QueryResult out;
-  out.title = "stage payments";
   out.columns = {"occurred_at", "applicant_id", "event_id", "approval_event_id",
                  "stage",       "programme",    "level",    "source",
                  "amount_fen",  "partition",    "sequence"};
@@ -410,19 +632,20 @@ Result<QueryResult> Queries::Payments(const Period& period, std::string_view sou
   auto pager_or = MakePager(page, out);
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
-  auto [begin, end] = TimeRange(period);
-  G60_TRY(WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
+  auto [begin, end] = TimeRange(f->period);
+  G60_TRY(WalkEntries(txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
     const auto& b = r.entry.body;
     if (b.event_type() != EventType::EVENT_TYPE_STAGE_PAYMENT ||
         b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
       return false;
     }
     const auto& sp = r.msg.event.stage_payment();
-    const v1::Programme* p = *catalog ? (*catalog)->Find(b.programme()) : nullptr;
-    std::string lvl = p ? LevelName(p->level()) : "";
+    std::string lvl = LevelOf(*catalog, b.programme());
     std::string src = SourceName(sp.source());
-    if (!want_source.empty() && src != want_source) return false;
-    if (!want_level.empty() && lvl != want_level) return false;
+    if (!Matches(*f, {b.applicant_id(), b.programme(), lvl, src, b.amount_fen(),
+                      r.msg.event.occurred_at_ms()})) {
+      return false;
+    }
     auto& tot = totals[{src, lvl}];
     tot.first += 1;
     tot.second += b.amount_fen();
@@ -446,13 +669,14 @@ Result<QueryResult> Queries::Payments(const Period& period, std::string_view sou
                            {"payments", tot.first},
                            {"amount_fen", tot.second}});
   }
-  return out;
+  return std::move(out);
 }
 
-Result<QueryResult> Queries::Rejections(const Period& period, std::string_view reason,
+Result<QueryResult> Queries::Rejections(const Filter& filter, std::string_view reason,
                                         const Page& page) const {
   G60_TRY(CheckPage(page));
-  G60_TRY(CheckPeriod(period));
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
   std::optional<Reason> want;
   if (!reason.empty()) {
     Reason r;
@@ -462,29 +686,39 @@ Result<QueryResult> Queries::Rejections(const Period& period, std::string_view r
     }
     want = r;
   }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto snap = Begin(ledger_, "rejections");
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = "rejections";
+  auto catalog = CurrentCatalog(ledger_, txn);
+  if (!catalog) return Fail(catalog.error());
+  auto versions = CatalogueVersions(txn, t);
+  if (!versions) return Fail(versions.error());
   out.columns = kEntryColumns;
-  std::map<std::string, uint64_t> counts;
+  std::map<std::pair<std::string, std::string>, uint64_t> counts;  // (reason, programme)
   auto pager_or = MakePager(page, out);
   if (!pager_or) return Fail(pager_or.error());
   Pager& pager = *pager_or;
-  auto [begin, end] = TimeRange(period);
-  G60_TRY(WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
+  auto [begin, end] = TimeRange(f->period);
+  G60_TRY(WalkEntries(txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
     const auto& b = r.entry.body;
     if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) return false;
     if (want && b.reason() != *want) return false;
-    ++counts[ReasonName(b.reason())];
-    return pager.Offer(k, EntryRow(r));
+    const auto& e = r.msg.event;
+    std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
+    if (!Matches(*f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), source,
+                      EventAmount(e), e.occurred_at_ms()})) {
+      return false;
+    }
+    ++counts[{ReasonName(b.reason()), b.programme()}];
+    return pager.Offer(k, EntryRow(r, *versions));
   }));
   pager.Finish();
   out.summary = json::array();
-  for (const auto& [name, n] : counts)
-    out.summary.push_back({{"reason", name}, {"rejected", n}});
-  return out;
+  for (const auto& [key, n] : counts)
+    out.summary.push_back({{"reason", key.first}, {"programme", key.second}, {"rejected", n}});
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Overlaps(const Page& page) const {
@@ -505,6 +739,9 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   if (!txn) return Fail(txn.error());
   const Tables& t = ledger_.tables();
   QueryResult out;
+  auto position = LedgerPosition(*txn, t);
+  if (!position) return Fail(position.error());
+  out.position = std::move(*position);
   out.title = "overlap decisions (从优、就高、不重复)";
   out.columns = {"decision",         "applicant_id",     "approval_event_id", "programme",
                  "approved_fen",     "winning_approval", "winning_programme", "winning_fen",
@@ -599,6 +836,9 @@ Result<QueryResult> Queries::Outstanding(const Page& page) const {
   if (!txn) return Fail(txn.error());
   const Tables& t = ledger_.tables();
   QueryResult out;
+  auto position = LedgerPosition(*txn, t);
+  if (!position) return Fail(position.error());
+  out.position = std::move(*position);
   out.title = "approved stages not yet paid";
   out.columns = {"applicant_id", "approval_event_id", "programme", "stage",
                  "amount_fen",   "approved_fen",      "paid_fen",  "partition"};
@@ -649,6 +889,9 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
   if (!txn) return Fail(txn.error());
   const Tables& t = ledger_.tables();
   QueryResult out;
+  auto position = LedgerPosition(*txn, t);
+  if (!position) return Fail(position.error());
+  out.position = std::move(*position);
   out.title = "clawbacks";
   out.columns = {"occurred_at", "applicant_id", "event_id",    "payments",  "approval_event_id",
                  "programme",   "amount_fen",   "reason_text", "partition", "sequence"};
@@ -697,6 +940,627 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
   pager.Finish();
   out.summary = json::array({{{"clawbacks", count}, {"amount_fen", total}}});
   return out;
+}
+
+namespace {
+
+// The catalogue in force in one partition (null before its first publication).
+Result<std::shared_ptr<const CatalogIndex>> CatalogOf(const Ledger& ledger, const lmdb::Txn& txn,
+                                                      uint32_t partition) {
+  const Tables& t = ledger.tables();
+  auto hash = txn.Get(t.catalogs, PartitionKey(partition, ""));
+  if (!hash) return Fail(hash.error());
+  if (!*hash || (**hash).size() != 32) return std::shared_ptr<const CatalogIndex>();
+  auto blob = txn.Get(t.catalog_blobs, **hash);
+  if (!blob) return Fail(blob.error());
+  if (!*blob) return Fail(Error::DataLoss("the catalogue in force is not stored"));
+  Hash h;
+  std::copy((**hash).begin(), (**hash).end(), h.begin());
+  return ledger.catalogs().Get(h, **blob);
+}
+
+// The catalogues in force per partition, read once each.
+class CatalogsByPartition {
+ public:
+  CatalogsByPartition(const Ledger& ledger, const lmdb::Txn& txn) : ledger_(ledger), txn_(txn) {}
+  Result<std::shared_ptr<const CatalogIndex>> Get(uint32_t partition) {
+    auto it = cache_.find(partition);
+    if (it != cache_.end()) return it->second;
+    auto c = CatalogOf(ledger_, txn_, partition);
+    if (!c) return Fail(c.error());
+    cache_[partition] = *c;
+    return *c;
+  }
+
+ private:
+  const Ledger& ledger_;
+  const lmdb::Txn& txn_;
+  std::map<uint32_t, std::shared_ptr<const CatalogIndex>> cache_;
+};
+
+std::vector<std::string_view> SplitNul(std::string_view key) {
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    size_t nul = key.find('\0', start);
+    parts.push_back(key.substr(start, nul == key.npos ? key.npos : nul - start));
+    if (nul == key.npos) return parts;
+    start = nul + 1;
+  }
+}
+
+const v1::OverlapGroup* GroupById(const CatalogIndex& c, std::string_view id) {
+  for (const auto& g : c.catalog.overlap_groups())
+    if (g.id() == id) return &g;
+  return nullptr;
+}
+
+// used / cap in basis points, rounded down (cap > 0).
+int64_t UsedBp(int64_t used, int64_t cap) {
+  return static_cast<int64_t>(static_cast<__int128>(used) * 10000 / cap);
+}
+
+// A row about one record of the policy table (key without its partition): the running sum
+// behind a yearly, window or co-funding cap, or a once-only reward used, against the cap
+// of `catalog`. nullopt for records that are no cap (overlap winners) or whose programme
+// or group the catalogue does not have.
+std::optional<json> CapRow(std::string_view key, const ledger::v1::PolicyRecord& rec,
+                           const CatalogIndex& catalog) {
+  auto parts = SplitNul(key);
+  if (parts.size() < 3) return std::nullopt;
+  std::string_view kind = parts[0];
+  json row{{"applicant_id", std::string(parts[2])},
+           {"scope", std::string(parts[1])},
+           {"approval_event_id", rec.approval_event_id()}};
+  int64_t cap = 0;
+  if (kind == "year" && parts.size() == 4) {
+    const v1::Programme* p = catalog.Find(parts[1]);
+    if (!p) return std::nullopt;
+    row["cap"] = "yearly";
+    row["period"] = std::string(parts[3]);
+    cap = p->yearly_cap_fen();
+  } else if (kind == "window" && parts.size() == 4) {
+    const v1::Programme* p = catalog.Find(parts[1]);
+    if (!p || p->window_years() == 0) return std::nullopt;
+    int w = std::atoi(std::string(parts[3]).c_str());
+    int first = CstYear(catalog.valid_from_ms) + w * static_cast<int>(p->window_years());
+    row["cap"] = "window";
+    row["period"] = fmt::format("{}-{}", first, first + static_cast<int>(p->window_years()) - 1);
+    cap = p->window_cap_fen();
+  } else if (kind == "cofund" && parts.size() == 4) {
+    const v1::OverlapGroup* g = GroupById(catalog, parts[1]);
+    if (!g) return std::nullopt;
+    auto limit = ApplyRatio(rec.base_fen(), g->ratio_bp());
+    cap = std::min(limit ? *limit : INT64_MAX, g->cap_fen() > 0 ? g->cap_fen() : INT64_MAX);
+    row["cap"] = "co-funding";
+    row["period"] = "project " + std::string(parts[3]);
+  } else if (kind == "once") {
+    row["cap"] = "once-only";
+    row["period"] = "";
+    row["used_fen"] = nullptr;
+    row["cap_fen"] = nullptr;
+    row["headroom_fen"] = nullptr;
+    row["used_bp"] = 10000;
+    return row;
+  } else {
+    return std::nullopt;
+  }
+  row["used_fen"] = rec.sum_fen();
+  row["cap_fen"] = cap;
+  row["headroom_fen"] = cap - rec.sum_fen();
+  row["used_bp"] = cap > 0 ? json(UsedBp(rec.sum_fen(), cap)) : json(nullptr);
+  return row;
+}
+
+const std::vector<std::string> kCapColumns = {"applicant_id", "cap",      "scope",
+                                              "period",       "used_fen", "cap_fen",
+                                              "headroom_fen", "used_bp",  "approval_event_id"};
+
+Status CheckApplicantId(std::string_view id) {
+  if (ValidEventId(id)) return {};
+  return Fail(Error::InvalidArgument(
+      fmt::format("'{}' is not an applicant id (1..128 printable characters)", id)));
+}
+
+// The partition of an applicant's chain: where its first entry is; NotFound without one.
+Result<uint32_t> PartitionOfApplicant(const lmdb::Txn& txn, const Tables& t,
+                                      std::string_view applicant_id) {
+  std::string begin = IndexBegin(IndexKind::kApplicant, IndexTerm(applicant_id));
+  std::optional<uint32_t> found;
+  G60_TRY(Walk(txn, t.index, begin, PrefixEnd(begin),
+               [&](std::string_view k, std::string_view) -> Result<bool> {
+                 if (!found) found = PositionOfIndexKey(k).partition;
+                 return true;
+               }));
+  if (!found) {
+    return Fail(
+        Error::NotFound(fmt::format("applicant {} has no entry in the ledger", applicant_id)));
+  }
+  return *found;
+}
+
+}  // namespace
+
+Result<QueryResult> Queries::Totals(std::string_view applicant_id) const {
+  G60_TRY(CheckApplicantId(applicant_id));
+  auto snap = Begin(ledger_, fmt::format("money of applicant {} per year (CST)", applicant_id));
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  out.columns = {"year",     "approvals",       "approved_fen", "entitlement_fen",
+                 "paid_fen", "clawed_back_fen", "net_paid_fen"};
+  struct Year {
+    uint64_t approvals = 0;
+    int64_t approved = 0, entitlement = 0, paid = 0, clawed_back = 0;
+  };
+  std::map<int, Year> years;
+  bool any = false;
+  std::string begin = IndexBegin(IndexKind::kApplicant, IndexTerm(applicant_id));
+  G60_TRY(WalkEntries(
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view, const Read& r) -> Result<bool> {
+        any = true;
+        const auto& b = r.entry.body;
+        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) return false;
+        Year& y = years[CstYear(r.msg.event.occurred_at_ms())];
+        if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
+          auto st = ApprovalAt(txn, t, r.entry.header.partition, b.event_id());
+          if (!st) return Fail(st.error());
+          ++y.approvals;
+          y.approved += b.amount_fen();
+          // A superseded approval is entitled to what it paid (carried into its winner); a
+          // live one to its approved amount less what it took over from those it superseded.
+          y.entitlement += st->superseded_by().empty() ? st->approved_fen() - st->carried_over_fen()
+                                                       : st->paid_fen() - st->clawed_back_fen();
+        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
+          y.paid += b.amount_fen();
+        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
+          y.clawed_back += b.amount_fen();
+        }
+        return true;
+      }));
+  if (!any) {
+    return Fail(
+        Error::NotFound(fmt::format("applicant {} has no entry in the ledger", applicant_id)));
+  }
+  Year all;
+  for (const auto& [year, y] : years) {
+    if (y.approvals == 0 && y.paid == 0 && y.clawed_back == 0) continue;
+    out.rows.push_back({{"year", year},
+                        {"approvals", y.approvals},
+                        {"approved_fen", y.approved},
+                        {"entitlement_fen", y.entitlement},
+                        {"paid_fen", y.paid},
+                        {"clawed_back_fen", y.clawed_back},
+                        {"net_paid_fen", y.paid - y.clawed_back}});
+    all.approvals += y.approvals;
+    all.approved += y.approved;
+    all.entitlement += y.entitlement;
+    all.paid += y.paid;
+    all.clawed_back += y.clawed_back;
+  }
+  out.summary = json::array({{{"year", "total"},
+                              {"approvals", all.approvals},
+                              {"approved_fen", all.approved},
+                              {"entitlement_fen", all.entitlement},
+                              {"paid_fen", all.paid},
+                              {"clawed_back_fen", all.clawed_back},
+                              {"net_paid_fen", all.paid - all.clawed_back}}});
+  return std::move(out);
+}
+
+Result<QueryResult> Queries::Headroom(std::string_view applicant_id) const {
+  G60_TRY(CheckApplicantId(applicant_id));
+  auto snap =
+      Begin(ledger_, fmt::format("caps of applicant {} and the headroom left", applicant_id));
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  auto partition = PartitionOfApplicant(txn, t, applicant_id);
+  if (!partition) return Fail(partition.error());
+  auto catalog = CatalogOf(ledger_, txn, *partition);
+  if (!catalog) return Fail(catalog.error());
+  out.columns = kCapColumns;
+  std::string begin = PartitionKey(*partition, "");
+  if (*catalog) {
+    G60_TRY(Walk(txn, t.policy, begin, PrefixEnd(begin),
+                 [&](std::string_view k, std::string_view v) -> Result<bool> {
+                   auto parts = SplitNul(k.substr(4));
+                   if (parts.size() < 3 || parts[2] != applicant_id) return false;
+                   ledger::v1::PolicyRecord rec;
+                   if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                     return Fail(Error::DataLoss("a policy record does not parse"));
+                   }
+                   auto row = CapRow(k.substr(4), rec, **catalog);
+                   if (row) out.rows.push_back(std::move(*row));
+                   return true;
+                 }));
+  }
+  return std::move(out);
+}
+
+Result<QueryResult> Queries::NearCaps(int within_pct, const Page& page) const {
+  G60_TRY(CheckPage(page));
+  if (within_pct < 0 || within_pct > 100) {
+    return Fail(Error::InvalidArgument("within must be a percentage from 0 to 100"));
+  }
+  auto snap = Begin(ledger_, fmt::format("applicants within {}% of a cap", within_pct));
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  out.columns = kCapColumns;
+  out.columns.push_back("partition");
+  CatalogsByPartition catalogs(ledger_, txn);
+  std::map<std::string, uint64_t> counts;
+  auto pager_or = MakePager(page, out);
+  if (!pager_or) return Fail(pager_or.error());
+  Pager& pager = *pager_or;
+  G60_TRY(Walk(txn, t.policy, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+    uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+    auto catalog = catalogs.Get(p);
+    if (!catalog) return Fail(catalog.error());
+    if (!*catalog) return false;
+    ledger::v1::PolicyRecord rec;
+    if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      return Fail(Error::DataLoss("a policy record does not parse"));
+    }
+    auto row = CapRow(k.substr(4), rec, **catalog);
+    if (!row || !(*row)["cap_fen"].is_number()) return false;
+    int64_t cap = (*row)["cap_fen"], headroom = (*row)["headroom_fen"];
+    if (cap <= 0 ||
+        static_cast<__int128>(headroom) * 100 > static_cast<__int128>(cap) * within_pct) {
+      return false;
+    }
+    (*row)["partition"] = p;
+    ++counts[(*row)["cap"].get<std::string>()];
+    return pager.Offer(k, std::move(*row));
+  }));
+  pager.Finish();
+  out.summary = json::array();
+  for (const auto& [cap, n] : counts)
+    out.summary.push_back({{"cap", cap}, {"records", n}});
+  return std::move(out);
+}
+
+Result<QueryResult> Queries::Pending(const Filter& filter, const Page& page) const {
+  G60_TRY(CheckPage(page));
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
+  auto snap = Begin(ledger_, "applications without an approval");
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  out.columns = {"occurred_at", "applicant_id",  "application_event_id", "programme", "level",
+                 "project_id",  "requested_fen", "declared_base_fen",    "partition", "sequence"};
+  CatalogsByPartition catalogs(ledger_, txn);
+  std::map<std::string, std::pair<uint64_t, int64_t>> by_programme;
+  auto pager_or = MakePager(page, out);
+  if (!pager_or) return Fail(pager_or.error());
+  Pager& pager = *pager_or;
+  G60_TRY(Walk(txn, t.applications, "", "",
+               [&](std::string_view k, std::string_view v) -> Result<bool> {
+                 ledger::v1::ApplicationState st;
+                 if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                   return Fail(Error::DataLoss("an application state does not parse"));
+                 }
+                 if (!st.approval_event_id().empty()) return false;
+                 uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+                 auto catalog = catalogs.Get(p);
+                 if (!catalog) return Fail(catalog.error());
+                 std::string level = LevelOf(*catalog, st.programme());
+                 if (!Matches(*f, {st.applicant_id(), st.programme(), level, "", st.requested_fen(),
+                                   st.occurred_at_ms()})) {
+                   return false;
+                 }
+                 auto& tot = by_programme[st.programme()];
+                 ++tot.first;
+                 tot.second += st.requested_fen();
+                 return pager.Offer(k, json{{"occurred_at", FormatCst(st.occurred_at_ms())},
+                                            {"applicant_id", st.applicant_id()},
+                                            {"application_event_id", std::string(k.substr(4))},
+                                            {"programme", st.programme()},
+                                            {"level", level},
+                                            {"project_id", st.project_id()},
+                                            {"requested_fen", st.requested_fen()},
+                                            {"declared_base_fen", st.declared_base_fen()},
+                                            {"partition", p},
+                                            {"sequence", st.seq()}});
+               }));
+  pager.Finish();
+  out.summary = json::array();
+  for (const auto& [p, tot] : by_programme) {
+    out.summary.push_back(
+        {{"programme", p}, {"applications", tot.first}, {"requested_fen", tot.second}});
+  }
+  return std::move(out);
+}
+
+Result<QueryResult> Queries::Unpaid(const Filter& filter, const Page& page) const {
+  G60_TRY(CheckPage(page));
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
+  auto snap = Begin(ledger_, "live approvals never paid");
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  out.columns = {"occurred_at", "applicant_id", "approval_event_id", "programme",
+                 "level",       "project_id",   "approved_fen",      "carried_over_fen",
+                 "stages",      "partition",    "sequence"};
+  std::map<std::string, std::pair<uint64_t, int64_t>> by_programme;
+  auto pager_or = MakePager(page, out);
+  if (!pager_or) return Fail(pager_or.error());
+  Pager& pager = *pager_or;
+  G60_TRY(
+      Walk(txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+        ledger::v1::ApprovalState st;
+        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+          return Fail(Error::DataLoss("an approval state does not parse"));
+        }
+        if (!st.superseded_by().empty() || st.paid_fen() != 0) return false;
+        uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+        auto r = ReadAt(txn, t, IndexPosition{p, st.seq()});
+        if (!r) return Fail(r.error());
+        std::string level = LevelName(st.level());
+        int64_t when = r->msg.event.occurred_at_ms();
+        if (!Matches(*f, {st.applicant_id(), st.programme(), level, "", st.approved_fen(), when})) {
+          return false;
+        }
+        auto& tot = by_programme[st.programme()];
+        ++tot.first;
+        tot.second += st.approved_fen();
+        return pager.Offer(k, json{{"occurred_at", FormatCst(when)},
+                                   {"applicant_id", st.applicant_id()},
+                                   {"approval_event_id", std::string(k.substr(4))},
+                                   {"programme", st.programme()},
+                                   {"level", level},
+                                   {"project_id", st.project_id()},
+                                   {"approved_fen", st.approved_fen()},
+                                   {"carried_over_fen", st.carried_over_fen()},
+                                   {"stages", st.stages_size()},
+                                   {"partition", p},
+                                   {"sequence", st.seq()}});
+      }));
+  pager.Finish();
+  out.summary = json::array();
+  for (const auto& [p, tot] : by_programme) {
+    out.summary.push_back(
+        {{"programme", p}, {"approvals", tot.first}, {"approved_fen", tot.second}});
+  }
+  return std::move(out);
+}
+
+Result<QueryResult> Queries::Decisions(std::string_view key_id, const Filter& filter,
+                                       const Page& page) const {
+  G60_TRY(CheckPage(page));
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
+  if (!key_id.empty() && !ValidEventId(key_id)) {
+    return Fail(Error::InvalidArgument(fmt::format("key '{}' is not a key id", key_id)));
+  }
+  auto snap =
+      Begin(ledger_, key_id.empty() ? std::string("approval decisions by signing key")
+                                    : fmt::format("approval decisions signed by {}", key_id));
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  auto catalog = CurrentCatalog(ledger_, txn);
+  if (!catalog) return Fail(catalog.error());
+  auto versions = CatalogueVersions(txn, t);
+  if (!versions) return Fail(versions.error());
+  out.columns = kEntryColumns;
+  out.columns.push_back("key_id");
+  struct Count {
+    uint64_t accepted = 0, rejected = 0;
+    int64_t approved = 0;
+  };
+  std::map<std::string, Count> by_key;
+  auto pager_or = MakePager(page, out);
+  if (!pager_or) return Fail(pager_or.error());
+  Pager& pager = *pager_or;
+  std::string begin = IndexBegin(IndexKind::kType,
+                                 std::string(1, static_cast<char>(EventType::EVENT_TYPE_APPROVAL)));
+  G60_TRY(WalkEntries(
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+        const auto& b = r.entry.body;
+        if (!key_id.empty() && b.key_id() != key_id) return false;
+        const auto& e = r.msg.event;
+        if (!Matches(*f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), "",
+                          EventAmount(e), e.occurred_at_ms()})) {
+          return false;
+        }
+        Count& c = by_key[b.key_id()];
+        if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) {
+          ++c.accepted;
+          c.approved += b.amount_fen();
+        } else {
+          ++c.rejected;
+        }
+        json row = EntryRow(r, *versions);
+        row["key_id"] = b.key_id();
+        return pager.Offer(k, std::move(row));
+      }));
+  pager.Finish();
+  out.summary = json::array();
+  for (const auto& [key, c] : by_key) {
+    out.summary.push_back({{"key_id", key},
+                           {"accepted", c.accepted},
+                           {"rejected", c.rejected},
+                           {"approved_fen", c.approved}});
+  }
+  return std::move(out);
+}
+
+Result<QueryResult> Queries::Catalogues() const {
+  auto snap = Begin(ledger_, "catalogues published");
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  out.columns = {
+      "version",      "hash",     "effective_from",       "validity_years",     "valid_until",
+      "published_at", "event_id", "partitions_published", "partitions_in_force"};
+  struct Seen {
+    json row;
+    uint64_t published = 0, in_force = 0;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Seen> by_hash;
+  std::string begin = IndexBegin(
+      IndexKind::kType, std::string(1, static_cast<char>(EventType::EVENT_TYPE_CATALOG_PUBLISHED)));
+  G60_TRY(WalkEntries(
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view, const Read& r) -> Result<bool> {
+        if (r.entry.body.verdict() != ledger::v1::VERDICT_ACCEPTED) return false;
+        const std::string& bytes = r.msg.event.catalog_published().catalog();
+        std::string hash(AsBytes(Sha256(bytes)));
+        auto [it, added] = by_hash.try_emplace(hash);
+        ++it->second.published;
+        if (!added) return true;
+        order.push_back(hash);
+        auto index = IndexCatalog(bytes);
+        if (!index) return Fail(index.error());
+        const auto& c = (*index)->catalog;
+        it->second.row = {{"version", c.version()},
+                          {"hash", HexEncode(hash)},
+                          {"effective_from", c.effective_from()},
+                          {"validity_years", c.validity_years()},
+                          {"valid_until", FormatCst((*index)->valid_until_ms)},
+                          {"published_at",
+                           fmt::format("{}/{}", r.entry.header.partition, r.entry.header.sequence)},
+                          {"event_id", r.entry.body.event_id()}};
+        return true;
+      }));
+  G60_TRY(Walk(txn, t.catalogs, "", "", [&](std::string_view, std::string_view v) -> Result<bool> {
+    auto it = by_hash.find(std::string(v));
+    if (it != by_hash.end()) ++it->second.in_force;
+    return true;
+  }));
+  for (const auto& h : order) {
+    Seen& s = by_hash[h];
+    s.row["partitions_published"] = s.published;
+    s.row["partitions_in_force"] = s.in_force;
+    out.rows.push_back(std::move(s.row));
+  }
+  return std::move(out);
+}
+
+namespace {
+
+// An accepted approval as double funding looks at it.
+struct Funded {
+  std::string approval, programme, project, application;
+  int64_t approved_fen = 0, applied_ms = 0;
+  uint64_t approval_seq = 0, application_seq = 0;
+};
+
+// Applications this close in time are "close in dates": one year.
+constexpr int64_t kCloseDatesMs = int64_t{365} * 24 * 3600 * 1000;
+// Amounts whose difference is at most this share of the larger are "similar": 5%.
+constexpr int64_t kSimilarBp = 500;
+
+std::optional<json> DoubleFundingRow(std::string_view applicant, std::string_view group,
+                                     uint32_t partition, const Funded& a, const Funded& b) {
+  if (a.project == b.project) return std::nullopt;  // the rules decide the same project
+  int64_t apart_ms =
+      a.applied_ms > b.applied_ms ? a.applied_ms - b.applied_ms : b.applied_ms - a.applied_ms;
+  int64_t larger = std::max(a.approved_fen, b.approved_fen);
+  int64_t diff = a.approved_fen > b.approved_fen ? a.approved_fen - b.approved_fen
+                                                 : b.approved_fen - a.approved_fen;
+  int64_t diff_bp = larger > 0 ? UsedBp(diff, larger) : 0;
+  bool close = apart_ms <= kCloseDatesMs;
+  bool similar = static_cast<__int128>(diff) * 10000 <= static_cast<__int128>(larger) * kSimilarBp;
+  if (!close && !similar) return std::nullopt;
+  std::string why;
+  if (close) why = fmt::format("applications {} days apart", apart_ms / (24 * 3600 * 1000));
+  if (similar) {
+    why += fmt::format("{}amounts differ by {}.{:02d}%", why.empty() ? "" : "; ", diff_bp / 100,
+                       diff_bp % 100);
+  }
+  auto entry = [&](uint64_t seq, const std::string& id) {
+    return json{{"partition", partition}, {"sequence", seq}, {"event_id", id}};
+  };
+  return json{
+      {"applicant_id", std::string(applicant)},
+      {"group", std::string(group)},
+      {"approval_a", a.approval},
+      {"programme_a", a.programme},
+      {"project_a", a.project},
+      {"approved_a_fen", a.approved_fen},
+      {"applied_a", FormatCst(a.applied_ms)},
+      {"approval_b", b.approval},
+      {"programme_b", b.programme},
+      {"project_b", b.project},
+      {"approved_b_fen", b.approved_fen},
+      {"applied_b", FormatCst(b.applied_ms)},
+      {"days_apart", apart_ms / (24 * 3600 * 1000)},
+      {"difference_bp", diff_bp},
+      {"why", why},
+      {"entries",
+       json::array({entry(a.application_seq, a.application), entry(a.approval_seq, a.approval),
+                    entry(b.application_seq, b.application), entry(b.approval_seq, b.approval)})}};
+}
+
+}  // namespace
+
+Result<QueryResult> Queries::DoubleFunding(const Page& page) const {
+  G60_TRY(CheckPage(page));
+  auto snap = Begin(ledger_, "possible double funding, for review (never rejected)");
+  if (!snap) return Fail(snap.error());
+  const lmdb::Txn& txn = snap->txn;
+  QueryResult& out = snap->out;
+  const Tables& t = ledger_.tables();
+  out.columns = {"applicant_id",   "group",     "approval_a", "programme_a",   "project_a",
+                 "approved_a_fen", "applied_a", "approval_b", "programme_b",   "project_b",
+                 "approved_b_fen", "applied_b", "days_apart", "difference_bp", "why",
+                 "entries"};
+  CatalogsByPartition catalogs(ledger_, txn);
+  // (partition u32 BE || applicant NUL group) -> its approvals.
+  std::map<std::string, std::vector<Funded>> groups;
+  G60_TRY(
+      Walk(txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+        ledger::v1::ApprovalState st;
+        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+          return Fail(Error::DataLoss("an approval state does not parse"));
+        }
+        uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+        auto catalog = catalogs.Get(p);
+        if (!catalog) return Fail(catalog.error());
+        const v1::OverlapGroup* g = *catalog ? (*catalog)->GroupOf(st.programme()) : nullptr;
+        if (!g) return false;
+        auto app = ApplicationAt(txn, t, p, st.application_event_id());
+        if (!app) return Fail(app.error());
+        std::string key = PartitionKey(p, st.applicant_id());
+        key.push_back('\0');
+        key += g->id();
+        groups[key].push_back(Funded{std::string(k.substr(4)), st.programme(), st.project_id(),
+                                     st.application_event_id(), st.approved_fen(),
+                                     app->occurred_at_ms(), st.seq(), app->seq()});
+        return true;
+      }));
+  uint64_t flags = 0;
+  auto pager_or = MakePager(page, out);
+  if (!pager_or) return Fail(pager_or.error());
+  Pager& pager = *pager_or;
+  for (const auto& [key, list] : groups) {
+    uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(key.data()));
+    auto parts = SplitNul(std::string_view(key).substr(4));
+    for (size_t i = 0; i < list.size(); ++i) {
+      for (size_t j = i + 1; j < list.size(); ++j) {
+        auto row = DoubleFundingRow(parts[0], parts[1], p, list[i], list[j]);
+        if (!row) continue;
+        ++flags;
+        pager.Offer(key + '\0' + list[i].approval + '\0' + list[j].approval, std::move(*row));
+      }
+    }
+  }
+  pager.Finish();
+  out.summary = json::array({{{"flags", flags},
+                              {"close_dates_days", kCloseDatesMs / (24 * 3600 * 1000)},
+                              {"similar_amounts_bp", kSimilarBp}}});
+  return std::move(out);
 }
 
 namespace {
@@ -800,6 +1664,7 @@ std::string FormatTable(const QueryResult& r) {
     out += "\nsummary\n" + Aligned(cols, r.summary.get<std::vector<json>>());
   }
   if (!r.next.empty()) out += fmt::format("\nmore: --after {}\n", r.next);
+  if (!r.position.is_null()) out += "\n" + FormatPosition(r.position) + "\n";
   return out;
 }
 
