@@ -1080,6 +1080,24 @@ Result<uint32_t> PartitionOfApplicant(const lmdb::Txn& txn, const Tables& t,
 
 }  // namespace
 
+Result<std::string> CatalogueVersionAt(const lmdb::Txn& txn, const Tables& tables,
+                                       uint32_t partition, uint64_t sequence) {
+  auto v = txn.Get(tables.entries, EntryKey(partition, sequence));
+  if (!v) return Fail(v.error());
+  if (!*v) return std::string();
+  auto e = DecodeEntry(**v);
+  if (!e) return Fail(e.error());
+  if (e->body.catalog_hash().empty()) return std::string();
+  auto blob = txn.Get(tables.catalog_blobs, e->body.catalog_hash());
+  if (!blob) return Fail(blob.error());
+  v1::Catalog c;
+  if (!*blob || !c.ParseFromArray((**blob).data(), static_cast<int>((**blob).size()))) {
+    return Fail(Error::DataLoss(
+        fmt::format("the catalogue of entry {}/{} is not stored whole", partition, sequence)));
+  }
+  return c.version();
+}
+
 Result<QueryResult> Queries::Totals(std::string_view applicant_id) const {
   G60_TRY(CheckApplicantId(applicant_id));
   auto snap = Begin(ledger_, fmt::format("money of applicant {} per year (CST)", applicant_id));

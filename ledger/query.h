@@ -124,6 +124,11 @@ std::string FormatPosition(const nlohmann::json& position);
 Result<std::map<std::string, std::string>> CatalogueVersions(const lmdb::Txn& txn,
                                                              const Tables& tables);
 
+// The version of the catalogue the entry at (partition, sequence) was decided under; ""
+// when it was decided before any (or the entry is not stored).
+Result<std::string> CatalogueVersionAt(const lmdb::Txn& txn, const Tables& tables,
+                                       uint32_t partition, uint64_t sequence);
+
 // Renders a result as an aligned text table (for terminals) or as CSV (RFC 4180).
 std::string FormatTable(const QueryResult& r);
 std::string FormatCsv(const QueryResult& r);

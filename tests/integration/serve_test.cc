@@ -1402,3 +1402,26 @@ TEST_CASE("the compliance questions over HTTP: answers with their position, bad 
   }
   CHECK(Get(port, "/api/applicants/91310117NOBODY0000/totals").first == 404);
 }
+
+TEST_CASE("a trace names the catalogue each link was decided under", "[serve][integration]") {
+  Served& s = DemoServer();
+  auto [applicant, payment] = ClawedBackPayment(s.steps);
+  auto [code, trace] = Get(s.server->port(), "/api/traces/" + payment);
+  REQUIRE(code == 200);
+  REQUIRE(trace["catalogs"].size() == trace["bundle"]["links"].size());
+  for (const auto& c : trace["catalogs"]) {
+    INFO(c.dump());
+    // Key grants precede the catalogue's publication; everything after names it.
+    if (c["event_id"].get<std::string>().rfind("grant", 0) == 0) continue;
+    CHECK(c["catalog"] == TestCatalog().version());
+  }
+  // The command line prints it too.
+  TempDir keys;
+  REQUIRE(WriteKeyFile(keys / "admin", Keys().admin).has_value());
+  auto out = Run(
+      {G60LEDGER_BIN, "trace", payment, "--ledger", s.dir.path(), "--anchor", keys / "admin.pub"},
+      keys / "trace.out");
+  INFO(out.output);
+  CHECK(out.status == 0);
+  CHECK_THAT(out.output, Catch::Contains("catalogue") && Catch::Contains(TestCatalog().version()));
+}
