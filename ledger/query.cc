@@ -1474,8 +1474,9 @@ struct Funded {
   uint64_t approval_seq = 0, application_seq = 0;
 };
 
-// Applications this close in time are "close in dates": one year.
-constexpr int64_t kCloseDatesMs = int64_t{365} * 24 * 3600 * 1000;
+// Applications at most this far apart are "close in dates": 90 days, a quarter. The events
+// carry no project period, so the applications' dates stand for when the projects ran.
+constexpr int64_t kCloseDatesMs = int64_t{90} * 24 * 3600 * 1000;
 // Amounts whose difference is at most this share of the larger are "similar": 5%.
 constexpr int64_t kSimilarBp = 500;
 
@@ -1590,9 +1591,12 @@ std::string Cell(const json& v) {
   return v.dump();
 }
 
+// Amounts (*_fen) in CNY, shares (*_bp) in percent; the rest as it is.
 std::string AmountCell(const std::string& column, const json& v) {
-  if (column.size() > 4 && column.substr(column.size() - 4) == "_fen" && v.is_number_integer()) {
-    return FormatFen(v.get<int64_t>());
+  if (column.ends_with("_fen") && v.is_number_integer()) return FormatFen(v.get<int64_t>());
+  if (column.ends_with("_bp") && v.is_number_integer()) {
+    int64_t bp = v.get<int64_t>();
+    return fmt::format("{}{}.{:02d}%", bp < 0 ? "-" : "", std::abs(bp) / 100, std::abs(bp) % 100);
   }
   return Cell(v);
 }

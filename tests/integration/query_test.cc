@@ -963,14 +963,14 @@ TEST_CASE(
   // A also has a 7a project, alone in its group: nothing to compare it with.
   app("a-3", a, "G60-07a", 100000000, t0);
   approve("a-apr-3", a, "a-3", 1000000, v1::LEVEL_DISTRICT, t0 + day);
-  // B: same group, two years apart, amounts far apart: not flagged; then a third close
-  // in time to the second: flagged (dates), amounts 50% apart.
+  // B: same group, 800 days apart, amounts far apart: not flagged; then a third 90 days
+  // after the second (the most that is "close"): flagged (dates), amounts 50% apart.
   app("b-1", b, "G60-07b", 100000000, t0);
   approve("b-apr-1", b, "b-1", 1000000, v1::LEVEL_DISTRICT, t0 + day);
   app("b-2", b, "SH-M-07b", 100000000, t0 + 800 * day);
   approve("b-apr-2", b, "b-2", 3000000, v1::LEVEL_MUNICIPAL, t0 + 801 * day);
-  app("b-3", b, "G60-07b", 100000000, t0 + 900 * day);
-  approve("b-apr-3", b, "b-3", 6000000, v1::LEVEL_DISTRICT, t0 + 901 * day);
+  app("b-3", b, "G60-07b", 100000000, t0 + 890 * day);
+  approve("b-apr-3", b, "b-3", 6000000, v1::LEVEL_DISTRICT, t0 + 891 * day);
   // A ratio-capped approval at its limit (30% of 10,000,000.00 CNY) under the first
   // catalogue; a second catalogue lowers G60-07b's ratio to 10%.
   app("c-1", b, "G60-07b", 1000000000, t0 + 2 * day);
@@ -997,11 +997,11 @@ TEST_CASE(
     CHECK(row["entries"][1]["event_id"] == row["approval_a"]);
     CHECK(row["entries"][3]["event_id"] == row["approval_b"]);
   }
-  // Not flagged: a-apr-3 (alone in OG-07a); b-apr-1 with b-apr-2 or b-apr-3 (800 and 900
-  // days, 66.66% and 83.33% apart); b-apr-2 or b-apr-3 with c-apr-1 (798 and 898 days).
+  // Not flagged: a-apr-3 (alone in OG-07a); b-apr-1 with b-apr-2 or b-apr-3 (800 and 890
+  // days, 66.66% and 83.33% apart); b-apr-2 or b-apr-3 with c-apr-1 (798 and 888 days).
   const std::set<std::tuple<std::string, std::string, std::string>> want = {
       {"a-apr-1", "a-apr-2", "applications 30 days apart; amounts differ by 1.96%"},
-      {"b-apr-2", "b-apr-3", "applications 100 days apart"},
+      {"b-apr-2", "b-apr-3", "applications 90 days apart"},
       {"b-apr-1", "c-apr-1", "applications 2 days apart"},
   };
   CHECK(got == want);
