@@ -140,12 +140,6 @@ struct Pager {
   }
 };
 
-Result<Pager> MakePager(const Page& page, QueryResult& out) {
-  auto after = DecodeToken(page.after);
-  if (!after) return Fail(after.error());
-  return Pager{page.limit, *after, out, {}, false};
-}
-
 Status CheckPage(const Page& page) {
   if (page.limit < 1 || page.limit > 10000) {
     return Fail(Error::InvalidArgument("limit must be from 1 to 10000"));
@@ -276,6 +270,34 @@ std::string LevelOf(const std::shared_ptr<const CatalogIndex>& catalog,
   return p ? LevelName(p->level()) : "";
 }
 
+// Walks table approvals: `visit` gets each key (partition u32 BE || approval id) and state.
+Status WalkApprovals(
+    const lmdb::Txn& txn, const Tables& t,
+    const std::function<Result<bool>(std::string_view, const ledger::v1::ApprovalState&)>& visit) {
+  return Walk(txn, t.approvals, "", "",
+              [&](std::string_view k, std::string_view v) -> Result<bool> {
+                ledger::v1::ApprovalState st;
+                if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                  return Fail(Error::DataLoss("an approval state does not parse"));
+                }
+                return visit(k, st);
+              });
+}
+
+// The fields every row about a stored application or approval carries.
+json StateRow(int64_t when_ms, const std::string& applicant, const char* id_column,
+              std::string_view id, const std::string& programme, const std::string& level,
+              const std::string& project, uint32_t partition, uint64_t sequence) {
+  return json{{"occurred_at", FormatCst(when_ms)},
+              {"applicant_id", applicant},
+              {id_column, std::string(id)},
+              {"programme", programme},
+              {"level", level},
+              {"project_id", project},
+              {"partition", partition},
+              {"sequence", sequence}};
+}
+
 // An approval's stored state, or DataLoss.
 Result<ledger::v1::ApprovalState> ApprovalAt(const lmdb::Txn& txn, const Tables& t, uint32_t p,
                                              std::string_view id) {
@@ -315,6 +337,50 @@ Result<Snapshot> Begin(const Ledger& ledger, std::string title) {
   return Snapshot{std::move(*txn), std::move(out)};
 }
 
+// A paged answer over one snapshot: the filter as checked, the read transaction, the
+// answer and its pager (which points into the answer, so a Listing stays where it is made).
+struct Listing {
+  Filter filter;
+  lmdb::Txn txn;
+  QueryResult out;
+  Pager pager;
+  Listing(Filter f, Snapshot snap, const Page& page, std::string after)
+      : filter(std::move(f)),
+        txn(std::move(snap.txn)),
+        out(std::move(snap.out)),
+        pager{page.limit, std::move(after), out, {}, false} {}
+};
+Result<std::unique_ptr<Listing>> BeginListing(const Ledger& ledger, std::string title,
+                                              const Page& page, const Filter& filter) {
+  G60_TRY(CheckPage(page));
+  auto f = CheckFilter(filter);
+  if (!f) return Fail(f.error());
+  auto after = DecodeToken(page.after);
+  if (!after) return Fail(after.error());
+  auto snap = Begin(ledger, std::move(title));
+  if (!snap) return Fail(snap.error());
+  return std::make_unique<Listing>(std::move(*f), std::move(*snap), page, std::move(*after));
+}
+
+// Rows counted and an amount added up per programme, for a summary.
+class PerProgramme {
+ public:
+  void Add(const std::string& programme, int64_t fen) {
+    auto& [n, sum] = sums_[programme];
+    ++n;
+    sum += fen;
+  }
+  json Summary(const char* count, const char* amount) const {
+    json out = json::array();
+    for (const auto& [p, v] : sums_)
+      out.push_back({{"programme", p}, {count, v.first}, {amount, v.second}});
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::pair<uint64_t, int64_t>> sums_;
+};
+
 // Accepted approvals above min(ratio x the application's declared base, the absolute cap)
 // of their programme in `catalog` (the rule of EXCEEDS_CAP), counted per (programme, CST
 // year of the approval).
@@ -322,12 +388,8 @@ Result<std::map<std::pair<std::string, int>, uint64_t>> ApprovalsOverRatio(
     const lmdb::Txn& txn, const Tables& t, const std::shared_ptr<const CatalogIndex>& catalog) {
   std::map<std::pair<std::string, int>, uint64_t> out;
   if (!catalog) return out;
-  G60_TRY(
-      Walk(txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         const v1::Programme* p = catalog->Find(st.programme());
         if (!p || p->ratio_bp() == 0) return false;
         uint32_t part = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
@@ -420,18 +482,16 @@ Result<int64_t> ParseCstTime(std::string_view text, std::string_view what) {
 
 Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page& page,
                                        const Filter& filter) const {
-  G60_TRY(CheckPage(page));
   if (!ValidEventId(applicant_id)) {
     return Fail(Error::InvalidArgument(
         fmt::format("'{}' is not an applicant id (1..128 printable characters)", applicant_id)));
   }
-  auto f = CheckFilter(filter);
-  if (!f) return Fail(f.error());
-  f->applicant_id.clear();
-  auto snap = Begin(ledger_, fmt::format("history of applicant {}", applicant_id));
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  Filter others = filter;  // the applicant is the argument
+  others.applicant_id.clear();
+  auto listing =
+      BeginListing(ledger_, fmt::format("history of applicant {}", applicant_id), page, others);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
@@ -445,9 +505,6 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
   };
   std::map<std::string, Totals> by_programme;
   bool any = false;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
   G60_TRY(WalkEntries(
       txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
         const auto& b = r.entry.body;
@@ -455,8 +512,8 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
         const auto& e = r.msg.event;
         std::string level = LevelOf(*catalog, b.programme());
         std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
-        if (!Matches(*f, {b.applicant_id(), b.programme(), level, source, EventAmount(e),
-                          e.occurred_at_ms()})) {
+        if (!Matches(f, {b.applicant_id(), b.programme(), level, source, EventAmount(e),
+                         e.occurred_at_ms()})) {
           return false;
         }
         Totals& tot = by_programme[b.programme()];
@@ -490,10 +547,13 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
 }
 
 Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) const {
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto snap =
+      Begin(ledger_, programme.empty() ? std::string("utilisation of every programme")
+                                       : fmt::format("utilisation of programme {}", programme));
+  if (!snap) return Fail(snap.error());
+  auto& [txn, out] = *snap;
   const Tables& t = ledger_.tables();
-  auto catalog = CurrentCatalog(ledger_, *txn);
+  auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
   if (!programme.empty() && *catalog && !(*catalog)->Find(programme)) {
     return Fail(
@@ -501,7 +561,7 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
   }
   std::map<std::pair<std::string, int>, ledger::v1::ProgrammeYearTotals> sums;
   std::string begin = programme.empty() ? std::string() : std::string(programme) + '\0';
-  auto cur = lmdb::Cursor::Open(*txn, t.totals);
+  auto cur = lmdb::Cursor::Open(txn, t.totals);
   if (!cur) return Fail(cur.error());
   for (auto ok = begin.empty() ? cur->First() : cur->Seek(begin);; ok = cur->Next()) {
     if (!ok) return Fail(ok.error());
@@ -531,12 +591,6 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
     s.set_rejected(s.rejected() + part.rejected());
     s.set_largest_approval_fen(std::max(s.largest_approval_fen(), part.largest_approval_fen()));
   }
-  QueryResult out;
-  auto position = LedgerPosition(*txn, t);
-  if (!position) return Fail(position.error());
-  out.position = std::move(*position);
-  out.title = programme.empty() ? "utilisation of every programme"
-                                : fmt::format("utilisation of programme {}", programme);
   out.columns = {"programme",
                  "level",
                  "year",
@@ -563,7 +617,7 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
       if (at == sums.end() || at->first.first != id) sums[{id, year}];
     }
   }
-  auto over_ratio = ApprovalsOverRatio(*txn, t, *catalog);
+  auto over_ratio = ApprovalsOverRatio(txn, t, *catalog);
   if (!over_ratio) return Fail(over_ratio.error());
   ledger::v1::ProgrammeYearTotals all;
   for (const auto& [key, s] : sums) {
@@ -611,17 +665,13 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
                               {"clawed_back_fen", all.clawed_back_fen()},
                               {"net_paid_fen", all.paid_fen() - all.clawed_back_fen()},
                               {"rejected", all.rejected()}}});
-  return out;
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Payments(const Filter& filter, const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto f = CheckFilter(filter);
-  if (!f) return Fail(f.error());
-  auto snap = Begin(ledger_, "stage payments");
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing = BeginListing(ledger_, "stage payments", page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
@@ -629,10 +679,7 @@ Result<QueryResult> Queries::Payments(const Filter& filter, const Page& page) co
                  "stage",       "programme",    "level",    "source",
                  "amount_fen",  "partition",    "sequence"};
   std::map<std::pair<std::string, std::string>, std::pair<uint64_t, int64_t>> totals;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  auto [begin, end] = TimeRange(f->period);
+  auto [begin, end] = TimeRange(f.period);
   G60_TRY(WalkEntries(txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
     const auto& b = r.entry.body;
     if (b.event_type() != EventType::EVENT_TYPE_STAGE_PAYMENT ||
@@ -642,8 +689,8 @@ Result<QueryResult> Queries::Payments(const Filter& filter, const Page& page) co
     const auto& sp = r.msg.event.stage_payment();
     std::string lvl = LevelOf(*catalog, b.programme());
     std::string src = SourceName(sp.source());
-    if (!Matches(*f, {b.applicant_id(), b.programme(), lvl, src, b.amount_fen(),
-                      r.msg.event.occurred_at_ms()})) {
+    if (!Matches(f, {b.applicant_id(), b.programme(), lvl, src, b.amount_fen(),
+                     r.msg.event.occurred_at_ms()})) {
       return false;
     }
     auto& tot = totals[{src, lvl}];
@@ -674,9 +721,6 @@ Result<QueryResult> Queries::Payments(const Filter& filter, const Page& page) co
 
 Result<QueryResult> Queries::Rejections(const Filter& filter, std::string_view reason,
                                         const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto f = CheckFilter(filter);
-  if (!f) return Fail(f.error());
   std::optional<Reason> want;
   if (!reason.empty()) {
     Reason r;
@@ -686,10 +730,9 @@ Result<QueryResult> Queries::Rejections(const Filter& filter, std::string_view r
     }
     want = r;
   }
-  auto snap = Begin(ledger_, "rejections");
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing = BeginListing(ledger_, "rejections", page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
@@ -697,18 +740,15 @@ Result<QueryResult> Queries::Rejections(const Filter& filter, std::string_view r
   if (!versions) return Fail(versions.error());
   out.columns = kEntryColumns;
   std::map<std::pair<std::string, std::string>, uint64_t> counts;  // (reason, programme)
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  auto [begin, end] = TimeRange(f->period);
+  auto [begin, end] = TimeRange(f.period);
   G60_TRY(WalkEntries(txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
     const auto& b = r.entry.body;
     if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) return false;
     if (want && b.reason() != *want) return false;
     const auto& e = r.msg.event;
     std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
-    if (!Matches(*f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), source,
-                      EventAmount(e), e.occurred_at_ms()})) {
+    if (!Matches(f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), source,
+                     EventAmount(e), e.occurred_at_ms()})) {
       return false;
     }
     ++counts[{ReasonName(b.reason()), b.programme()}];
@@ -735,14 +775,10 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
     phase = page.after[0];
     after = *raw;
   }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto snap = Begin(ledger_, "overlap decisions (从优、就高、不重复)");
+  if (!snap) return Fail(snap.error());
+  auto& [txn, out] = *snap;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  auto position = LedgerPosition(*txn, t);
-  if (!position) return Fail(position.error());
-  out.position = std::move(*position);
-  out.title = "overlap decisions (从优、就高、不重复)";
   out.columns = {"decision",         "applicant_id",     "approval_event_id", "programme",
                  "approved_fen",     "winning_approval", "winning_programme", "winning_fen",
                  "carried_over_fen", "partition",        "sequence"};
@@ -758,25 +794,12 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
     out.rows.push_back(std::move(row));
     last = std::string(1, source) + HexEncode(key);
   };
-  auto approval_state = [&](uint32_t p, std::string_view id) -> Result<ledger::v1::ApprovalState> {
-    ledger::v1::ApprovalState st;
-    auto v = txn->Get(t.approvals, PartitionKey(p, id));
-    if (!v) return Fail(v.error());
-    if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
-      return Fail(Error::DataLoss(fmt::format("approval {} state does not parse", id)));
-    }
-    return st;
-  };
-  G60_TRY(
-      Walk(*txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         if (st.superseded_by().empty()) return false;
         ++superseded;
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
-        auto w = approval_state(p, st.superseded_by());
+        auto w = ApprovalAt(txn, t, p, st.superseded_by());
         if (!w) return Fail(w.error());
         offer('a', k,
               json{{"decision", "superseded"},
@@ -795,7 +818,7 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   std::string reason(2, '\0');
   reason[1] = static_cast<char>(Reason::REASON_DUPLICATE_SUPPORT);
   std::string begin = IndexBegin(IndexKind::kReason, reason);
-  G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
+  G60_TRY(WalkEntries(txn, t, begin, PrefixEnd(begin),
                       [&](std::string_view k, const Read& r) -> Result<bool> {
                         ++duplicates;
                         const auto& b = r.entry.body;
@@ -806,7 +829,7 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
                         }
                         ledger::v1::ApprovalState w;
                         if (!winner.empty()) {
-                          auto ws = approval_state(r.entry.header.partition, winner);
+                          auto ws = ApprovalAt(txn, t, r.entry.header.partition, winner);
                           if (!ws) return Fail(ws.error());
                           w = *ws;
                         }
@@ -827,38 +850,24 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   if (more) out.next = last;
   out.summary = json::array({{{"decision", "superseded"}, {"count", superseded}},
                              {{"decision", "duplicate rejected"}, {"count", duplicates}}});
-  return out;
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Outstanding(const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto listing = BeginListing(ledger_, "approved stages not yet paid", page, Filter{});
+  if (!listing) return Fail(listing.error());
+  auto& [unused_filter, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  auto position = LedgerPosition(*txn, t);
-  if (!position) return Fail(position.error());
-  out.position = std::move(*position);
-  out.title = "approved stages not yet paid";
   out.columns = {"applicant_id", "approval_event_id", "programme", "stage",
                  "amount_fen",   "approved_fen",      "paid_fen",  "partition"};
-  std::map<std::string, std::pair<uint64_t, int64_t>> by_programme;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  G60_TRY(
-      Walk(*txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  PerProgramme by_programme;
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         if (!st.superseded_by().empty()) return false;  // its unpaid stages are void
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
         for (const auto& s : st.stages()) {
           if (!s.payment_event_id().empty()) continue;
-          auto& tot = by_programme[st.programme()];
-          tot.first += 1;
-          tot.second += s.amount_fen();
+          by_programme.Add(st.programme(), s.amount_fen());
           // A row per stage; the key orders stages within an approval.
           std::string key(k);
           PutU32BE(key, s.number());
@@ -874,36 +883,25 @@ Result<QueryResult> Queries::Outstanding(const Page& page) const {
         return true;
       }));
   pager.Finish();
-  out.summary = json::array();
-  for (const auto& [p, tot] : by_programme) {
-    out.summary.push_back(
-        {{"programme", p}, {"stages", tot.first}, {"outstanding_fen", tot.second}});
-  }
-  return out;
+  out.summary = by_programme.Summary("stages", "outstanding_fen");
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) const {
-  G60_TRY(CheckPage(page));
-  G60_TRY(CheckPeriod(period));
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  Filter in_period;
+  in_period.period = period;
+  auto listing = BeginListing(ledger_, "clawbacks", page, in_period);
+  if (!listing) return Fail(listing.error());
+  auto& [unused_filter, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  auto position = LedgerPosition(*txn, t);
-  if (!position) return Fail(position.error());
-  out.position = std::move(*position);
-  out.title = "clawbacks";
   out.columns = {"occurred_at", "applicant_id", "event_id",    "payments",  "approval_event_id",
                  "programme",   "amount_fen",   "reason_text", "partition", "sequence"};
   int64_t total = 0;
   uint64_t count = 0;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
   std::string begin = IndexBegin(IndexKind::kType,
                                  std::string(1, static_cast<char>(EventType::EVENT_TYPE_CLAWBACK)));
   G60_TRY(WalkEntries(
-      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
         const auto& b = r.entry.body;
         int64_t when = r.msg.event.occurred_at_ms();
         if (b.verdict() != ledger::v1::VERDICT_ACCEPTED || when < period.from_ms ||
@@ -917,7 +915,7 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
         std::string approval;
         if (c.payment_event_ids_size() > 0) {
           auto v =
-              txn->Get(t.payments, PartitionKey(r.entry.header.partition, c.payment_event_ids(0)));
+              txn.Get(t.payments, PartitionKey(r.entry.header.partition, c.payment_event_ids(0)));
           if (!v) return Fail(v.error());
           ledger::v1::PaymentState ps;
           if (*v && ps.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
@@ -939,7 +937,7 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
       }));
   pager.Finish();
   out.summary = json::array({{{"clawbacks", count}, {"amount_fen", total}}});
-  return out;
+  return std::move(out);
 }
 
 namespace {
@@ -1198,22 +1196,18 @@ Result<QueryResult> Queries::Headroom(std::string_view applicant_id) const {
 }
 
 Result<QueryResult> Queries::NearCaps(int within_pct, const Page& page) const {
-  G60_TRY(CheckPage(page));
   if (within_pct < 0 || within_pct > 100) {
     return Fail(Error::InvalidArgument("within must be a percentage from 0 to 100"));
   }
-  auto snap = Begin(ledger_, fmt::format("applicants within {}% of a cap", within_pct));
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing = BeginListing(ledger_, fmt::format("applicants within {}% of a cap", within_pct),
+                              page, Filter{});
+  if (!listing) return Fail(listing.error());
+  auto& [unused_filter, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   out.columns = kCapColumns;
   out.columns.push_back("partition");
   CatalogsByPartition catalogs(ledger_, txn);
   std::map<std::string, uint64_t> counts;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
   G60_TRY(Walk(txn, t.policy, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
     uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
     auto catalog = catalogs.Get(p);
@@ -1242,128 +1236,86 @@ Result<QueryResult> Queries::NearCaps(int within_pct, const Page& page) const {
 }
 
 Result<QueryResult> Queries::Pending(const Filter& filter, const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto f = CheckFilter(filter);
-  if (!f) return Fail(f.error());
-  auto snap = Begin(ledger_, "applications without an approval");
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing = BeginListing(ledger_, "applications without an approval", page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   out.columns = {"occurred_at", "applicant_id",  "application_event_id", "programme", "level",
                  "project_id",  "requested_fen", "declared_base_fen",    "partition", "sequence"};
   CatalogsByPartition catalogs(ledger_, txn);
-  std::map<std::string, std::pair<uint64_t, int64_t>> by_programme;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  G60_TRY(Walk(txn, t.applications, "", "",
-               [&](std::string_view k, std::string_view v) -> Result<bool> {
-                 ledger::v1::ApplicationState st;
-                 if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-                   return Fail(Error::DataLoss("an application state does not parse"));
-                 }
-                 if (!st.approval_event_id().empty()) return false;
-                 uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
-                 auto catalog = catalogs.Get(p);
-                 if (!catalog) return Fail(catalog.error());
-                 std::string level = LevelOf(*catalog, st.programme());
-                 if (!Matches(*f, {st.applicant_id(), st.programme(), level, "", st.requested_fen(),
-                                   st.occurred_at_ms()})) {
-                   return false;
-                 }
-                 auto& tot = by_programme[st.programme()];
-                 ++tot.first;
-                 tot.second += st.requested_fen();
-                 return pager.Offer(k, json{{"occurred_at", FormatCst(st.occurred_at_ms())},
-                                            {"applicant_id", st.applicant_id()},
-                                            {"application_event_id", std::string(k.substr(4))},
-                                            {"programme", st.programme()},
-                                            {"level", level},
-                                            {"project_id", st.project_id()},
-                                            {"requested_fen", st.requested_fen()},
-                                            {"declared_base_fen", st.declared_base_fen()},
-                                            {"partition", p},
-                                            {"sequence", st.seq()}});
-               }));
+  PerProgramme by_programme;
+  G60_TRY(Walk(
+      txn, t.applications, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+        ledger::v1::ApplicationState st;
+        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+          return Fail(Error::DataLoss("an application state does not parse"));
+        }
+        if (!st.approval_event_id().empty()) return false;
+        uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+        auto catalog = catalogs.Get(p);
+        if (!catalog) return Fail(catalog.error());
+        std::string level = LevelOf(*catalog, st.programme());
+        if (!Matches(f, {st.applicant_id(), st.programme(), level, "", st.requested_fen(),
+                         st.occurred_at_ms()})) {
+          return false;
+        }
+        by_programme.Add(st.programme(), st.requested_fen());
+        json row = StateRow(st.occurred_at_ms(), st.applicant_id(), "application_event_id",
+                            k.substr(4), st.programme(), level, st.project_id(), p, st.seq());
+        row["requested_fen"] = st.requested_fen();
+        row["declared_base_fen"] = st.declared_base_fen();
+        return pager.Offer(k, std::move(row));
+      }));
   pager.Finish();
-  out.summary = json::array();
-  for (const auto& [p, tot] : by_programme) {
-    out.summary.push_back(
-        {{"programme", p}, {"applications", tot.first}, {"requested_fen", tot.second}});
-  }
+  out.summary = by_programme.Summary("applications", "requested_fen");
   return std::move(out);
 }
 
 Result<QueryResult> Queries::Unpaid(const Filter& filter, const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto f = CheckFilter(filter);
-  if (!f) return Fail(f.error());
-  auto snap = Begin(ledger_, "live approvals never paid");
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing = BeginListing(ledger_, "live approvals never paid", page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   out.columns = {"occurred_at", "applicant_id", "approval_event_id", "programme",
                  "level",       "project_id",   "approved_fen",      "carried_over_fen",
                  "stages",      "partition",    "sequence"};
-  std::map<std::string, std::pair<uint64_t, int64_t>> by_programme;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  G60_TRY(
-      Walk(txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  PerProgramme by_programme;
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         if (!st.superseded_by().empty() || st.paid_fen() != 0) return false;
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
         auto r = ReadAt(txn, t, IndexPosition{p, st.seq()});
         if (!r) return Fail(r.error());
         std::string level = LevelName(st.level());
         int64_t when = r->msg.event.occurred_at_ms();
-        if (!Matches(*f, {st.applicant_id(), st.programme(), level, "", st.approved_fen(), when})) {
+        if (!Matches(f, {st.applicant_id(), st.programme(), level, "", st.approved_fen(), when})) {
           return false;
         }
-        auto& tot = by_programme[st.programme()];
-        ++tot.first;
-        tot.second += st.approved_fen();
-        return pager.Offer(k, json{{"occurred_at", FormatCst(when)},
-                                   {"applicant_id", st.applicant_id()},
-                                   {"approval_event_id", std::string(k.substr(4))},
-                                   {"programme", st.programme()},
-                                   {"level", level},
-                                   {"project_id", st.project_id()},
-                                   {"approved_fen", st.approved_fen()},
-                                   {"carried_over_fen", st.carried_over_fen()},
-                                   {"stages", st.stages_size()},
-                                   {"partition", p},
-                                   {"sequence", st.seq()}});
+        by_programme.Add(st.programme(), st.approved_fen());
+        json row = StateRow(when, st.applicant_id(), "approval_event_id", k.substr(4),
+                            st.programme(), level, st.project_id(), p, st.seq());
+        row["approved_fen"] = st.approved_fen();
+        row["carried_over_fen"] = st.carried_over_fen();
+        row["stages"] = st.stages_size();
+        return pager.Offer(k, std::move(row));
       }));
   pager.Finish();
-  out.summary = json::array();
-  for (const auto& [p, tot] : by_programme) {
-    out.summary.push_back(
-        {{"programme", p}, {"approvals", tot.first}, {"approved_fen", tot.second}});
-  }
+  out.summary = by_programme.Summary("approvals", "approved_fen");
   return std::move(out);
 }
 
 Result<QueryResult> Queries::Decisions(std::string_view key_id, const Filter& filter,
                                        const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto f = CheckFilter(filter);
-  if (!f) return Fail(f.error());
   if (!key_id.empty() && !ValidEventId(key_id)) {
     return Fail(Error::InvalidArgument(fmt::format("key '{}' is not a key id", key_id)));
   }
-  auto snap =
-      Begin(ledger_, key_id.empty() ? std::string("approval decisions by signing key")
-                                    : fmt::format("approval decisions signed by {}", key_id));
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing =
+      BeginListing(ledger_,
+                   key_id.empty() ? std::string("approval decisions by signing key")
+                                  : fmt::format("approval decisions signed by {}", key_id),
+                   page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
@@ -1376,9 +1328,6 @@ Result<QueryResult> Queries::Decisions(std::string_view key_id, const Filter& fi
     int64_t approved = 0;
   };
   std::map<std::string, Count> by_key;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
   std::string begin = IndexBegin(IndexKind::kType,
                                  std::string(1, static_cast<char>(EventType::EVENT_TYPE_APPROVAL)));
   G60_TRY(WalkEntries(
@@ -1386,8 +1335,8 @@ Result<QueryResult> Queries::Decisions(std::string_view key_id, const Filter& fi
         const auto& b = r.entry.body;
         if (!key_id.empty() && b.key_id() != key_id) return false;
         const auto& e = r.msg.event;
-        if (!Matches(*f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), "",
-                          EventAmount(e), e.occurred_at_ms()})) {
+        if (!Matches(f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), "",
+                         EventAmount(e), e.occurred_at_ms()})) {
           return false;
         }
         Count& c = by_key[b.key_id()];
@@ -1525,11 +1474,10 @@ std::optional<json> DoubleFundingRow(std::string_view applicant, std::string_vie
 }  // namespace
 
 Result<QueryResult> Queries::DoubleFunding(const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto snap = Begin(ledger_, "possible double funding, for review (never rejected)");
-  if (!snap) return Fail(snap.error());
-  const lmdb::Txn& txn = snap->txn;
-  QueryResult& out = snap->out;
+  auto listing =
+      BeginListing(ledger_, "possible double funding, for review (never rejected)", page, Filter{});
+  if (!listing) return Fail(listing.error());
+  auto& [unused_filter, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
   out.columns = {"applicant_id",   "group",     "approval_a", "programme_a",   "project_a",
                  "approved_a_fen", "applied_a", "approval_b", "programme_b",   "project_b",
@@ -1538,12 +1486,8 @@ Result<QueryResult> Queries::DoubleFunding(const Page& page) const {
   CatalogsByPartition catalogs(ledger_, txn);
   // (partition u32 BE || applicant NUL group) -> its approvals.
   std::map<std::string, std::vector<Funded>> groups;
-  G60_TRY(
-      Walk(txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
         auto catalog = catalogs.Get(p);
         if (!catalog) return Fail(catalog.error());
@@ -1560,9 +1504,6 @@ Result<QueryResult> Queries::DoubleFunding(const Page& page) const {
         return true;
       }));
   uint64_t flags = 0;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
   for (const auto& [key, list] : groups) {
     uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(key.data()));
     auto parts = SplitNul(std::string_view(key).substr(4));
