@@ -957,10 +957,12 @@ class FrontDoor {
   ReadRole client_cert_role_;
 };
 
-// The parameters of a Filter (Params::GetFilter), and `more`.
-std::set<std::string> FilterParams(std::initializer_list<std::string> more) {
-  std::set<std::string> out = {"from",  "to",     "applicant", "programme",
-                               "level", "source", "min_fen",   "max_fen"};
+// The parameters of a Filter (Params::GetFilter), `source` only where payments are listed,
+// and `more`.
+std::set<std::string> FilterParams(bool source, std::initializer_list<std::string> more) {
+  std::set<std::string> out = {"from",  "to",      "applicant", "programme",
+                               "level", "min_fen", "max_fen"};
+  if (source) out.insert("source");
   out.insert(more.begin(), more.end());
   return out;
 }
@@ -1024,7 +1026,7 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/applicants/{applicant_id}",
        {},
        aud,
-       FilterParams({"limit", "after"}),
+       FilterParams(true, {"limit", "after"}),
        [api, paged, filtered](const Args& a, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(p,
@@ -1058,7 +1060,7 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/payments",
        {},
        aud,
-       FilterParams({"limit", "after"}),
+       FilterParams(true, {"limit", "after"}),
        [api, paged, filtered](const Args&, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(p, [&](const Page& page) { return api->queries_.Payments(f, page); });
@@ -1067,7 +1069,7 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/rejections",
        {},
        aud,
-       FilterParams({"reason", "limit", "after"}),
+       FilterParams(true, {"reason", "limit", "after"}),
        [api, paged, filtered](const Args&, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(p, [&](const Page& page) {
@@ -1078,7 +1080,7 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/pending",
        {},
        aud,
-       FilterParams({"limit", "after"}),
+       FilterParams(false, {"limit", "after"}),
        [api, paged, filtered](const Args&, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(p, [&](const Page& page) { return api->queries_.Pending(f, page); });
@@ -1087,7 +1089,7 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/unpaid",
        {},
        aud,
-       FilterParams({"limit", "after"}),
+       FilterParams(false, {"limit", "after"}),
        [api, paged, filtered](const Args&, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(p, [&](const Page& page) { return api->queries_.Unpaid(f, page); });
@@ -1096,7 +1098,7 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/decisions",
        {},
        aud,
-       FilterParams({"key", "limit", "after"}),
+       FilterParams(false, {"key", "limit", "after"}),
        [api, paged, filtered](const Args&, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(

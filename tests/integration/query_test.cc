@@ -1036,3 +1036,58 @@ TEST_CASE(
   }
   CHECK(over == 1);
 }
+
+TEST_CASE(
+    "the query verbs print the position: a footer line, a JSON member, and for CSV on "
+    "standard error",
+    "[query][integration][cli]") {
+  Demo& d = IngestedDemo();
+  StreamFacts f = FactsOf(d.steps);
+  const std::string applicant = f.approvals.front().applicant;
+  Queries q(*d.ledger);
+  auto want = q.Totals(applicant);
+  REQUIRE(want.has_value());
+  const std::string footer = FormatPosition(want->position);
+  const std::string dir = d.dir.path();
+  auto text = Run({G60LEDGER_BIN, "query", "totals", applicant, "--ledger", dir}, dir + "/t.out");
+  INFO(text.output);
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.output, Catch::EndsWith(footer + "\n") && Catch::Contains(" CNY"));
+  auto js =
+      Run({G60LEDGER_BIN, "query", "totals", applicant, "--ledger", dir, "--json"}, dir + "/j.out");
+  REQUIRE(js.status == 0);
+  CHECK(json::parse(js.output) == want->ToJson());
+  // CSV: only the header and the rows on standard output, the position on standard error.
+  auto csv = Run({"/bin/sh", "-c",
+                  fmt::format("'{}' query totals {} --ledger '{}' --csv 2>'{}/csv.err'",
+                              G60LEDGER_BIN, applicant, dir, dir)},
+                 dir + "/c.out");
+  REQUIRE(csv.status == 0);
+  CHECK(csv.output.rfind("year,approvals,approved_fen,entitlement_fen", 0) == 0);
+  CHECK(csv.output.find("position") == std::string::npos);
+  std::ifstream err(dir + "/csv.err");
+  std::string err_line;
+  std::getline(err, err_line);
+  CHECK(err_line == footer);
+  // Filters and bad parameters, named.
+  auto pending = Run({G60LEDGER_BIN, "query", "pending", "--ledger", dir, "--level", "municipal",
+                      "--all", "--json"},
+                     dir + "/p.out");
+  REQUIRE(pending.status == 0);
+  for (const auto& row : json::parse(pending.output)["rows"])
+    CHECK(row["level"] == "MUNICIPAL");
+  for (auto [args, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"near-caps", "--within", "101"}, "within"},
+           {{"payments", "--min-fen", "9", "--max-fen", "1"}, "min_fen"},
+           {{"payments", "--source", "CASH"}, "source 'CASH'"},
+           {{"unpaid", "--level", "PROVINCIAL"}, "level 'PROVINCIAL'"},
+           {{"decisions", "--applicant", "a b"}, "applicant 'a b'"}}) {
+    std::vector<std::string> argv = {G60LEDGER_BIN, "query"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--ledger", dir});
+    auto bad = Run(argv, dir + "/bad.out");
+    INFO(bad.output);
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.output, Catch::Contains(named));
+  }
+}

@@ -1390,7 +1390,8 @@ TEST_CASE("the compliance questions over HTTP: answers with their position, bad 
            {"/api/payments?min_fen=10&max_fen=5", "min_fen"},
            {"/api/near-caps?within=101", "within"},
            {"/api/pending?level=PROVINCIAL", "level"},
-           {"/api/unpaid?source=CASH", "source"},
+           {"/api/payments?source=CASH", "source"},
+           {"/api/unpaid?source=DISTRICT_FISCAL", "source"},
            {"/api/decisions?applicant=a%20b", "applicant"},
            {"/api/decisions?colour=red", "colour"},
            {"/api/rejections?from=2026-13-01", "from"}}) {
