@@ -139,6 +139,17 @@ async function renderHome() {
                            (t.over ? " — OVER CAP" : "") }));
     box.append(row);
   }
+  const total = (programmes.summary || [])[0];
+  if (total) {
+    box.append(el("p", { class: "summary", id: "programmes-total",
+      text: `All programmes: ${total.approvals} approvals, approved ${fen(total.approved_fen)}, ` +
+            `paid ${fen(total.paid_fen)}, clawed back ${fen(total.clawed_back_fen)}, ` +
+            `net paid ${fen(total.net_paid_fen)} CNY. Over a cap (per approval, or ratio × ` +
+            `declared base): ${all.filter((t) => t.over).map((t) => t.programme).join(", ") || "none"}.` }));
+  }
+  if (programmes.position) {
+    box.append(el("p", { class: "hint position", text: positionText(programmes.position) }));
+  }
   // Reports name applicants: a role that may not read them gets its reason in their place.
   const report = (box, ...args) => renderReport(box, ...args).catch((e) => {
     if (!(e instanceof ApiError) || e.status !== 403) throw e;
@@ -355,6 +366,8 @@ async function renderTrace(id) {
                                          api("/api/status")]);
   const list = $("#trace-links");
   let allOk = t.verification.ok;
+  // The catalogue each link was decided under, beside the bundle.
+  const catalogOf = new Map((t.catalogs || []).map((c) => [`${c.partition}/${c.sequence}`, c.catalog]));
   for (const link of t.bundle.links) {
     const mine = await checkLink(link, status.verifier_key);
     allOk = allOk && mine.ok;
@@ -364,7 +377,9 @@ async function renderTrace(id) {
       el("div", { class: "what" },
         el("strong", { text: link.event_id || "(undecodable)" }),
         ` — ${link.verdict.toLowerCase()}${link.verdict === "REJECTED" ? " (" + link.reason + ")" : ""}, ` +
-        `${fen(link.amount_fen)} CNY, entry ${link.partition}/${link.sequence}`,
+        `${fen(link.amount_fen)} CNY, entry ${link.partition}/${link.sequence}` +
+        (catalogOf.get(`${link.partition}/${link.sequence}`)
+          ? `, catalogue ${catalogOf.get(`${link.partition}/${link.sequence}`)}` : ""),
         el("div", { class: "detail", text: link.detail })),
       el("div", { class: "check", text: (mine.ok ? "✔ " : "✘ ") + mine.what }));
     list.append(li);

@@ -186,6 +186,9 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         bars = wd.find_all("#programmes svg rect.approved")
         if len(charts) < 20 or len(bars) != len(charts):
             raise Failed(f"{len(charts)} programme charts, {len(bars)} bars")
+        total = wd.text(wd.find("#programmes-total"))
+        if "All programmes:" not in total:
+            raise Failed(f"no totals row under the programmes: {total!r}")
         reports = {}
         for name in ("overlaps", "clawbacks", "rejections"):
             rows = wd.find_all(f"#report-{name} table.rows tbody tr")
@@ -245,6 +248,9 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         for need in ("application", "approval", "payment"):
             if need not in roles:
                 raise Failed(f"the trace has no {need} link: {roles}")
+        decided = [wd.text(i) for i in items if wd.attr(i, "data-role") in ("approval", "payment")]
+        if not all("catalogue " in t for t in decided):
+            raise Failed(f"links without the catalogue they were decided under: {decided}")
         bad = [wd.text(i) for i in items if "proof-ok" not in wd.attr(i, "class")]
         if bad:
             raise Failed(f"links not verified: {bad}")
