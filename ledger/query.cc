@@ -1527,6 +1527,17 @@ namespace {
 
 std::string Cell(const json& v) {
   if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {  // e.g. the entries behind a flag: "0/63 app-1; 0/140 apr-1"
+    std::string out;
+    for (const auto& e : v) {
+      out += out.empty() ? "" : "; ";
+      out += e.is_object() && e.contains("partition") && e.contains("sequence")
+                 ? fmt::format("{}/{} {}", e["partition"].get<uint32_t>(),
+                               e["sequence"].get<uint64_t>(), e.value("event_id", ""))
+                 : Cell(e);
+    }
+    return out;
+  }
   if (v.is_null()) return "";
   if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
   return v.dump();
