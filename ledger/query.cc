@@ -29,6 +29,33 @@ std::string FormatCst(int64_t ms) {
 
 namespace {
 
+// Adds a programme's activity in one partition (or one row) to a sum.
+void AddTotals(ledger::v1::ProgrammeYearTotals& s, const ledger::v1::ProgrammeYearTotals& part) {
+  s.set_applications(s.applications() + part.applications());
+  s.set_requested_fen(s.requested_fen() + part.requested_fen());
+  s.set_approvals(s.approvals() + part.approvals());
+  s.set_approved_fen(s.approved_fen() + part.approved_fen());
+  s.set_payments(s.payments() + part.payments());
+  s.set_paid_fen(s.paid_fen() + part.paid_fen());
+  s.set_clawbacks(s.clawbacks() + part.clawbacks());
+  s.set_clawed_back_fen(s.clawed_back_fen() + part.clawed_back_fen());
+  s.set_rejected(s.rejected() + part.rejected());
+  s.set_largest_approval_fen(std::max(s.largest_approval_fen(), part.largest_approval_fen()));
+}
+
+// The counts and amounts of a utilisation row (and of its totals row).
+json ActivityFields(const ledger::v1::ProgrammeYearTotals& s) {
+  return json{{"applications", s.applications()},
+              {"approvals", s.approvals()},
+              {"approved_fen", s.approved_fen()},
+              {"payments", s.payments()},
+              {"paid_fen", s.paid_fen()},
+              {"clawbacks", s.clawbacks()},
+              {"clawed_back_fen", s.clawed_back_fen()},
+              {"net_paid_fen", s.paid_fen() - s.clawed_back_fen()},
+              {"rejected", s.rejected()}};
+}
+
 // Accepted approvals above min(ratio x the application's declared base, the absolute cap)
 // of their programme in `catalog` (the rule of EXCEEDS_CAP), counted per (programme, CST
 // year of the approval).
@@ -227,17 +254,7 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
     if (!part.ParseFromArray(cur->value().data(), static_cast<int>(cur->value().size()))) {
       return Fail(Error::DataLoss("a totals value does not parse"));
     }
-    auto& s = sums[{prog, y}];
-    s.set_applications(s.applications() + part.applications());
-    s.set_requested_fen(s.requested_fen() + part.requested_fen());
-    s.set_approvals(s.approvals() + part.approvals());
-    s.set_approved_fen(s.approved_fen() + part.approved_fen());
-    s.set_payments(s.payments() + part.payments());
-    s.set_paid_fen(s.paid_fen() + part.paid_fen());
-    s.set_clawbacks(s.clawbacks() + part.clawbacks());
-    s.set_clawed_back_fen(s.clawed_back_fen() + part.clawed_back_fen());
-    s.set_rejected(s.rejected() + part.rejected());
-    s.set_largest_approval_fen(std::max(s.largest_approval_fen(), part.largest_approval_fen()));
+    AddTotals(sums[{prog, y}], part);
   }
   out.columns = {"programme",
                  "level",
@@ -273,46 +290,25 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
     int64_t cap = 0;
     if (p) cap = p->cap_fen() > 0 ? p->cap_fen() : p->fixed_fen();
     uint64_t over = over_ratio->count(key) ? over_ratio->at(key) : 0;
-    out.rows.push_back({{"programme", key.first},
-                        {"level", p ? LevelName(p->level()) : ""},
-                        {"year", key.second == 0 ? json(nullptr) : json(key.second)},
-                        {"applications", s.applications()},
-                        {"approvals", s.approvals()},
-                        {"approved_fen", s.approved_fen()},
-                        {"payments", s.payments()},
-                        {"paid_fen", s.paid_fen()},
-                        {"clawbacks", s.clawbacks()},
-                        {"clawed_back_fen", s.clawed_back_fen()},
-                        {"net_paid_fen", s.paid_fen() - s.clawed_back_fen()},
-                        {"rejected", s.rejected()},
-                        {"largest_approval_fen", s.largest_approval_fen()},
-                        {"cap_per_approval_fen", cap},
-                        {"yearly_cap_fen", p ? p->yearly_cap_fen() : 0},
-                        {"window_cap_fen", p ? p->window_cap_fen() : 0},
-                        {"over_ratio_approvals", over},
-                        {"over_cap", (cap > 0 && s.largest_approval_fen() > cap) || over > 0}});
-    all.set_applications(all.applications() + s.applications());
-    all.set_approvals(all.approvals() + s.approvals());
-    all.set_approved_fen(all.approved_fen() + s.approved_fen());
-    all.set_payments(all.payments() + s.payments());
-    all.set_paid_fen(all.paid_fen() + s.paid_fen());
-    all.set_clawbacks(all.clawbacks() + s.clawbacks());
-    all.set_clawed_back_fen(all.clawed_back_fen() + s.clawed_back_fen());
-    all.set_rejected(all.rejected() + s.rejected());
+    json row = ActivityFields(s);
+    row.update({{"programme", key.first},
+                {"level", p ? LevelName(p->level()) : ""},
+                {"year", key.second == 0 ? json(nullptr) : json(key.second)},
+                {"largest_approval_fen", s.largest_approval_fen()},
+                {"cap_per_approval_fen", cap},
+                {"yearly_cap_fen", p ? p->yearly_cap_fen() : 0},
+                {"window_cap_fen", p ? p->window_cap_fen() : 0},
+                {"over_ratio_approvals", over},
+                {"over_cap", (cap > 0 && s.largest_approval_fen() > cap) || over > 0}});
+    out.rows.push_back(std::move(row));
+    AddTotals(all, s);
   }
   if (!programme.empty() && out.rows.empty() && !*catalog) {
     return Fail(Error::NotFound(fmt::format("programme {} has no entry", programme)));
   }
-  out.summary = json::array({{{"programme", "total"},
-                              {"applications", all.applications()},
-                              {"approvals", all.approvals()},
-                              {"approved_fen", all.approved_fen()},
-                              {"payments", all.payments()},
-                              {"paid_fen", all.paid_fen()},
-                              {"clawbacks", all.clawbacks()},
-                              {"clawed_back_fen", all.clawed_back_fen()},
-                              {"net_paid_fen", all.paid_fen() - all.clawed_back_fen()},
-                              {"rejected", all.rejected()}}});
+  json total = ActivityFields(all);
+  total["programme"] = "total";
+  out.summary = json::array({total});
   return std::move(out);
 }
 

@@ -295,27 +295,28 @@ inline json StateRow(int64_t when_ms, const std::string& applicant, const char* 
               {"sequence", sequence}};
 }
 
-// An approval's stored state, or DataLoss.
-inline Result<ledger::v1::ApprovalState> ApprovalAt(const lmdb::Txn& txn, const Tables& t,
-                                                    uint32_t p, std::string_view id) {
-  ledger::v1::ApprovalState st;
-  auto v = txn.Get(t.approvals, PartitionKey(p, id));
+// A state record of table `dbi` (key partition || id): empty when absent, DataLoss when it
+// does not parse.
+template <typename State>
+Result<State> StateAt(const lmdb::Txn& txn, MDB_dbi dbi, uint32_t p, std::string_view id,
+                      const char* what) {
+  State st;
+  auto v = txn.Get(dbi, PartitionKey(p, id));
   if (!v) return Fail(v.error());
   if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
-    return Fail(Error::DataLoss(fmt::format("approval {} state does not parse", id)));
+    return Fail(Error::DataLoss(fmt::format("{} {} state does not parse", what, id)));
   }
   return st;
 }
 
+inline Result<ledger::v1::ApprovalState> ApprovalAt(const lmdb::Txn& txn, const Tables& t,
+                                                    uint32_t p, std::string_view id) {
+  return StateAt<ledger::v1::ApprovalState>(txn, t.approvals, p, id, "approval");
+}
+
 inline Result<ledger::v1::ApplicationState> ApplicationAt(const lmdb::Txn& txn, const Tables& t,
                                                           uint32_t p, std::string_view id) {
-  ledger::v1::ApplicationState st;
-  auto v = txn.Get(t.applications, PartitionKey(p, id));
-  if (!v) return Fail(v.error());
-  if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
-    return Fail(Error::DataLoss(fmt::format("application {} state does not parse", id)));
-  }
-  return st;
+  return StateAt<ledger::v1::ApplicationState>(txn, t.applications, p, id, "application");
 }
 
 // Opens a read transaction and starts an answer with the position it reads at.
