@@ -174,6 +174,22 @@ Result<std::string> CatalogueVersionAt(const lmdb::Txn& txn, const Tables& table
   return c.version();
 }
 
+Result<json> LinkCatalogues(const Ledger& ledger, const json& bundle) {
+  auto txn = lmdb::Txn::Begin(ledger.env(), true);
+  if (!txn) return Fail(txn.error());
+  json out = json::array();
+  for (const auto& l : bundle["links"]) {
+    auto v = CatalogueVersionAt(*txn, ledger.tables(), l["partition"].get<uint32_t>(),
+                                l["sequence"].get<uint64_t>());
+    if (!v) return Fail(v.error());
+    out.push_back({{"partition", l["partition"]},
+                   {"sequence", l["sequence"]},
+                   {"event_id", l["event_id"]},
+                   {"catalog", *v}});
+  }
+  return out;
+}
+
 Result<QueryResult> Queries::Totals(std::string_view applicant_id) const {
   G60_TRY(CheckApplicantId(applicant_id));
   auto snap = Begin(ledger_, fmt::format("money of applicant {} per year (CST)", applicant_id));

@@ -129,6 +129,10 @@ Result<std::map<std::string, std::string>> CatalogueVersions(const lmdb::Txn& tx
 Result<std::string> CatalogueVersionAt(const lmdb::Txn& txn, const Tables& tables,
                                        uint32_t partition, uint64_t sequence);
 
+// For each link of a proof bundle (docs/audit.md), in order: {"partition", "sequence",
+// "event_id", "catalog"}, the version of the catalogue it was decided under.
+Result<nlohmann::json> LinkCatalogues(const Ledger& ledger, const nlohmann::json& bundle);
+
 // Renders a result as an aligned text table (for terminals) or as CSV (RFC 4180).
 std::string FormatTable(const QueryResult& r);
 std::string FormatCsv(const QueryResult& r);

@@ -450,19 +450,9 @@ class Api {
     }
     // Beside the bundle (whose members docs/audit.md fixes): the catalogue each link was
     // decided under.
-    json catalogs = json::array();
-    auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-    if (!txn) return Fail(txn.error());
-    for (const auto& l : (*bundle)["links"]) {
-      auto v = CatalogueVersionAt(*txn, ledger_.tables(), l["partition"].get<uint32_t>(),
-                                  l["sequence"].get<uint64_t>());
-      if (!v) return Fail(v.error());
-      catalogs.push_back({{"partition", l["partition"]},
-                          {"sequence", l["sequence"]},
-                          {"event_id", l["event_id"]},
-                          {"catalog", *v}});
-    }
-    return json{{"bundle", *bundle}, {"verification", verification}, {"catalogs", catalogs}};
+    auto catalogs = LinkCatalogues(ledger_, *bundle);
+    if (!catalogs) return Fail(catalogs.error());
+    return json{{"bundle", *bundle}, {"verification", verification}, {"catalogs", *catalogs}};
   }
 
   // The latest checkpoint of each partition.
