@@ -12,6 +12,7 @@
 #include "ledger/crypto.h"
 #include "ledger/query.h"
 #include "ledger/query_internal.h"
+#include "ledger/rules.h"
 
 namespace g60 {
 
@@ -271,20 +272,59 @@ Result<QueryResult> Queries::Headroom(std::string_view applicant_id) const {
   auto catalog = CatalogOf(ledger_, txn, *partition);
   if (!catalog) return Fail(catalog.error());
   out.columns = kCapColumns;
+  if (!*catalog) return std::move(out);
+  // The records of the applicant's caps (key without its partition), as the rules keep them.
+  std::map<std::string, ledger::v1::PolicyRecord> records;
   std::string begin = PartitionKey(*partition, "");
-  if (*catalog) {
-    G60_TRY(Walk(txn, t.policy, begin, PrefixEnd(begin),
-                 [&](std::string_view k, std::string_view v) -> Result<bool> {
-                   auto parts = SplitNul(k.substr(4));
-                   if (parts.size() < 3 || parts[2] != applicant_id) return false;
-                   ledger::v1::PolicyRecord rec;
-                   if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-                     return Fail(Error::DataLoss("a policy record does not parse"));
-                   }
-                   auto row = CapRow(k.substr(4), rec, **catalog);
-                   if (row) out.rows.push_back(std::move(*row));
-                   return true;
-                 }));
+  G60_TRY(Walk(txn, t.policy, begin, PrefixEnd(begin),
+               [&](std::string_view k, std::string_view v) -> Result<bool> {
+                 auto parts = SplitNul(k.substr(4));
+                 if (parts.size() < 3 || parts[2] != applicant_id) return false;
+                 ledger::v1::PolicyRecord& rec = records[std::string(k.substr(4))];
+                 if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                   return Fail(Error::DataLoss("a policy record does not parse"));
+                 }
+                 return true;
+               }));
+  // Caps the applicant's accepted applications fall under with nothing approved yet: all
+  // their headroom is left (a co-funding cap then on the smallest base declared).
+  std::map<std::string, ledger::v1::PolicyRecord> unused;
+  std::string term = IndexBegin(IndexKind::kApplicant, IndexTerm(applicant_id));
+  G60_TRY(WalkEntries(
+      txn, t, term, PrefixEnd(term), [&](std::string_view, const Read& r) -> Result<bool> {
+        const auto& e = r.msg.event;
+        if (!e.has_application() || r.entry.body.verdict() != ledger::v1::VERDICT_ACCEPTED) {
+          return false;
+        }
+        const v1::Programme* p = (*catalog)->Find(e.programme());
+        if (!p) return false;
+        int year = CstYear(e.occurred_at_ms());
+        std::vector<std::string> keys;
+        if (p->kind() == v1::PROGRAMME_KIND_YEARLY_OPERATING) {
+          keys.push_back(PolicyKey({"year", p->id(), applicant_id, std::to_string(year)}));
+        } else if (p->kind() == v1::PROGRAMME_KIND_CUMULATIVE && p->window_years() > 0) {
+          int w = (year - CstYear((*catalog)->valid_from_ms)) / static_cast<int>(p->window_years());
+          keys.push_back(PolicyKey({"window", p->id(), applicant_id, std::to_string(w)}));
+        }
+        const v1::OverlapGroup* g = (*catalog)->GroupOf(p->id());
+        std::string cofund;
+        if (g && g->mode() == v1::OverlapGroup::MODE_CO_FUNDED) {
+          cofund = PolicyKey({"cofund", g->id(), applicant_id, e.project_id()});
+          keys.push_back(cofund);
+        }
+        for (const auto& key : keys) {
+          if (records.count(key)) continue;
+          auto [it, added] = unused.try_emplace(key);
+          int64_t base = e.application().declared_base_fen();
+          if (key == cofund)
+            it->second.set_base_fen(added ? base : std::min(base, it->second.base_fen()));
+        }
+        return true;
+      }));
+  records.merge(unused);
+  for (const auto& [key, rec] : records) {
+    auto row = CapRow(key, rec, **catalog);
+    if (row) out.rows.push_back(std::move(*row));
   }
   return std::move(out);
 }
