@@ -397,6 +397,7 @@ async function renderTrace(id) {
 
 // Each question's endpoint and the parameters its form offers.
 const QUESTIONS = {
+  "history": ["applicant", "from", "to", "programme", "level", "source", "min_fen", "max_fen"],
   "payments": ["from", "to", "applicant", "programme", "level", "source", "min_fen", "max_fen"],
   "rejections": ["from", "to", "applicant", "programme", "level", "reason", "min_fen", "max_fen"],
   "pending": ["from", "to", "applicant", "programme", "level", "min_fen", "max_fen"],
@@ -431,7 +432,18 @@ async function renderQuestion(name, query) {
   for (const [k, v] of [...params]) if (!v) params.delete(k);
   const qs = params.toString();
   $("#question-title").textContent = name + (qs ? ` (${qs})` : "");
-  await renderReport($("#question-result"), `/api/${name}${qs ? "?" + qs : ""}`, null);
+  let path = `/api/${name}`;
+  if (name === "history") {  // an applicant's history, filtered: the applicant is in the path
+    const applicant = params.get("applicant");
+    if (!applicant) {
+      $("#question-result").replaceChildren(el("p", { class: "hint", text: "Give an applicant." }));
+      return;
+    }
+    params.delete("applicant");
+    path = `/api/applicants/${encodeURIComponent(applicant)}`;
+  }
+  const rest = params.toString();
+  await renderReport($("#question-result"), path + (rest ? "?" + rest : ""), null);
 }
 
 // ---- routing

@@ -260,7 +260,7 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         print(f"web_test: trace ok: {len(items)} links ({', '.join(roles)}), each proved in the browser")
 
         # Each question of the Questions view answers with a table and its position.
-        for name, query in (("catalogues", ""), ("pending", ""), ("unpaid", "level=DISTRICT"),
+        for name, query in (("history", f"applicant={applicant}&programme=G60-07b"), ("catalogues", ""), ("pending", ""), ("unpaid", "level=DISTRICT"),
                             ("decisions", ""), ("near-caps", "within=100"), ("double-funding", ""),
                             ("payments", f"applicant={applicant}"),
                             ("rejections", "reason=EXCEEDS_CAP"), ("programmes", "year=2026")):
