@@ -690,12 +690,16 @@ std::string FormatTable(const QueryResult& r) {
   std::string out = r.title + "\n\n" + Aligned(r.columns, r.rows);
   out += fmt::format("({} row{})\n", r.rows.size(), r.rows.size() == 1 ? "" : "s");
   if (r.summary.is_array() && !r.summary.empty()) {
-    // The group's name first (programme, source, level, reason, decision), then figures.
+    // The group's name first (programme, source, level, reason, decision), then figures:
+    // those that are columns of the rows in the rows' order, then the others.
     std::vector<std::string> cols;
-    for (auto& [k, v] : r.summary[0].items())
+    const json& first = r.summary[0];
+    for (auto& [k, v] : first.items())
       if (v.is_string()) cols.push_back(k);
-    for (auto& [k, v] : r.summary[0].items())
-      if (!v.is_string()) cols.push_back(k);
+    for (const auto& c : r.columns)
+      if (first.contains(c) && !first[c].is_string()) cols.push_back(c);
+    for (auto& [k, v] : first.items())
+      if (!v.is_string() && std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
     out += "\nsummary\n" + Aligned(cols, r.summary.get<std::vector<json>>());
   }
   if (!r.next.empty()) out += fmt::format("\nmore: --after {}\n", r.next);
