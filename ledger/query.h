@@ -1,11 +1,14 @@
-// Compliance queries, answered from the ledger's indexes and totals (docs/queries.md):
-// an applicant's history, programme utilisation against caps per year, payments and
-// rejections in a period, overlap decisions (从优、就高、不重复), outstanding stages,
-// clawbacks. Each runs in one LMDB read transaction, a consistent snapshot, so it can run
+// Compliance queries, answered from the ledger's indexes, totals and policy table
+// (docs/queries.md): an applicant's history and money per year, headroom against caps and
+// who is near one, programme utilisation against caps per year, payments and rejections
+// filtered, pending applications, approvals never paid, decisions by key, the catalogues
+// published, overlap decisions (从优、就高、不重复), possible double funding, outstanding
+// stages, clawbacks. ledger/query.cc holds the first queries, ledger/compliance_query.cc
+// those of issue 14; ledger/query_internal.h what they share. Each runs in one LMDB read transaction, a consistent snapshot, so it can run
 // in any process while ingest writes, and sees every batch committed before it began.
 //
 // Every answer is a table: named columns and rows (JSON objects keyed by column), an
-// optional summary, and a page token. A query that pages returns at most `limit` rows
+// optional summary, a page token, and the ledger position it was computed at. A query that pages returns at most `limit` rows
 // and, when more may follow, `next`: pass it as `after` to continue.
 #pragma once
 
