@@ -9,13 +9,17 @@
 
 #include "ledger/bytes.h"
 #include "ledger/catalog.h"
+#include "ledger/checkpoint.h"
+#include "ledger/crypto.h"
 #include "ledger/entry.h"
 #include "ledger/event_view.h"
 #include "ledger/index.h"
+#include "ledger/query_internal.h"
 
 namespace g60 {
 
 using nlohmann::json;
+using namespace query_internal;
 
 std::string FormatCst(int64_t ms) {
   if (ms <= 0) return "";
@@ -25,185 +29,101 @@ std::string FormatCst(int64_t ms) {
 
 namespace {
 
-std::string Upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+// Adds a programme's activity in one partition (or one row) to a sum.
+void AddTotals(ledger::v1::ProgrammeYearTotals& s, const ledger::v1::ProgrammeYearTotals& part) {
+  s.set_applications(s.applications() + part.applications());
+  s.set_requested_fen(s.requested_fen() + part.requested_fen());
+  s.set_approvals(s.approvals() + part.approvals());
+  s.set_approved_fen(s.approved_fen() + part.approved_fen());
+  s.set_payments(s.payments() + part.payments());
+  s.set_paid_fen(s.paid_fen() + part.paid_fen());
+  s.set_clawbacks(s.clawbacks() + part.clawbacks());
+  s.set_clawed_back_fen(s.clawed_back_fen() + part.clawed_back_fen());
+  s.set_rejected(s.rejected() + part.rejected());
+  s.set_largest_approval_fen(std::max(s.largest_approval_fen(), part.largest_approval_fen()));
+}
+
+// The counts and amounts of a utilisation row (and of its totals row).
+json ActivityFields(const ledger::v1::ProgrammeYearTotals& s) {
+  return json{{"applications", s.applications()},
+              {"approvals", s.approvals()},
+              {"approved_fen", s.approved_fen()},
+              {"payments", s.payments()},
+              {"paid_fen", s.paid_fen()},
+              {"clawbacks", s.clawbacks()},
+              {"clawed_back_fen", s.clawed_back_fen()},
+              {"net_paid_fen", s.paid_fen() - s.clawed_back_fen()},
+              {"rejected", s.rejected()}};
+}
+
+// Accepted approvals above min(ratio x the application's declared base, the absolute cap)
+// of their programme in `catalog` (the rule of EXCEEDS_CAP), counted per (programme, CST
+// year of the approval).
+Result<std::map<std::pair<std::string, int>, uint64_t>> ApprovalsOverRatio(
+    const lmdb::Txn& txn, const Tables& t, const std::shared_ptr<const CatalogIndex>& catalog) {
+  std::map<std::pair<std::string, int>, uint64_t> out;
+  if (!catalog) return out;
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
+        const v1::Programme* p = catalog->Find(st.programme());
+        if (!p || p->ratio_bp() == 0) return false;
+        uint32_t part = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
+        auto app = ApplicationAt(txn, t, part, st.applicant_id(), st.application_event_id());
+        if (!app) return Fail(app.error());
+        auto limit = ApplyRatio(app->declared_base_fen(), p->ratio_bp());
+        int64_t bound = limit ? *limit : INT64_MAX;
+        if (p->cap_fen() > 0) bound = std::min(bound, p->cap_fen());
+        if (st.approved_fen() <= bound) return false;
+        auto r = ReadAt(txn, t, IndexPosition{part, st.seq()});
+        if (!r) return Fail(r.error());
+        ++out[{st.programme(), CstYear(r->msg.event.occurred_at_ms())}];
+        return true;
+      }));
   return out;
 }
 
-std::string SourceName(v1::FundingSource s) {
-  const std::string& n = v1::FundingSource_Name(s);
-  return n.rfind("FUNDING_SOURCE_", 0) == 0 ? n.substr(15) : n;
-}
-
-std::string LevelName(v1::Level l) {
-  const std::string& n = v1::Level_Name(l);
-  return n.rfind("LEVEL_", 0) == 0 ? n.substr(6) : n;
-}
-
-struct Read {
-  DecodedEntry entry;
-  DecodedMessage msg;
-};
-
-Result<Read> ReadAt(const lmdb::Txn& txn, const Tables& t, IndexPosition at) {
-  auto v = txn.Get(t.entries, EntryKey(at.partition, at.sequence));
-  if (!v) return Fail(v.error());
-  if (!*v) {
-    return Fail(Error::DataLoss(
-        fmt::format("an index names entry {}/{}, which is not stored", at.partition, at.sequence)));
-  }
-  auto e = DecodeEntry(**v);
-  if (!e) return Fail(e.error());
-  Read r{std::move(*e), {}};
-  r.msg = DecodeMessage(r.entry.body.value());
-  return r;
-}
-
-json EntryRow(const Read& r) {
-  json row = EntryBodyFields(r.entry.body);
-  row["partition"] = r.entry.header.partition;
-  row["sequence"] = r.entry.header.sequence;
-  row["occurred_at"] = FormatCst(r.msg.event.occurred_at_ms());
-  return row;
-}
-
-const std::vector<std::string> kEntryColumns = {
-    "partition", "sequence", "occurred_at", "type",       "event_id", "applicant_id",
-    "programme", "verdict",  "reason",      "amount_fen", "detail"};
-
-// Walks every key of `dbi` in [begin, end) (end empty: to the table's end), so that a
-// summary covers the whole range; `visit` gets each key and its value, and adds a row
-// through a Pager when the key lies after the page token.
-Status Walk(const lmdb::Txn& txn, MDB_dbi dbi, std::string_view begin, std::string_view end,
-            const std::function<Result<bool>(std::string_view, std::string_view)>& visit) {
-  auto cur = lmdb::Cursor::Open(txn, dbi);
-  if (!cur) return Fail(cur.error());
-  for (auto ok = begin.empty() ? cur->First() : cur->Seek(begin);; ok = cur->Next()) {
-    if (!ok) return Fail(ok.error());
-    if (!*ok) break;
-    std::string_view k = cur->key();
-    if (!end.empty() && k >= end) break;
-    auto go = visit(k, cur->value());
-    if (!go) return Fail(go.error());
-  }
-  return {};
-}
-
-Result<std::string> DecodeToken(std::string_view token) {
-  if (token.empty()) return std::string();
-  auto raw = HexDecode(token);
-  if (!raw || raw->empty()) {
-    return Fail(Error::InvalidArgument("the page token is not one this query gave"));
-  }
-  return *raw;
-}
-
-// The rows of one page: those after the token, up to the limit; `next` is set when a
-// row was refused for lack of room.
-struct Pager {
-  size_t limit;
-  std::string after;  // decoded token: rows come from keys after it
-  QueryResult& out;
-  std::string last_key;
-  bool more = false;
-  // Offers the row of `key`: added when it lies after the token and the page has room.
-  bool Offer(std::string_view key, json row) {
-    if (!after.empty() && key <= after) return false;
-    if (out.rows.size() >= limit) {
-      more = true;
-      return false;
-    }
-    out.rows.push_back(std::move(row));
-    last_key = std::string(key);
-    return true;
-  }
-  void Finish() {
-    if (more) out.next = HexEncode(last_key);
-  }
-};
-
-Result<Pager> MakePager(const Page& page, QueryResult& out) {
-  auto after = DecodeToken(page.after);
-  if (!after) return Fail(after.error());
-  return Pager{page.limit, *after, out, {}, false};
-}
-
-Status CheckPage(const Page& page) {
-  if (page.limit < 1 || page.limit > 10000) {
-    return Fail(Error::InvalidArgument("limit must be from 1 to 10000"));
-  }
-  return {};
-}
-
-std::string IndexBegin(IndexKind kind, std::string_view term) {
-  std::string k(1, static_cast<char>(kind));
-  k.append(term);
-  return k;
-}
-
-// The end of the key range of keys starting with `prefix`.
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    unsigned char c = static_cast<unsigned char>(prefix.back());
-    if (c != 0xff) {
-      prefix.back() = static_cast<char>(c + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return prefix;
-}
-
-IndexPosition PositionOfIndexKey(std::string_view key) {
-  const auto* p = reinterpret_cast<const unsigned char*>(key.data() + key.size() - 12);
-  return IndexPosition{GetU32BE(p), GetU64BE(p + 4)};
-}
-
-// Walks an index range, reading the entry each key points at.
-Status WalkEntries(const lmdb::Txn& txn, const Tables& t, std::string_view begin,
-                   std::string_view end,
-                   const std::function<Result<bool>(std::string_view, const Read&)>& visit) {
-  return Walk(txn, t.index, begin, end, [&](std::string_view k, std::string_view) -> Result<bool> {
-    auto r = ReadAt(txn, t, PositionOfIndexKey(k));
-    if (!r) return Fail(r.error());
-    return visit(k, *r);
-  });
-}
-
-// The catalogue in force in the lowest partition that has one.
-Result<std::shared_ptr<const CatalogIndex>> CurrentCatalog(const Ledger& ledger,
-                                                           const lmdb::Txn& txn) {
-  const Tables& t = ledger.tables();
-  auto cur = lmdb::Cursor::Open(txn, t.catalogs);
-  if (!cur) return Fail(cur.error());
-  auto ok = cur->First();
-  if (!ok) return Fail(ok.error());
-  if (!*ok || cur->value().size() != 32) return std::shared_ptr<const CatalogIndex>();
-  Hash h;
-  std::copy(cur->value().begin(), cur->value().end(), h.begin());
-  auto blob = txn.Get(t.catalog_blobs, cur->value());
-  if (!blob) return Fail(blob.error());
-  if (!*blob) return Fail(Error::DataLoss("the catalogue in force is not stored"));
-  return ledger.catalogs().Get(h, **blob);
-}
-
-// The key range of the time index over a period.
-std::pair<std::string, std::string> TimeRange(const Period& p) {
-  return {IndexBegin(IndexKind::kTime, TimeTerm(p.from_ms)),
-          p.to_ms == INT64_MAX ? PrefixEnd(IndexBegin(IndexKind::kTime, ""))
-                               : IndexBegin(IndexKind::kTime, TimeTerm(p.to_ms))};
-}
-
-Result<Period> CheckPeriod(const Period& p) {
-  if (p.from_ms >= p.to_ms) {
-    return Fail(Error::InvalidArgument("the period is empty: 'from' must be before 'to'"));
-  }
-  return p;
-}
-
 }  // namespace
+
+Result<json> LedgerPosition(const lmdb::Txn& txn, const Tables& tables) {
+  auto heads = ReadHeads(txn, tables);
+  if (!heads) return Fail(heads.error());
+  json out = json::array();
+  for (const auto& h : *heads) {
+    auto cp = LatestCheckpoint(txn, tables, h.partition);
+    if (!cp) return Fail(cp.error());
+    out.push_back({{"partition", h.partition},
+                   {"size", h.size},
+                   {"checkpoint_size", *cp ? json((*cp)->size) : json(nullptr)},
+                   {"covered", *cp && (*cp)->size == h.size}});
+  }
+  return out;
+}
+
+std::string FormatPosition(const json& position) {
+  std::string out = "position";
+  for (const auto& p : position) {
+    out += fmt::format(" {}:{}/{}", p["partition"].get<uint32_t>(), p["size"].get<uint64_t>(),
+                       p["checkpoint_size"].is_null()
+                           ? std::string("-")
+                           : std::to_string(p["checkpoint_size"].get<uint64_t>()));
+  }
+  return out + " (partition:size/size of the latest signed checkpoint)";
+}
+
+Result<std::map<std::string, std::string>> CatalogueVersions(const lmdb::Txn& txn,
+                                                             const Tables& tables) {
+  std::map<std::string, std::string> out;
+  G60_TRY(Walk(txn, tables.catalog_blobs, "", "",
+               [&](std::string_view k, std::string_view v) -> Result<bool> {
+                 v1::Catalog c;
+                 if (!c.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                   return Fail(Error::DataLoss("a stored catalogue does not parse"));
+                 }
+                 out[std::string(k)] = c.version();
+                 return true;
+               }));
+  return out;
+}
 
 json QueryResult::ToJson() const {
   json j;
@@ -212,6 +132,7 @@ json QueryResult::ToJson() const {
   j["rows"] = rows;
   j["summary"] = summary;
   j["next"] = next.empty() ? json(nullptr) : json(next);
+  j["position"] = position;
   return j;
 }
 
@@ -234,17 +155,23 @@ Result<int64_t> ParseCstTime(std::string_view text, std::string_view what) {
       "{} '{}' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (China Standard Time)", what, text)));
 }
 
-Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page& page) const {
-  G60_TRY(CheckPage(page));
+Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page& page,
+                                       const Filter& filter) const {
   if (!ValidEventId(applicant_id)) {
     return Fail(Error::InvalidArgument(
         fmt::format("'{}' is not an applicant id (1..128 printable characters)", applicant_id)));
   }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  Filter others = filter;  // the applicant is the argument
+  others.applicant_id.clear();
+  auto listing =
+      BeginListing(ledger_, fmt::format("history of applicant {}", applicant_id), page, others);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = fmt::format("history of applicant {}", applicant_id);
+  auto catalog = CurrentCatalog(ledger_, txn);
+  if (!catalog) return Fail(catalog.error());
+  auto versions = CatalogueVersions(txn, t);
+  if (!versions) return Fail(versions.error());
   out.columns = kEntryColumns;
   std::string begin = IndexBegin(IndexKind::kApplicant, IndexTerm(applicant_id));
   struct Totals {
@@ -252,27 +179,33 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
     uint64_t entries = 0, rejected = 0;
   };
   std::map<std::string, Totals> by_programme;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  G60_TRY(WalkEntries(*txn, t, begin, PrefixEnd(begin),
-                      [&](std::string_view k, const Read& r) -> Result<bool> {
-                        const auto& b = r.entry.body;
-                        Totals& tot = by_programme[b.programme()];
-                        ++tot.entries;
-                        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
-                          ++tot.rejected;
-                        } else if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
-                          tot.approved += b.amount_fen();
-                        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
-                          tot.paid += b.amount_fen();
-                        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
-                          tot.clawed_back += b.amount_fen();
-                        }
-                        return pager.Offer(k, EntryRow(r));
-                      }));
+  bool any = false;
+  G60_TRY(WalkEntries(
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+        const auto& b = r.entry.body;
+        any = true;
+        const auto& e = r.msg.event;
+        std::string level = LevelOf(*catalog, b.programme());
+        std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
+        if (!Matches(f, {b.applicant_id(), b.programme(), level, source, EventAmount(e),
+                         e.occurred_at_ms()})) {
+          return false;
+        }
+        Totals& tot = by_programme[b.programme()];
+        ++tot.entries;
+        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
+          ++tot.rejected;
+        } else if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
+          tot.approved += b.amount_fen();
+        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
+          tot.paid += b.amount_fen();
+        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
+          tot.clawed_back += b.amount_fen();
+        }
+        return pager.Offer(k, EntryRow(r, *versions));
+      }));
   pager.Finish();
-  if (by_programme.empty()) {
+  if (!any) {
     return Fail(
         Error::NotFound(fmt::format("applicant {} has no entry in the ledger", applicant_id)));
   }
@@ -285,14 +218,17 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
                            {"paid_fen", tot.paid},
                            {"clawed_back_fen", tot.clawed_back}});
   }
-  return out;
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) const {
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto snap =
+      Begin(ledger_, programme.empty() ? std::string("utilisation of every programme")
+                                       : fmt::format("utilisation of programme {}", programme));
+  if (!snap) return Fail(snap.error());
+  auto& [txn, out] = *snap;
   const Tables& t = ledger_.tables();
-  auto catalog = CurrentCatalog(ledger_, *txn);
+  auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
   if (!programme.empty() && *catalog && !(*catalog)->Find(programme)) {
     return Fail(
@@ -300,7 +236,7 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
   }
   std::map<std::pair<std::string, int>, ledger::v1::ProgrammeYearTotals> sums;
   std::string begin = programme.empty() ? std::string() : std::string(programme) + '\0';
-  auto cur = lmdb::Cursor::Open(*txn, t.totals);
+  auto cur = lmdb::Cursor::Open(txn, t.totals);
   if (!cur) return Fail(cur.error());
   for (auto ok = begin.empty() ? cur->First() : cur->Seek(begin);; ok = cur->Next()) {
     if (!ok) return Fail(ok.error());
@@ -318,21 +254,8 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
     if (!part.ParseFromArray(cur->value().data(), static_cast<int>(cur->value().size()))) {
       return Fail(Error::DataLoss("a totals value does not parse"));
     }
-    auto& s = sums[{prog, y}];
-    s.set_applications(s.applications() + part.applications());
-    s.set_requested_fen(s.requested_fen() + part.requested_fen());
-    s.set_approvals(s.approvals() + part.approvals());
-    s.set_approved_fen(s.approved_fen() + part.approved_fen());
-    s.set_payments(s.payments() + part.payments());
-    s.set_paid_fen(s.paid_fen() + part.paid_fen());
-    s.set_clawbacks(s.clawbacks() + part.clawbacks());
-    s.set_clawed_back_fen(s.clawed_back_fen() + part.clawed_back_fen());
-    s.set_rejected(s.rejected() + part.rejected());
-    s.set_largest_approval_fen(std::max(s.largest_approval_fen(), part.largest_approval_fen()));
+    AddTotals(sums[{prog, y}], part);
   }
-  QueryResult out;
-  out.title = programme.empty() ? "utilisation of every programme"
-                                : fmt::format("utilisation of programme {}", programme);
   out.columns = {"programme",
                  "level",
                  "year",
@@ -349,80 +272,71 @@ Result<QueryResult> Queries::Utilisation(std::string_view programme, int year) c
                  "cap_per_approval_fen",
                  "yearly_cap_fen",
                  "window_cap_fen",
+                 "over_ratio_approvals",
                  "over_cap"};
+  // Programmes of the catalogue without activity (in the year asked for) get a zero row.
+  if (*catalog) {
+    for (const auto& [id, prog] : (*catalog)->programmes) {
+      if (!programme.empty() && id != programme) continue;
+      auto at = sums.lower_bound({id, 0});
+      if (at == sums.end() || at->first.first != id) sums[{id, year}];
+    }
+  }
+  auto over_ratio = ApprovalsOverRatio(txn, t, *catalog);
+  if (!over_ratio) return Fail(over_ratio.error());
+  ledger::v1::ProgrammeYearTotals all;
   for (const auto& [key, s] : sums) {
     const v1::Programme* p = *catalog ? (*catalog)->Find(key.first) : nullptr;
     int64_t cap = 0;
     if (p) cap = p->cap_fen() > 0 ? p->cap_fen() : p->fixed_fen();
-    out.rows.push_back({{"programme", key.first},
-                        {"level", p ? LevelName(p->level()) : ""},
-                        {"year", key.second},
-                        {"applications", s.applications()},
-                        {"approvals", s.approvals()},
-                        {"approved_fen", s.approved_fen()},
-                        {"payments", s.payments()},
-                        {"paid_fen", s.paid_fen()},
-                        {"clawbacks", s.clawbacks()},
-                        {"clawed_back_fen", s.clawed_back_fen()},
-                        {"net_paid_fen", s.paid_fen() - s.clawed_back_fen()},
-                        {"rejected", s.rejected()},
-                        {"largest_approval_fen", s.largest_approval_fen()},
-                        {"cap_per_approval_fen", cap},
-                        {"yearly_cap_fen", p ? p->yearly_cap_fen() : 0},
-                        {"window_cap_fen", p ? p->window_cap_fen() : 0},
-                        {"over_cap", cap > 0 && s.largest_approval_fen() > cap}});
+    uint64_t over = over_ratio->count(key) ? over_ratio->at(key) : 0;
+    json row = ActivityFields(s);
+    row.update({{"programme", key.first},
+                {"level", p ? LevelName(p->level()) : ""},
+                {"year", key.second == 0 ? json(nullptr) : json(key.second)},
+                {"largest_approval_fen", s.largest_approval_fen()},
+                {"cap_per_approval_fen", cap},
+                {"yearly_cap_fen", p ? p->yearly_cap_fen() : 0},
+                {"window_cap_fen", p ? p->window_cap_fen() : 0},
+                {"over_ratio_approvals", over},
+                {"over_cap", (cap > 0 && s.largest_approval_fen() > cap) || over > 0}});
+    out.rows.push_back(std::move(row));
+    AddTotals(all, s);
   }
   if (!programme.empty() && out.rows.empty() && !*catalog) {
     return Fail(Error::NotFound(fmt::format("programme {} has no entry", programme)));
   }
-  return out;
+  json total = ActivityFields(all);
+  total["programme"] = "total";
+  out.summary = json::array({total});
+  return std::move(out);
 }
 
-Result<QueryResult> Queries::Payments(const Period& period, std::string_view source,
-                                      std::string_view level, const Page& page) const {
-  G60_TRY(CheckPage(page));
-  G60_TRY(CheckPeriod(period));
-  std::string want_source = Upper(source), want_level = Upper(level);
-  if (!want_source.empty()) {
-    v1::FundingSource fs;
-    if (!v1::FundingSource_Parse("FUNDING_SOURCE_" + want_source, &fs) ||
-        fs == v1::FUNDING_SOURCE_UNSPECIFIED) {
-      return Fail(Error::InvalidArgument(fmt::format(
-          "source '{}' is not one of DISTRICT_SPECIAL_FUND, DISTRICT_FISCAL, MUNICIPAL_FISCAL",
-          source)));
-    }
-  }
-  if (!want_level.empty() && want_level != "DISTRICT" && want_level != "MUNICIPAL") {
-    return Fail(
-        Error::InvalidArgument(fmt::format("level '{}' is not DISTRICT or MUNICIPAL", level)));
-  }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+Result<QueryResult> Queries::Payments(const Filter& filter, const Page& page) const {
+  auto listing = BeginListing(ledger_, "stage payments", page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  auto catalog = CurrentCatalog(ledger_, *txn);
+  auto catalog = CurrentCatalog(ledger_, txn);
   if (!catalog) return Fail(catalog.error());
-  QueryResult out;
-  out.title = "stage payments";
   out.columns = {"occurred_at", "applicant_id", "event_id", "approval_event_id",
                  "stage",       "programme",    "level",    "source",
                  "amount_fen",  "partition",    "sequence"};
   std::map<std::pair<std::string, std::string>, std::pair<uint64_t, int64_t>> totals;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  auto [begin, end] = TimeRange(period);
-  G60_TRY(WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
+  auto [begin, end] = TimeRange(f.period);
+  G60_TRY(WalkEntries(txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
     const auto& b = r.entry.body;
     if (b.event_type() != EventType::EVENT_TYPE_STAGE_PAYMENT ||
         b.verdict() != ledger::v1::VERDICT_ACCEPTED) {
       return false;
     }
     const auto& sp = r.msg.event.stage_payment();
-    const v1::Programme* p = *catalog ? (*catalog)->Find(b.programme()) : nullptr;
-    std::string lvl = p ? LevelName(p->level()) : "";
+    std::string lvl = LevelOf(*catalog, b.programme());
     std::string src = SourceName(sp.source());
-    if (!want_source.empty() && src != want_source) return false;
-    if (!want_level.empty() && lvl != want_level) return false;
+    if (!Matches(f, {b.applicant_id(), b.programme(), lvl, src, b.amount_fen(),
+                     r.msg.event.occurred_at_ms()})) {
+      return false;
+    }
     auto& tot = totals[{src, lvl}];
     tot.first += 1;
     tot.second += b.amount_fen();
@@ -446,13 +360,11 @@ Result<QueryResult> Queries::Payments(const Period& period, std::string_view sou
                            {"payments", tot.first},
                            {"amount_fen", tot.second}});
   }
-  return out;
+  return std::move(out);
 }
 
-Result<QueryResult> Queries::Rejections(const Period& period, std::string_view reason,
+Result<QueryResult> Queries::Rejections(const Filter& filter, std::string_view reason,
                                         const Page& page) const {
-  G60_TRY(CheckPage(page));
-  G60_TRY(CheckPeriod(period));
   std::optional<Reason> want;
   if (!reason.empty()) {
     Reason r;
@@ -462,29 +374,35 @@ Result<QueryResult> Queries::Rejections(const Period& period, std::string_view r
     }
     want = r;
   }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto listing = BeginListing(ledger_, "rejections", page, filter);
+  if (!listing) return Fail(listing.error());
+  auto& [f, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = "rejections";
+  auto catalog = CurrentCatalog(ledger_, txn);
+  if (!catalog) return Fail(catalog.error());
+  auto versions = CatalogueVersions(txn, t);
+  if (!versions) return Fail(versions.error());
   out.columns = kEntryColumns;
-  std::map<std::string, uint64_t> counts;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  auto [begin, end] = TimeRange(period);
-  G60_TRY(WalkEntries(*txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
+  std::map<std::pair<std::string, std::string>, uint64_t> counts;  // (reason, programme)
+  auto [begin, end] = TimeRange(f.period);
+  G60_TRY(WalkEntries(txn, t, begin, end, [&](std::string_view k, const Read& r) -> Result<bool> {
     const auto& b = r.entry.body;
     if (b.verdict() == ledger::v1::VERDICT_ACCEPTED) return false;
     if (want && b.reason() != *want) return false;
-    ++counts[ReasonName(b.reason())];
-    return pager.Offer(k, EntryRow(r));
+    const auto& e = r.msg.event;
+    std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
+    if (!Matches(f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), source,
+                     EventAmount(e), e.occurred_at_ms()})) {
+      return false;
+    }
+    ++counts[{ReasonName(b.reason()), b.programme()}];
+    return pager.Offer(k, EntryRow(r, *versions));
   }));
   pager.Finish();
   out.summary = json::array();
-  for (const auto& [name, n] : counts)
-    out.summary.push_back({{"reason", name}, {"rejected", n}});
-  return out;
+  for (const auto& [key, n] : counts)
+    out.summary.push_back({{"reason", key.first}, {"programme", key.second}, {"rejected", n}});
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Overlaps(const Page& page) const {
@@ -501,11 +419,10 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
     phase = page.after[0];
     after = *raw;
   }
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto snap = Begin(ledger_, "overlap decisions (从优、就高、不重复)");
+  if (!snap) return Fail(snap.error());
+  auto& [txn, out] = *snap;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = "overlap decisions (从优、就高、不重复)";
   out.columns = {"decision",         "applicant_id",     "approval_event_id", "programme",
                  "approved_fen",     "winning_approval", "winning_programme", "winning_fen",
                  "carried_over_fen", "partition",        "sequence"};
@@ -521,26 +438,12 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
     out.rows.push_back(std::move(row));
     last = std::string(1, source) + HexEncode(key);
   };
-  auto approval_state = [&](uint32_t p, std::string_view applicant,
-                            std::string_view id) -> Result<ledger::v1::ApprovalState> {
-    ledger::v1::ApprovalState st;
-    auto v = txn->Get(t.approvals, PartitionKey(p, EventKey(id, applicant)));
-    if (!v) return Fail(v.error());
-    if (*v && !st.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
-      return Fail(Error::DataLoss(fmt::format("approval {} state does not parse", id)));
-    }
-    return st;
-  };
-  G60_TRY(
-      Walk(*txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         if (st.superseded_by().empty()) return false;
         ++superseded;
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
-        auto w = approval_state(p, st.applicant_id(), st.superseded_by());
+        auto w = ApprovalAt(txn, t, p, st.applicant_id(), st.superseded_by());
         if (!w) return Fail(w.error());
         offer('a', k,
               json{{"decision", "superseded"},
@@ -560,7 +463,7 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   reason[1] = static_cast<char>(Reason::REASON_DUPLICATE_SUPPORT);
   std::string begin = IndexBegin(IndexKind::kReason, reason);
   G60_TRY(WalkEntries(
-      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
         ++duplicates;
         const auto& b = r.entry.body;
         std::string winner;
@@ -569,7 +472,8 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
         }
         ledger::v1::ApprovalState w;
         if (!winner.empty()) {
-          auto ws = approval_state(r.entry.header.partition, r.msg.event.applicant_id(), winner);
+          auto ws =
+              ApprovalAt(txn, t, r.entry.header.partition, r.msg.event.applicant_id(), winner);
           if (!ws) return Fail(ws.error());
           w = *ws;
         }
@@ -590,35 +494,24 @@ Result<QueryResult> Queries::Overlaps(const Page& page) const {
   if (more) out.next = last;
   out.summary = json::array({{{"decision", "superseded"}, {"count", superseded}},
                              {{"decision", "duplicate rejected"}, {"count", duplicates}}});
-  return out;
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Outstanding(const Page& page) const {
-  G60_TRY(CheckPage(page));
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  auto listing = BeginListing(ledger_, "approved stages not yet paid", page, Filter{});
+  if (!listing) return Fail(listing.error());
+  auto& [unused_filter, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = "approved stages not yet paid";
   out.columns = {"applicant_id", "approval_event_id", "programme", "stage",
                  "amount_fen",   "approved_fen",      "paid_fen",  "partition"};
-  std::map<std::string, std::pair<uint64_t, int64_t>> by_programme;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
-  G60_TRY(
-      Walk(*txn, t.approvals, "", "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-        ledger::v1::ApprovalState st;
-        if (!st.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-          return Fail(Error::DataLoss("an approval state does not parse"));
-        }
+  PerProgramme by_programme;
+  G60_TRY(WalkApprovals(
+      txn, t, [&](std::string_view k, const ledger::v1::ApprovalState& st) -> Result<bool> {
         if (!st.superseded_by().empty()) return false;  // its unpaid stages are void
         uint32_t p = GetU32BE(reinterpret_cast<const unsigned char*>(k.data()));
         for (const auto& s : st.stages()) {
           if (!s.payment_event_id().empty()) continue;
-          auto& tot = by_programme[st.programme()];
-          tot.first += 1;
-          tot.second += s.amount_fen();
+          by_programme.Add(st.programme(), s.amount_fen());
           // A row per stage; the key orders stages within an approval.
           std::string key(k);
           PutU32BE(key, s.number());
@@ -634,33 +527,25 @@ Result<QueryResult> Queries::Outstanding(const Page& page) const {
         return true;
       }));
   pager.Finish();
-  out.summary = json::array();
-  for (const auto& [p, tot] : by_programme) {
-    out.summary.push_back(
-        {{"programme", p}, {"stages", tot.first}, {"outstanding_fen", tot.second}});
-  }
-  return out;
+  out.summary = by_programme.Summary("stages", "outstanding_fen");
+  return std::move(out);
 }
 
 Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) const {
-  G60_TRY(CheckPage(page));
-  G60_TRY(CheckPeriod(period));
-  auto txn = lmdb::Txn::Begin(ledger_.env(), true);
-  if (!txn) return Fail(txn.error());
+  Filter in_period;
+  in_period.period = period;
+  auto listing = BeginListing(ledger_, "clawbacks", page, in_period);
+  if (!listing) return Fail(listing.error());
+  auto& [unused_filter, txn, out, pager] = **listing;
   const Tables& t = ledger_.tables();
-  QueryResult out;
-  out.title = "clawbacks";
   out.columns = {"occurred_at", "applicant_id", "event_id",    "payments",  "approval_event_id",
                  "programme",   "amount_fen",   "reason_text", "partition", "sequence"};
   int64_t total = 0;
   uint64_t count = 0;
-  auto pager_or = MakePager(page, out);
-  if (!pager_or) return Fail(pager_or.error());
-  Pager& pager = *pager_or;
   std::string begin = IndexBegin(IndexKind::kType,
                                  std::string(1, static_cast<char>(EventType::EVENT_TYPE_CLAWBACK)));
   G60_TRY(WalkEntries(
-      *txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
+      txn, t, begin, PrefixEnd(begin), [&](std::string_view k, const Read& r) -> Result<bool> {
         const auto& b = r.entry.body;
         int64_t when = r.msg.event.occurred_at_ms();
         if (b.verdict() != ledger::v1::VERDICT_ACCEPTED || when < period.from_ms ||
@@ -674,9 +559,9 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
         std::string approval;
         if (c.payment_event_ids_size() > 0) {
           auto v =
-              txn->Get(t.payments,
-                       PartitionKey(r.entry.header.partition,
-                                    EventKey(c.payment_event_ids(0), r.msg.event.applicant_id())));
+              txn.Get(t.payments,
+                      PartitionKey(r.entry.header.partition,
+                                   EventKey(c.payment_event_ids(0), r.msg.event.applicant_id())));
           if (!v) return Fail(v.error());
           ledger::v1::PaymentState ps;
           if (*v && ps.ParseFromArray((**v).data(), static_cast<int>((**v).size()))) {
@@ -698,21 +583,35 @@ Result<QueryResult> Queries::Clawbacks(const Period& period, const Page& page) c
       }));
   pager.Finish();
   out.summary = json::array({{{"clawbacks", count}, {"amount_fen", total}}});
-  return out;
+  return std::move(out);
 }
 
 namespace {
 
 std::string Cell(const json& v) {
   if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {  // e.g. the entries behind a flag: "0/63 app-1; 0/140 apr-1"
+    std::string out;
+    for (const auto& e : v) {
+      out += out.empty() ? "" : "; ";
+      out += e.is_object() && e.contains("partition") && e.contains("sequence")
+                 ? fmt::format("{}/{} {}", e["partition"].get<uint32_t>(),
+                               e["sequence"].get<uint64_t>(), e.value("event_id", ""))
+                 : Cell(e);
+    }
+    return out;
+  }
   if (v.is_null()) return "";
   if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
   return v.dump();
 }
 
+// Amounts (*_fen) in CNY, shares (*_bp) in percent; the rest as it is.
 std::string AmountCell(const std::string& column, const json& v) {
-  if (column.size() > 4 && column.substr(column.size() - 4) == "_fen" && v.is_number_integer()) {
-    return FormatFen(v.get<int64_t>());
+  if (column.ends_with("_fen") && v.is_number_integer()) return FormatFen(v.get<int64_t>());
+  if (column.ends_with("_bp") && v.is_number_integer()) {
+    int64_t bp = v.get<int64_t>();
+    return fmt::format("{}{}.{:02d}%", bp < 0 ? "-" : "", std::abs(bp) / 100, std::abs(bp) % 100);
   }
   return Cell(v);
 }
@@ -793,15 +692,20 @@ std::string FormatTable(const QueryResult& r) {
   std::string out = r.title + "\n\n" + Aligned(r.columns, r.rows);
   out += fmt::format("({} row{})\n", r.rows.size(), r.rows.size() == 1 ? "" : "s");
   if (r.summary.is_array() && !r.summary.empty()) {
-    // The group's name first (programme, source, level, reason, decision), then figures.
+    // The group's name first (programme, source, level, reason, decision), then figures:
+    // those that are columns of the rows in the rows' order, then the others.
     std::vector<std::string> cols;
-    for (auto& [k, v] : r.summary[0].items())
+    const json& first = r.summary[0];
+    for (auto& [k, v] : first.items())
       if (v.is_string()) cols.push_back(k);
-    for (auto& [k, v] : r.summary[0].items())
-      if (!v.is_string()) cols.push_back(k);
+    for (const auto& c : r.columns)
+      if (first.contains(c) && !first[c].is_string()) cols.push_back(c);
+    for (auto& [k, v] : first.items())
+      if (!v.is_string() && std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
     out += "\nsummary\n" + Aligned(cols, r.summary.get<std::vector<json>>());
   }
   if (!r.next.empty()) out += fmt::format("\nmore: --after {}\n", r.next);
+  if (!r.position.is_null()) out += "\n" + FormatPosition(r.position) + "\n";
   return out;
 }
 

@@ -477,15 +477,20 @@ int AuditVerbs::Trace() {
   auto verified = VerifyBundle(*bundle, trust);
   std::printf("trace of %s: %zu link(s)%s\n", id_.c_str(), (*bundle)["links"].size(),
               configured ? "" : " (checked with the key the ledger names; give --ledger-key)");
-  std::printf("  %-11s %5s %-26s %-9s %-22s %18s  %s\n", "role", "entry", "event id", "verdict",
-              "reason", "amount (CNY)", "detail");
-  for (const auto& l : (*bundle)["links"]) {
-    std::printf("  %-11s %2u/%-3llu %-26s %-9s %-22s %18s  %s\n",
+  std::printf("  %-11s %5s %-26s %-9s %-22s %18s  %-18s %s\n", "role", "entry", "event id",
+              "verdict", "reason", "amount (CNY)", "catalogue", "detail");
+  // The catalogue each link was decided under (EntryBody.catalog_hash, by its version).
+  auto catalogs = LinkCatalogues(ledger, *bundle);
+  if (!catalogs) return Report(catalogs.error());
+  for (size_t i = 0; i < (*bundle)["links"].size(); ++i) {
+    const json& l = (*bundle)["links"][i];
+    std::string catalog = (*catalogs)[i]["catalog"];
+    std::printf("  %-11s %2u/%-3llu %-26s %-9s %-22s %18s  %-18s %s\n",
                 l["role"].get<std::string>().c_str(), l["partition"].get<uint32_t>(),
                 static_cast<unsigned long long>(l["sequence"].get<uint64_t>()),
                 l["event_id"].get<std::string>().c_str(), l["verdict"].get<std::string>().c_str(),
                 l["reason"].get<std::string>().c_str(),
-                FormatFen(l["amount_fen"].get<int64_t>()).c_str(),
+                FormatFen(l["amount_fen"].get<int64_t>()).c_str(), catalog.c_str(),
                 l["detail"].get<std::string>().c_str());
   }
   if (!verified) {

@@ -40,9 +40,51 @@ QueryVerbs::QueryVerbs(CLI::App& app, Common& common) : common_(common) {
     sub->add_option("--from", from_, "from YYYY-MM-DD[THH:MM:SS] (China Standard Time), inclusive");
     sub->add_option("--to", to_, "to YYYY-MM-DD[THH:MM:SS] (China Standard Time), exclusive");
   };
+  // The filters of docs/queries.md, "Filters": each narrows the rows and the summary.
+  auto filters = [this, &period](CLI::App* sub, bool applicant, bool source) {
+    period(sub);
+    if (applicant) sub->add_option("--applicant", applicant_id_, "one applicant id");
+    sub->add_option("--programme", programme_id_, "one programme id (e.g. G60-07b)");
+    sub->add_option("--level", level_, "DISTRICT or MUNICIPAL (the programme's level)");
+    if (source) {
+      sub->add_option("--source", source_,
+                      "DISTRICT_SPECIAL_FUND, DISTRICT_FISCAL or MUNICIPAL_FISCAL");
+    }
+    sub->add_option("--min-fen", min_fen_, "smallest amount, fen (inclusive)");
+    sub->add_option("--max-fen", max_fen_, "largest amount, fen (inclusive)");
+  };
   applicant_ = query_->add_subcommand("applicant", "an applicant's full history, with totals");
   applicant_->add_option("id", id_, "applicant id (unified social credit code)")->required();
+  filters(applicant_, false, true);
   shared(applicant_);
+  totals_ = query_->add_subcommand(
+      "totals", "an applicant's money per year: approved, entitlement, paid, clawed back, net");
+  totals_->add_option("id", id_, "applicant id")->required();
+  shared(totals_);
+  headroom_ = query_->add_subcommand(
+      "headroom", "an applicant's yearly, window and co-funding caps and once-only rewards used");
+  headroom_->add_option("id", id_, "applicant id")->required();
+  shared(headroom_);
+  near_caps_ = query_->add_subcommand("near-caps", "applicants within a percentage of a cap");
+  near_caps_->add_option("--within", within_, "headroom at most this % of the cap (0..100)");
+  shared(near_caps_);
+  pending_ = query_->add_subcommand("pending", "accepted applications without an approval");
+  filters(pending_, true, false);
+  shared(pending_);
+  unpaid_ = query_->add_subcommand("unpaid", "live approvals of which nothing has been paid");
+  filters(unpaid_, true, false);
+  shared(unpaid_);
+  decisions_ = query_->add_subcommand("decisions", "approvals by the key that signed them");
+  decisions_->add_option("--key", key_id_, "one key id (default: every key)");
+  filters(decisions_, true, false);
+  shared(decisions_);
+  catalogues_ = query_->add_subcommand(
+      "catalogues", "every catalogue published: version, hash, validity, where published");
+  shared(catalogues_);
+  double_funding_ = query_->add_subcommand(
+      "double-funding",
+      "possible double funding for review: one applicant, one overlap group, different projects");
+  shared(double_funding_);
   programme_ = query_->add_subcommand(
       "programme",
       "utilisation per year against the caps: applications, approved, paid, clawed back");
@@ -50,13 +92,10 @@ QueryVerbs::QueryVerbs(CLI::App& app, Common& common) : common_(common) {
   programme_->add_option("--year", year_, "one calendar year");
   shared(programme_);
   payments_ = query_->add_subcommand("payments", "stage payments in a period, by source and level");
-  period(payments_);
-  payments_->add_option("--source", source_,
-                        "DISTRICT_SPECIAL_FUND, DISTRICT_FISCAL or MUNICIPAL_FISCAL");
-  payments_->add_option("--level", level_, "DISTRICT or MUNICIPAL");
+  filters(payments_, true, true);
   shared(payments_);
   rejections_ = query_->add_subcommand("rejections", "rejected entries in a period, by reason");
-  period(rejections_);
+  filters(rejections_, true, true);
   rejections_->add_option("--reason", reason_, "one reason (e.g. EXCEEDS_CAP)");
   shared(rejections_);
   overlaps_ = query_->add_subcommand(
@@ -127,7 +166,14 @@ std::optional<int> QueryVerbs::Run() {
 }
 
 Result<QueryResult> QueryVerbs::RunOne(const Queries& q, const Page& page) const {
-  Period period;
+  Filter filter;
+  filter.applicant_id = applicant_id_;
+  filter.programme = programme_id_;
+  filter.level = level_;
+  filter.source = source_;
+  filter.min_fen = min_fen_;
+  filter.max_fen = max_fen_;
+  Period& period = filter.period;
   if (!from_.empty()) {
     auto f = ParseCstTime(from_, "--from");
     if (!f) return Fail(f.error());
@@ -138,10 +184,18 @@ Result<QueryResult> QueryVerbs::RunOne(const Queries& q, const Page& page) const
     if (!t) return Fail(t.error());
     period.to_ms = *t;
   }
-  if (*applicant_) return q.Applicant(id_, page);
+  if (*applicant_) return q.Applicant(id_, page, filter);
+  if (*totals_) return q.Totals(id_);
+  if (*headroom_) return q.Headroom(id_);
+  if (*near_caps_) return q.NearCaps(within_, page);
+  if (*pending_) return q.Pending(filter, page);
+  if (*unpaid_) return q.Unpaid(filter, page);
+  if (*decisions_) return q.Decisions(key_id_, filter, page);
+  if (*catalogues_) return q.Catalogues();
+  if (*double_funding_) return q.DoubleFunding(page);
   if (*programme_) return q.Utilisation(id_, year_);
-  if (*payments_) return q.Payments(period, source_, level_, page);
-  if (*rejections_) return q.Rejections(period, reason_, page);
+  if (*payments_) return q.Payments(filter, page);
+  if (*rejections_) return q.Rejections(filter, reason_, page);
   if (*overlaps_) return q.Overlaps(page);
   if (*outstanding_) return q.Outstanding(page);
   return q.Clawbacks(period, page);
@@ -168,11 +222,16 @@ int QueryVerbs::Query() {
         all.rows.push_back(std::move(row));
     }
     all.next.clear();
+    all.position = r->position;  // of the last page read
     if (r->next.empty()) break;
     page.after = r->next;
   }
   std::string text = json_ ? all.ToJson().dump(2) + "\n" : csv_ ? FormatCsv(all) : FormatTable(all);
   std::fwrite(text.data(), 1, text.size(), stdout);
+  // CSV stays rows only, so that a spreadsheet reads it whole; the position goes to stderr.
+  if (csv_ && !all.position.is_null()) {
+    std::fprintf(stderr, "%s\n", FormatPosition(all.position).c_str());
+  }
   return 0;
 }
 

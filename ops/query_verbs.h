@@ -1,5 +1,6 @@
-// The compliance officer's verbs: `query` (applicant, programme, payments, rejections,
-// overlaps, outstanding, clawbacks), `export` (entries as NDJSON or CSV from a
+// The compliance officer's verbs: `query` (applicant, totals, headroom, near-caps,
+// programme, payments, rejections, pending, unpaid, decisions, catalogues, overlaps,
+// double-funding, outstanding, clawbacks), `export` (entries as NDJSON or CSV from a
 // position), `serve` (the HTTP API and the auditor's page) and `token` (bearer tokens
 // for serve). docs/queries.md describes every answer.
 #pragma once
@@ -32,9 +33,13 @@ class QueryVerbs {
   CLI::App *query_ = nullptr, *export_ = nullptr, *serve_ = nullptr, *token_ = nullptr;
   CLI::App *applicant_ = nullptr, *programme_ = nullptr, *payments_ = nullptr,
            *rejections_ = nullptr, *overlaps_ = nullptr, *outstanding_ = nullptr,
-           *clawbacks_ = nullptr;
-  std::string id_, from_, to_, source_, level_, reason_, after_;
-  int year_ = 0;
+           *clawbacks_ = nullptr, *totals_ = nullptr, *headroom_ = nullptr, *near_caps_ = nullptr,
+           *pending_ = nullptr, *unpaid_ = nullptr, *decisions_ = nullptr, *catalogues_ = nullptr,
+           *double_funding_ = nullptr;
+  std::string id_, from_, to_, source_, level_, reason_, after_, applicant_id_, programme_id_,
+      key_id_;
+  int64_t min_fen_ = INT64_MIN, max_fen_ = INT64_MAX;
+  int year_ = 0, within_ = 10;
   size_t limit_ = 100;
   bool json_ = false, csv_ = false, all_ = false;
   std::string format_ = "ndjson", position_file_, out_;

@@ -230,6 +230,28 @@ class Params {
     }
     return p;
   }
+  // The filters of docs/queries.md: from, to, applicant, programme, level, source,
+  // min_fen, max_fen.
+  Result<Filter> GetFilter() const {
+    Filter f;
+    auto period = GetPeriod();
+    if (!period) return Fail(period.error());
+    f.period = *period;
+    f.applicant_id = Get("applicant");
+    f.programme = Get("programme");
+    f.level = Get("level");
+    f.source = Get("source");
+    for (auto [name, out] : {std::pair{"min_fen", &f.min_fen}, std::pair{"max_fen", &f.max_fen}}) {
+      std::string v = Get(name);
+      if (v.empty()) continue;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+      if (ec != std::errc() || end != v.data() + v.size()) {
+        return Fail(Error::InvalidArgument(
+            fmt::format("{} must be an integer amount in fen such as 100000", name)));
+      }
+    }
+    return f;
+  }
   Result<int> GetYear() const {
     std::string y = Get("year");
     if (y.empty()) return 0;
@@ -431,7 +453,11 @@ class Api {
         }
       }
     }
-    return json{{"bundle", *bundle}, {"verification", verification}};
+    // Beside the bundle (whose members docs/audit.md fixes): the catalogue each link was
+    // decided under.
+    auto catalogs = LinkCatalogues(ledger_, *bundle);
+    if (!catalogs) return Fail(catalogs.error());
+    return json{{"bundle", *bundle}, {"verification", verification}, {"catalogs", *catalogs}};
   }
 
   // The latest checkpoint of each partition.
@@ -926,6 +952,21 @@ class FrontDoor {
   ReadRole client_cert_role_;
 };
 
+// The parameters of a Filter (Params::GetFilter), `source` only where payments are listed,
+// and `more`.
+std::set<std::string> FilterParams(bool source, std::initializer_list<std::string> more) {
+  std::set<std::string> out = {"from",  "to",      "applicant", "programme",
+                               "level", "min_fen", "max_fen"};
+  if (source) out.insert("source");
+  out.insert(more.begin(), more.end());
+  return out;
+}
+
+Result<json> Json(const Result<QueryResult>& r) {
+  if (!r) return Fail(r.error());
+  return r->ToJson();
+}
+
 std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
   using Args = std::vector<std::string>;
   auto paged = [](const Params& p, auto&& run) -> Result<json> {
@@ -939,6 +980,11 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
     auto v = p.GetPeriod();
     if (!v) return Fail(v.error());
     return run(*v);
+  };
+  auto filtered = [](const Params& p, auto&& run) -> Result<json> {
+    auto f = p.GetFilter();
+    if (!f) return Fail(f.error());
+    return run(*f);
   };
   auto programmes = [api](const Args& a, const Params& p) -> Result<json> {
     auto year = p.GetYear();
@@ -975,31 +1021,96 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/applicants/{applicant_id}",
        {},
        aud,
-       {"limit", "after"},
-       [api, paged](const Args& a, const Params& p) {
-         return paged(p, [&](const Page& page) { return api->queries_.Applicant(a[0], page); });
+       FilterParams(true, {"limit", "after"}),
+       [api, paged, filtered](const Args& a, const Params& p) {
+         return filtered(p, [&](const Filter& f) {
+           return paged(p,
+                        [&](const Page& page) { return api->queries_.Applicant(a[0], page, f); });
+         });
+       }},
+      {"/api/applicants/{applicant_id}/totals",
+       {},
+       aud,
+       {},
+       [api](const Args& a, const Params&) { return Json(api->queries_.Totals(a[0])); }},
+      {"/api/applicants/{applicant_id}/headroom",
+       {},
+       aud,
+       {},
+       [api](const Args& a, const Params&) { return Json(api->queries_.Headroom(a[0])); }},
+      {"/api/near-caps",
+       {},
+       aud,
+       {"within", "limit", "after"},
+       [api, paged](const Args&, const Params& p) -> Result<json> {
+         int within = 10;
+         if (std::string w = p.Get("within"); !w.empty()) {
+           auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), within);
+           if (ec != std::errc() || end != w.data() + w.size() || within < 0 || within > 100) {
+             return Fail(Error::InvalidArgument("within must be a percentage from 0 to 100"));
+           }
+         }
+         return paged(p, [&](const Page& page) { return api->queries_.NearCaps(within, page); });
        }},
       {"/api/payments",
        {},
        aud,
-       {"from", "to", "source", "level", "limit", "after"},
-       [api, paged, period](const Args&, const Params& p) {
-         return period(p, [&](const Period& v) {
-           return paged(p, [&](const Page& page) {
-             return api->queries_.Payments(v, p.Get("source"), p.Get("level"), page);
-           });
+       FilterParams(true, {"limit", "after"}),
+       [api, paged, filtered](const Args&, const Params& p) {
+         return filtered(p, [&](const Filter& f) {
+           return paged(p, [&](const Page& page) { return api->queries_.Payments(f, page); });
          });
        }},
       {"/api/rejections",
        {},
        aud,
-       {"from", "to", "reason", "limit", "after"},
-       [api, paged, period](const Args&, const Params& p) {
-         return period(p, [&](const Period& v) {
+       FilterParams(true, {"reason", "limit", "after"}),
+       [api, paged, filtered](const Args&, const Params& p) {
+         return filtered(p, [&](const Filter& f) {
            return paged(p, [&](const Page& page) {
-             return api->queries_.Rejections(v, p.Get("reason"), page);
+             return api->queries_.Rejections(f, p.Get("reason"), page);
            });
          });
+       }},
+      {"/api/pending",
+       {},
+       aud,
+       FilterParams(false, {"limit", "after"}),
+       [api, paged, filtered](const Args&, const Params& p) {
+         return filtered(p, [&](const Filter& f) {
+           return paged(p, [&](const Page& page) { return api->queries_.Pending(f, page); });
+         });
+       }},
+      {"/api/unpaid",
+       {},
+       aud,
+       FilterParams(false, {"limit", "after"}),
+       [api, paged, filtered](const Args&, const Params& p) {
+         return filtered(p, [&](const Filter& f) {
+           return paged(p, [&](const Page& page) { return api->queries_.Unpaid(f, page); });
+         });
+       }},
+      {"/api/decisions",
+       {},
+       aud,
+       FilterParams(false, {"key", "limit", "after"}),
+       [api, paged, filtered](const Args&, const Params& p) {
+         return filtered(p, [&](const Filter& f) {
+           return paged(
+               p, [&](const Page& page) { return api->queries_.Decisions(p.Get("key"), f, page); });
+         });
+       }},
+      {"/api/catalogues",
+       {},
+       pub,
+       {},
+       [api](const Args&, const Params&) { return Json(api->queries_.Catalogues()); }},
+      {"/api/double-funding",
+       {},
+       aud,
+       {"limit", "after"},
+       [api, paged](const Args&, const Params& p) {
+         return paged(p, [&](const Page& page) { return api->queries_.DoubleFunding(page); });
        }},
       {"/api/overlaps",
        {},

@@ -7,7 +7,8 @@
 //
 // When the server asks for credentials (401), the page asks for an access token and keeps
 // it for this tab only (sessionStorage), sending it as "Authorization: Bearer"; a part of
-// the page the token's role may not read (403) says so in its place.
+// the page the token's role may not read (403) says so in its place. #/q/NAME?PARAMS
+// asks one compliance question (docs/queries.md) with its filters.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -69,7 +70,7 @@ function showError(message) {
 }
 
 function show(section) {
-  for (const id of ["home", "applicant", "trace"]) $("#" + id).hidden = id !== section;
+  for (const id of ["home", "applicant", "trace", "questions"]) $("#" + id).hidden = id !== section;
 }
 
 // ---- status and programmes
@@ -138,6 +139,17 @@ async function renderHome() {
                            (t.over ? " — OVER CAP" : "") }));
     box.append(row);
   }
+  const total = (programmes.summary || [])[0];
+  if (total) {
+    box.append(el("p", { class: "summary", id: "programmes-total",
+      text: `All programmes: ${total.approvals} approvals, approved ${fen(total.approved_fen)}, ` +
+            `paid ${fen(total.paid_fen)}, clawed back ${fen(total.clawed_back_fen)}, ` +
+            `net paid ${fen(total.net_paid_fen)} CNY. Over a cap (per approval, or ratio × ` +
+            `declared base): ${all.filter((t) => t.over).map((t) => t.programme).join(", ") || "none"}.` }));
+  }
+  if (programmes.position) {
+    box.append(el("p", { class: "hint position", text: positionText(programmes.position) }));
+  }
   // Reports name applicants: a role that may not read them gets its reason in their place.
   const report = (box, ...args) => renderReport(box, ...args).catch((e) => {
     if (!(e instanceof ApiError) || e.status !== 403) throw e;
@@ -152,6 +164,7 @@ async function renderHome() {
                   "programme", "amount_fen", "reason_text"]),
     report($("#report-rejections"), "/api/rejections",
                  ["occurred_at", "applicant_id", "event_id", "type", "programme", "reason", "detail"]),
+    report($("#report-catalogues"), "/api/catalogues", null),
   ]);
 }
 
@@ -172,7 +185,18 @@ function traceHref(id, applicant) {
 }
 
 function cell(column, value, row) {
-  if (column.endsWith("_fen")) return el("td", { class: "num", text: fen(value) });
+  if (column.endsWith("_fen")) {
+    return el("td", { class: "num", text: value === null || value === undefined ? "" : fen(value) });
+  }
+  if (column.endsWith("_bp") && typeof value === "number") {
+    return el("td", { class: "num", text: `${(value / 100).toFixed(2)}%` });
+  }
+  if (Array.isArray(value)) {  // the entries behind a double-funding flag
+    return el("td", { text: value.map((e) => `${e.partition}/${e.sequence} ${e.event_id}`).join(", ") });
+  }
+  if (["approval_a", "approval_b", "application_event_id"].includes(column) && value) {
+    return el("td", {}, el("a", { href: traceHref(value, row && row.applicant_id), text: value }));
+  }
   if (["approval_event_id", "winning_approval", "event_id"].includes(column) && value) {
     return el("td", {}, el("a", { href: traceHref(value, row && row.applicant_id), text: value }));
   }
@@ -182,9 +206,24 @@ function cell(column, value, row) {
   return el("td", { text: value === null || value === undefined ? "" : String(value) });
 }
 
+// The ledger position an answer was computed at, for reproducing and proving it later.
+function positionText(position) {
+  return "Computed at " + position.map((p) => `partition ${p.partition}: ${p.size} entries` +
+    (p.checkpoint_size === null ? " (no checkpoint yet)"
+                                : p.covered ? " (all signed)" : ` (signed up to ${p.checkpoint_size})`))
+    .join("; ") + ".";
+}
+
+// Endpoints that return one whole answer take no limit or after.
+const UNPAGED = ["/api/catalogues", "/api/programmes", "/totals", "/headroom"];
+
+// `columns` null: the answer's own columns.
 async function renderReport(box, path, columns, after = "") {
-  const r = await api(path + (path.includes("?") ? "&" : "?") + "limit=25" +
-                      (after ? `&after=${encodeURIComponent(after)}` : ""));
+  const paged = !UNPAGED.some((u) => path.split("?")[0].endsWith(u));
+  const r = await api(paged ? path + (path.includes("?") ? "&" : "?") + "limit=25" +
+                              (after ? `&after=${encodeURIComponent(after)}` : "")
+                            : path);
+  columns = columns || r.columns;
   let table = box.querySelector("table.rows");
   if (!after) {
     box.replaceChildren();
@@ -201,12 +240,14 @@ async function renderReport(box, path, columns, after = "") {
     table.tBodies[0].append(el("tr", {}, ...columns.map((c) => cell(c, row[c], row))));
   }
   box.querySelector("button.more")?.remove();
+  box.querySelector("p.position")?.remove();
   if (r.next) {
     const more = el("button", { type: "button", class: "more", text: "More" });
     more.onclick = () => renderReport(box, path, columns, r.next).catch((e) => showError(e.message));
     box.append(more);
   }
   if (!r.rows.length && !after) box.append(el("p", { class: "hint", text: "None." }));
+  if (r.position) box.append(el("p", { class: "hint position", text: positionText(r.position) }));
 }
 
 // ---- applicant history
@@ -228,6 +269,9 @@ async function renderApplicant(id, after = "") {
         el("td", { class: "num", text: fen(s.clawed_back_fen) })));
     }
     $("#history tbody").replaceChildren();
+    const enc = encodeURIComponent(id);
+    await Promise.all([renderReport($("#applicant-years"), `/api/applicants/${enc}/totals`, null),
+                       renderReport($("#applicant-headroom"), `/api/applicants/${enc}/headroom`, null)]);
   }
   const tbody = $("#history tbody");
   for (const row of r.rows) {
@@ -331,6 +375,8 @@ async function renderTrace(id, applicant) {
                                          api("/api/status")]);
   const list = $("#trace-links");
   let allOk = t.verification.ok;
+  // The catalogue each link was decided under, beside the bundle.
+  const catalogOf = new Map((t.catalogs || []).map((c) => [`${c.partition}/${c.sequence}`, c.catalog]));
   for (const link of t.bundle.links) {
     const mine = await checkLink(link, status.verifier_key);
     allOk = allOk && mine.ok;
@@ -340,7 +386,9 @@ async function renderTrace(id, applicant) {
       el("div", { class: "what" },
         el("strong", { text: link.event_id || "(undecodable)" }),
         ` — ${link.verdict.toLowerCase()}${link.verdict === "REJECTED" ? " (" + link.reason + ")" : ""}, ` +
-        `${fen(link.amount_fen)} CNY, entry ${link.partition}/${link.sequence}`,
+        `${fen(link.amount_fen)} CNY, entry ${link.partition}/${link.sequence}` +
+        (catalogOf.get(`${link.partition}/${link.sequence}`)
+          ? `, catalogue ${catalogOf.get(`${link.partition}/${link.sequence}`)}` : ""),
         el("div", { class: "detail", text: link.detail })),
       el("div", { class: "check", text: (mine.ok ? "✔ " : "✘ ") + mine.what }));
     list.append(li);
@@ -352,6 +400,59 @@ async function renderTrace(id, applicant) {
     ? `Every link verifies: the server's checks (signatures back to a trust anchor, roles, ` +
       `inclusion) and this browser's (leaf hashes, inclusion proofs, checkpoint signatures).`
     : `Verification FAILED: ${t.verification.error || "a proof did not verify in this browser"}`;
+}
+
+// ---- questions: any of the compliance queries with its filters, as a table
+
+// Each question's endpoint and the parameters its form offers.
+const QUESTIONS = {
+  "history": ["applicant", "from", "to", "programme", "level", "source", "min_fen", "max_fen"],
+  "payments": ["from", "to", "applicant", "programme", "level", "source", "min_fen", "max_fen"],
+  "rejections": ["from", "to", "applicant", "programme", "level", "reason", "min_fen", "max_fen"],
+  "pending": ["from", "to", "applicant", "programme", "level", "min_fen", "max_fen"],
+  "unpaid": ["from", "to", "applicant", "programme", "level", "min_fen", "max_fen"],
+  "decisions": ["key", "from", "to", "applicant", "programme", "level", "min_fen", "max_fen"],
+  "near-caps": ["within"],
+  "double-funding": [],
+  "catalogues": [],
+  "programmes": ["year"],
+  "outstanding": [],
+  "overlaps": [],
+  "clawbacks": ["from", "to"],
+};
+
+function questionForm(name, params) {
+  const select = $("#question-select");
+  select.replaceChildren(...Object.keys(QUESTIONS).map((q) => el("option", { value: q, text: q })));
+  select.value = name;
+  const fields = $("#question-fields");
+  fields.replaceChildren();
+  for (const p of QUESTIONS[name]) {
+    fields.append(el("label", { for: `q-${p}`, text: p.replace(/_/g, " ") }),
+                  el("input", { id: `q-${p}`, name: p, value: params.get(p) || "" }));
+  }
+}
+
+async function renderQuestion(name, query) {
+  show("questions");
+  if (!(name in QUESTIONS)) name = "double-funding";
+  const params = new URLSearchParams(query);
+  questionForm(name, params);
+  for (const [k, v] of [...params]) if (!v) params.delete(k);
+  const qs = params.toString();
+  $("#question-title").textContent = name + (qs ? ` (${qs})` : "");
+  let path = `/api/${name}`;
+  if (name === "history") {  // an applicant's history, filtered: the applicant is in the path
+    const applicant = params.get("applicant");
+    if (!applicant) {
+      $("#question-result").replaceChildren(el("p", { class: "hint", text: "Give an applicant." }));
+      return;
+    }
+    params.delete("applicant");
+    path = `/api/applicants/${encodeURIComponent(applicant)}`;
+  }
+  const rest = params.toString();
+  await renderReport($("#question-result"), path + (rest ? "?" + rest : ""), null);
 }
 
 // ---- routing
@@ -374,6 +475,10 @@ async function route() {
       // #/trace/ID or #/trace/ID/APPLICANT, each part percent-encoded ('/' in an id is %2F).
       const [id, applicant] = raw.slice(6).split("/").map(decodeURIComponent);
       await renderTrace(id, applicant);
+    }
+    else if (h.startsWith("q/")) {
+      const [name, query] = h.slice(2).split("?");
+      await renderQuestion(name, query || "");
     }
     else await renderHome();
     document.body.dataset.ready = h || "home";
@@ -414,6 +519,18 @@ $("#search-form").addEventListener("submit", (ev) => {
 $("#trace-button").addEventListener("click", () => {
   const id = $("#trace-input").value.trim();
   if (id) location.hash = `#/trace/${encodeURIComponent(id)}`;
+});
+$("#question-select").addEventListener("change", () => {
+  location.hash = `#/q/${$("#question-select").value}`;
+});
+$("#question-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const params = new URLSearchParams();
+  for (const input of $("#question-fields").querySelectorAll("input")) {
+    if (input.value.trim()) params.set(input.name, input.value.trim());
+  }
+  const qs = params.toString();
+  location.hash = `#/q/${$("#question-select").value}${qs ? "?" + qs : ""}`;
 });
 window.addEventListener("hashchange", () => {
   delete document.body.dataset.ready;

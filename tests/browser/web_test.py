@@ -6,8 +6,10 @@ chromium-driver), driven through the W3C WebDriver protocol with nothing but url
 
 Loads the page served by `g60ledger serve` at URL, checks the ledger status and the
 programme charts, searches APPLICANT_ID through the search box, checks the history shows
-PAYMENT_ID, opens its trace by clicking it, and checks that every link of the chain is
-shown as verified (by the server and by the browser's own WebCrypto checks). Exit 0 when
+PAYMENT_ID and the applicant's yearly totals and caps, opens its trace by clicking it, and
+checks that every link of the chain is shown as verified (by the server and by the
+browser's own WebCrypto checks); then asks each question of the Questions view (#/q/...)
+and checks it shows a table and the ledger position it was computed at. Exit 0 when
 all holds; 1 naming the first thing that did not.
 
 With tokens (a server started with --tokens and no anonymous role): the page must first
@@ -184,6 +186,9 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         bars = wd.find_all("#programmes svg rect.approved")
         if len(charts) < 20 or len(bars) != len(charts):
             raise Failed(f"{len(charts)} programme charts, {len(bars)} bars")
+        total = wd.text(wd.find("#programmes-total"))
+        if "All programmes:" not in total:
+            raise Failed(f"no totals row under the programmes: {total!r}")
         reports = {}
         for name in ("overlaps", "clawbacks", "rejections"):
             rows = wd.find_all(f"#report-{name} table.rows tbody tr")
@@ -220,7 +225,14 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         history = "\n".join(wd.text(r) for r in rows)
         if payment not in history:
             raise Failed(f"the history of {applicant} does not show {payment}")
-        print(f"web_test: applicant ok: {len(rows)} entries in the history")
+        years = wd.find_all("#applicant-years table.rows tbody tr")
+        if not years:
+            raise Failed(f"no yearly totals for {applicant}")
+        if "Computed at partition" not in wd.text(wd.find("#applicant-years .position")):
+            raise Failed("the yearly totals do not say the ledger position they were computed at")
+        wd.find("#applicant-headroom table.rows")
+        print(f"web_test: applicant ok: {len(rows)} entries in the history, {len(years)} year(s)")
+
 
         # Open the payment's trace by clicking it.
         links = [r for r in wd.find_all("#history a.trace-link") if wd.text(r) == payment]
@@ -237,6 +249,9 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         for need in ("application", "approval", "payment"):
             if need not in roles:
                 raise Failed(f"the trace has no {need} link: {roles}")
+        decided = [wd.text(i) for i in items if wd.attr(i, "data-role") in ("approval", "payment")]
+        if not all("catalogue " in t for t in decided):
+            raise Failed(f"links without the catalogue they were decided under: {decided}")
         bad = [wd.text(i) for i in items if "proof-ok" not in wd.attr(i, "class")]
         if bad:
             raise Failed(f"links not verified: {bad}")
@@ -244,6 +259,30 @@ def run(url, applicant, payment, public_token=None, auditor_token=None):
         if not all("inclusion proved" in c and "signature ok" in c for c in checks):
             raise Failed(f"the browser's own checks: {checks}")
         print(f"web_test: trace ok: {len(items)} links ({', '.join(roles)}), each proved in the browser")
+
+        # Each question of the Questions view answers with a table and its position.
+        for name, query in (("history", f"applicant={applicant}&programme=G60-07b"), ("catalogues", ""), ("pending", ""), ("unpaid", "level=DISTRICT"),
+                            ("decisions", ""), ("near-caps", "within=100"), ("double-funding", ""),
+                            ("payments", f"applicant={applicant}"),
+                            ("rejections", "reason=EXCEEDS_CAP"), ("programmes", "year=2026")):
+            route = f"q/{name}" + (f"?{query}" if query else "")
+            wd.go(url + "/#/" + route)
+            wd.wait_ready(route)
+            box = wd.find("#question-result")
+            wd.find("#question-result table.rows")
+            if "Computed at partition" not in wd.text(box):
+                raise Failed(f"question {name}: no ledger position shown")
+            fields = [wd.attr(i, "name") for i in wd.find_all("#question-fields input")]
+            for p in (q.split("=")[0] for q in query.split("&") if q):
+                if p not in fields:
+                    raise Failed(f"question {name}: the form has no field {p} ({fields})")
+        # The form asks: near-caps within 100% through its field.
+        wd.go(url + "/#/q/near-caps")
+        wd.wait_ready("q/near-caps")
+        wd.type(wd.find("#q-within"), "100")
+        wd.click(wd.find("#question-button"))
+        wd.wait_ready("q/near-caps?within=100")
+        print("web_test: questions ok")
 
         # A fragment that is not percent-encoded text is named, not left half-rendered.
         wd.go(url + "/#/trace/50%")

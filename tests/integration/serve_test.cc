@@ -22,6 +22,7 @@
 #include "ledger/bundle.h"
 #include "ledger/bytes.h"
 #include "ledger/merkle_verify.h"
+#include "ledger/query.h"
 #include "ops/serve.h"
 #include "process.h"
 #include "support.h"
@@ -910,7 +911,7 @@ TEST_CASE("roles: the public role reads totals and checkpoints, the auditor ever
     }
     ++checked;
   }
-  CHECK(checked == 16);
+  CHECK(checked == 24);
   // The page, its description and the probes need no credentials.
   for (std::string path : {"/", "/app.js", "/openapi.json", "/healthz", "/readyz"}) {
     INFO(path);
@@ -1488,4 +1489,71 @@ TEST_CASE("one event id used by several applicants: each is its own event, every
           dir.path() + "/prove2.out");
   INFO(proved.output);
   CHECK(proved.status == 0);
+}
+
+TEST_CASE("the compliance questions over HTTP: answers with their position, bad parameters named",
+          "[serve][integration]") {
+  Served& s = DemoServer();
+  int port = s.server->port();
+  auto [applicant, payment] = ClawedBackPayment(s.steps);
+  auto heads = s.ledger->Heads();
+  REQUIRE(heads.has_value());
+  Queries q(*s.ledger);
+  for (std::string path :
+       {"/api/applicants/" + applicant + "/totals", "/api/applicants/" + applicant + "/headroom",
+        std::string("/api/near-caps?within=100"), std::string("/api/pending?level=district"),
+        std::string("/api/unpaid?programme=G60-07b"), std::string("/api/decisions?limit=5"),
+        std::string("/api/catalogues"), std::string("/api/double-funding"),
+        "/api/payments?applicant=" + applicant + "&min_fen=1",
+        std::string("/api/rejections?programme=G60-07b&reason=EXCEEDS_CAP"),
+        "/api/applicants/" + applicant + "?programme=G60-07b"}) {
+    INFO(path);
+    auto [code, body] = Get(port, path);
+    REQUIRE(code == 200);
+    REQUIRE(body["position"].size() == heads->size());
+    for (size_t i = 0; i < heads->size(); ++i)
+      CHECK(body["position"][i]["size"] == (*heads)[i].size);
+  }
+  auto [code, totals] = Get(port, "/api/applicants/" + applicant + "/totals");
+  CHECK(totals == q.Totals(applicant)->ToJson());
+  for (auto [path, named] : std::vector<std::pair<std::string, std::string>>{
+           {"/api/payments?min_fen=ten", "min_fen"},
+           {"/api/payments?min_fen=10&max_fen=5", "min_fen"},
+           {"/api/near-caps?within=101", "within"},
+           {"/api/pending?level=PROVINCIAL", "level"},
+           {"/api/payments?source=CASH", "source"},
+           {"/api/unpaid?source=DISTRICT_FISCAL", "source"},
+           {"/api/decisions?applicant=a%20b", "applicant"},
+           {"/api/decisions?colour=red", "colour"},
+           {"/api/rejections?from=2026-13-01", "from"}}) {
+    INFO(path);
+    auto [status, e] = Get(port, path);
+    CHECK(status == 400);
+    CHECK(e["status"] == 400);
+    CHECK_THAT(e["error"].get<std::string>(), Catch::Contains(named));
+  }
+  CHECK(Get(port, "/api/applicants/91310117NOBODY0000/totals").first == 404);
+}
+
+TEST_CASE("a trace names the catalogue each link was decided under", "[serve][integration]") {
+  Served& s = DemoServer();
+  auto [applicant, payment] = ClawedBackPayment(s.steps);
+  auto [code, trace] = Get(s.server->port(), "/api/traces/" + payment);
+  REQUIRE(code == 200);
+  REQUIRE(trace["catalogs"].size() == trace["bundle"]["links"].size());
+  for (const auto& c : trace["catalogs"]) {
+    INFO(c.dump());
+    // Key grants precede the catalogue's publication; everything after names it.
+    if (c["event_id"].get<std::string>().rfind("grant", 0) == 0) continue;
+    CHECK(c["catalog"] == TestCatalog().version());
+  }
+  // The command line prints it too.
+  TempDir keys;
+  REQUIRE(WriteKeyFile(keys / "admin", Keys().admin).has_value());
+  auto out = Run(
+      {G60LEDGER_BIN, "trace", payment, "--ledger", s.dir.path(), "--anchor", keys / "admin.pub"},
+      keys / "trace.out");
+  INFO(out.output);
+  CHECK(out.status == 0);
+  CHECK_THAT(out.output, Catch::Contains("catalogue") && Catch::Contains(TestCatalog().version()));
 }
