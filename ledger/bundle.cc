@@ -534,21 +534,26 @@ Result<std::vector<VerifiedLink>> VerifyBundle(const json& bundle, const BundleT
   }
 
   // The subject is in the bundle; in a trace, every accepted link's references are too.
-  std::map<std::string, std::string> accepted_roles;  // event id -> role (accepted links)
+  // EventKey(event id, applicant) -> role, of the accepted links: event ids are unique per
+  // applicant, and a key grant (no applicant) may carry an applicant event's id.
+  std::map<std::string, std::string> accepted_roles;
   bool subject_found = false;
   const std::string subject = bundle["subject"];
   for (const auto& v : out) {
     if (v.event_id == subject || fmt::format("{}:{}", v.at.partition, v.at.sequence) == subject) {
       subject_found = true;
     }
-    if (v.verdict == "ACCEPTED") accepted_roles[v.event_id] = v.role;
+    if (v.verdict == "ACCEPTED") {
+      accepted_roles[EventKey(v.event_id, checked.at(v.at).msg.event.applicant_id())] = v.role;
+    }
   }
   if (!subject_found) {
     return Fail(Error::InvalidArgument(fmt::format("no link is the bundle's subject {}", subject)));
   }
   if (bundle["kind"] == "trace") {
     auto need = [&](const VerifiedLink& v, const std::string& id, const char* role) -> Status {
-      auto it = accepted_roles.find(id);
+      // An event names events of its own applicant.
+      auto it = accepted_roles.find(EventKey(id, checked.at(v.at).msg.event.applicant_id()));
       if (it == accepted_roles.end() || it->second != role) {
         return Fail(Error::InvalidArgument(
             fmt::format("trace: {} {} names {} {}, which is not an accepted link of the trace",

@@ -288,6 +288,7 @@ class Rules {
     }
     stage->set_payment_event_id(e_.event_id());
     ap.set_paid_fen(paid);
+    ap.set_last_paid_at_ms(std::max(ap.last_paid_at_ms(), e_.occurred_at_ms()));
     PaymentState pay;
     pay.set_applicant_id(e_.applicant_id());
     pay.set_approval_event_id(p.approval_event_id());
@@ -441,6 +442,37 @@ class Rules {
     const std::string& bytes = e_.catalog_published().catalog();
     auto idx = IndexCatalog(bytes);
     if (!idx) return Reject(Reason::REASON_INVALID_FIELD, idx.error().message());
+    // 从优、就高、不重复 and once-only rewards are judged against what earlier approvals of a
+    // programme recorded under its overlap group (or none) and its once-only flag. A new
+    // catalogue that moved a programme to another group, changed its group's mode or its
+    // once-only flag would judge later approvals against an empty record: a reward paid at
+    // the district level under the old catalogue could be paid again at the municipal level
+    // under the new. Such a change needs a new programme id.
+    auto current = state_.Catalog();
+    if (!current) return Fail(current.error());
+    if (*current) {
+      auto scope = [](const CatalogIndex& c, const v1::Programme& p) {
+        const v1::OverlapGroup* g = c.GroupOf(p.id());
+        return fmt::format("{} ({}), {}", g ? "overlap group " + g->id() : "no overlap group",
+                           !g                                              ? "-"
+                           : g->mode() == v1::OverlapGroup::MODE_CO_FUNDED ? "co-funded"
+                                                                           : "exclusive",
+                           p.once_per_applicant() ? "once per applicant" : "not once-only");
+      };
+      for (const auto& p : (*idx)->catalog.programmes()) {
+        const v1::Programme* old = (*current)->Find(p.id());
+        if (!old) continue;
+        std::string was = scope(**current, *old), now = scope(**idx, p);
+        if (was != now) {
+          return Reject(Reason::REASON_INVALID_FIELD,
+                        fmt::format("catalogue {} changes how programme {} is judged against "
+                                    "earlier approvals: {} in catalogue {}, {} now; publish the "
+                                    "change under a new programme id",
+                                    (*idx)->catalog.version(), p.id(), was,
+                                    (*current)->catalog.version(), now));
+        }
+      }
+    }
     Decision d =
         Accept("", 0,
                fmt::format("catalogue {} published: {} programme(s), {} overlap "
@@ -666,6 +698,18 @@ class Rules {
         dup.notes.push_back(std::string(kDuplicateOfNote) + rec->approval_event_id());
         return dup;
       }
+      // The money carried over was paid before this approval was given: it cannot be dated
+      // before the approval it replaces or before any payment of it.
+      if (int64_t latest = std::max(winner.occurred_at_ms(), winner.last_paid_at_ms());
+          e_.occurred_at_ms() < latest) {
+        bool paid_later = winner.last_paid_at_ms() > winner.occurred_at_ms();
+        return Reject(Reason::REASON_DATED_BEFORE_SUPERSEDED,
+                      fmt::format("approval {} is dated {}, before {} of approval {} it would "
+                                  "supersede, dated {}",
+                                  e_.event_id(), FormatCstTime(e_.occurred_at_ms()),
+                                  paid_later ? "the last payment" : "the date",
+                                  rec->approval_event_id(), FormatCstTime(latest)));
+      }
       // 就高: the higher approval supersedes; what was paid counts towards it.
       if (__builtin_add_overflow(winner.paid_fen(), winner.carried_over_fen(), &carried) ||
           __builtin_sub_overflow(carried, winner.clawed_back_fen(), &carried)) {
@@ -830,8 +874,69 @@ std::string PolicyKey(std::initializer_list<std::string_view> parts) {
   return k;
 }
 
+namespace {
+
+// The programme of what an event names on the record: its application's (an approval),
+// its approval's (a payment), or the approval of the first of its payments on the record
+// (a clawback); "" when it names nothing on the record, or names it with ids that are not
+// well formed (they are never looked up: LMDB keys are at most 511 bytes).
+Result<std::string> NamedProgramme(StateView& state, const DecodedMessage& d) {
+  const v1::Event& e = d.event;
+  const std::string& who = e.applicant_id();
+  if (!ValidEventId(who)) return std::string();
+  switch (d.type) {
+    case EventType::EVENT_TYPE_APPROVAL: {
+      if (!ValidEventId(e.approval().application_event_id())) break;
+      auto app = state.Application(who, e.approval().application_event_id());
+      if (!app) return Fail(app.error());
+      return *app ? (*app)->programme() : std::string();
+    }
+    case EventType::EVENT_TYPE_STAGE_PAYMENT: {
+      if (!ValidEventId(e.stage_payment().approval_event_id())) break;
+      auto ap = state.Approval(who, e.stage_payment().approval_event_id());
+      if (!ap) return Fail(ap.error());
+      return *ap ? (*ap)->programme() : std::string();
+    }
+    case EventType::EVENT_TYPE_CLAWBACK:
+      for (const auto& id : e.clawback().payment_event_ids()) {
+        if (!ValidEventId(id)) continue;
+        auto pay = state.Payment(who, id);
+        if (!pay) return Fail(pay.error());
+        if (!*pay) continue;
+        auto ap = state.Approval(who, (*pay)->approval_event_id());
+        if (!ap) return Fail(ap.error());
+        return *ap ? (*ap)->programme() : std::string();
+      }
+      break;
+    default:
+      break;
+  }
+  return std::string();
+}
+
+Result<Decision> DecideRecord(StateView& state, const Record& record, const Prechecked& pre,
+                              uint64_t sequence);
+
+}  // namespace
+
 Result<Decision> Decide(StateView& state, const Record& record, const Prechecked& pre,
                         uint64_t sequence) {
+  auto decided = DecideRecord(state, record, pre, sequence);
+  // Every rejected event that names an application, approval or payment on the record is
+  // counted under its programme, whatever rule rejected it (utilisation, histories).
+  if (decided && decided->verdict == ledger::v1::VERDICT_REJECTED && decided->programme.empty() &&
+      !pre.decoded.event.applicant_id().empty()) {
+    auto named = NamedProgramme(state, pre.decoded);
+    if (!named) return Fail(named.error());
+    decided->programme = std::move(*named);
+  }
+  return decided;
+}
+
+namespace {
+
+Result<Decision> DecideRecord(StateView& state, const Record& record, const Prechecked& pre,
+                              uint64_t sequence) {
   const auto& d = pre.decoded;
   if (d.reason == Reason::REASON_MALFORMED_MESSAGE || d.reason == Reason::REASON_MALFORMED_EVENT) {
     return Reject(d.reason, d.detail);
@@ -864,6 +969,26 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
                               "Kafka key), not in partition {}: a copy of an applicant's event "
                               "in another partition is never counted",
                               PrintableBytes(record.key), home, count, record.partition));
+  }
+
+  // An event claims (event id, applicant) only when both are well formed and agree with
+  // its kind: a business event names an applicant, a control event none. Otherwise a
+  // malformed business event with no applicant could take a control event's id (a key
+  // revocation's, say) in its partition, or an id holding a NUL could read as another
+  // applicant's. Such an event is recorded, rejected, and claims nothing.
+  if (!ValidEventId(e.event_id())) {
+    return Reject(Reason::REASON_INVALID_FIELD,
+                  fmt::format("event_id \"{}\" is not 1..128 printable ASCII characters; the "
+                              "event claims no id",
+                              PrintableBytes(e.event_id())));
+  }
+  if (business ? !ValidEventId(e.applicant_id()) : !e.applicant_id().empty()) {
+    return Reject(Reason::REASON_INVALID_FIELD,
+                  business ? fmt::format("applicant_id \"{}\" is not 1..128 printable ASCII "
+                                         "characters; the event claims no id",
+                                         PrintableBytes(e.applicant_id()))
+                           : std::string("control events carry no applicant_id; the event "
+                                         "claims no id"));
   }
 
   // From here the event is authentic, its signer authorised and its record where it
@@ -931,5 +1056,7 @@ Result<Decision> Decide(StateView& state, const Record& record, const Prechecked
       Effect{Effect::Kind::kClaimEventId, EventKey(e.event_id(), e.applicant_id()), {}});
   return decided;
 }
+
+}  // namespace
 
 }  // namespace g60

@@ -168,7 +168,7 @@ REASONS = {0: "NONE", 1: "MALFORMED_MESSAGE", 2: "MALFORMED_EVENT", 3: "KAFKA_KE
            61: "LEVEL_NOT_PROGRAMME", 62: "CO_FUNDING_CAP", 63: "NOT_STAGED",
            64: "UNKNOWN_STAGE", 65: "STAGE_AMOUNT", 66: "STAGE_ALREADY_PAID",
            67: "STAGE_PLAN_MISMATCH", 68: "DATED_BEFORE_APPLICATION", 69: "DATED_BEFORE_APPROVAL",
-           70: "DATED_BEFORE_PAYMENT"}
+           70: "DATED_BEFORE_PAYMENT", 71: "DATED_BEFORE_SUPERSEDED"}
 TYPES = {1: ("application", "application"), 2: ("approval", "approval"),
          3: ("stage-payment", "payment"), 4: ("clawback", "clawback"),
          5: ("key-grant", "key-grant"), 6: ("key-revoke", "key-revoke"),
@@ -501,7 +501,9 @@ def verify(bundle, ledger_key, anchors):
             if "event" in l and (l["event"].get("event_id") != text(event, 1) or
                                  l["event"].get("applicant_id", "") != text(event, 2)):
                 raise Bad(f"{where}: the decoded event shown differs from the signed one")
-            accepted[text(event, 1)] = (derived["role"], ptype, pay)
+            # Event ids are unique per applicant (docs/formats.md, "Event identity"), and
+            # a key grant (no applicant) may carry an applicant event's id.
+            accepted[(text(event, 2), text(event, 1))] = (derived["role"], ptype, pay)
             done.append((part, seq, (ptype, pay)))
         else:
             done.append((part, seq, None))
@@ -510,17 +512,18 @@ def verify(bundle, ledger_key, anchors):
     if bundle["subject"] not in subjects:
         raise Bad("no link is the bundle's subject")
     if bundle["kind"] == "trace":
-        def need(ref, role):
-            if accepted.get(ref, (None,))[0] != role:
+        def need(applicant, ref, role):
+            # An event names events of its own applicant.
+            if accepted.get((applicant, ref), (None,))[0] != role:
                 raise Bad(f"trace: {role} {ref} is named but not an accepted link")
-        for eid, (role, ptype, pay) in accepted.items():
+        for (applicant, eid), (role, ptype, pay) in accepted.items():
             if ptype == 2:
-                need(text(pay, 1), "application")
+                need(applicant, text(pay, 1), "application")
             elif ptype == 3:
-                need(text(pay, 1), "approval")
+                need(applicant, text(pay, 1), "approval")
             elif ptype == 4:
                 for ref in pay.get(1, []):
-                    need(ref.decode(), "payment")
+                    need(applicant, ref.decode(), "payment")
     return len(bundle["links"])
 
 

@@ -95,6 +95,37 @@ TEST_CASE("validity dates are China Standard Time calendar dates", "[catalog]") 
   CHECK(*ApplyRatio(INT64_MAX, 10000) == INT64_MAX);
 }
 
+TEST_CASE("a new catalogue may not change how a programme is judged against earlier approvals",
+          "[catalog][rules]") {
+  // G60-10a out of its overlap group in catalogue 2 would let a municipal unicorn reward
+  // be paid after the district's under catalogue 1: refused, naming the programme.
+  TempDir dir;
+  auto ledger = OpenTestLedger(dir.path());
+  std::vector<Record> r = GrantRecords(0);
+  int64_t off = static_cast<int64_t>(r.size());
+  v1::Catalog moved = TestCatalog();
+  moved.set_version("g60-2026-draft-2");
+  for (auto& g : *moved.mutable_overlap_groups()) {
+    if (g.id() != "OG-10a") continue;
+    g.set_id("OG-10a-2");
+  }
+  r.push_back(MakeRecord(0, off++, "", SignEvent(CatalogEvent("catalog-2", moved), Keys().admin)));
+  v1::Catalog ratio = TestCatalog();
+  ratio.set_version("g60-2026-draft-3");
+  for (auto& p : *ratio.mutable_programmes())
+    if (p.id() == "G60-07b") p.set_ratio_bp(2000);
+  r.push_back(MakeRecord(0, off++, "", SignEvent(CatalogEvent("catalog-3", ratio), Keys().admin)));
+  auto out = AppendAll(*ledger, r);
+  CHECK(out[out.size() - 2].reason == ledger::v1::REASON_INVALID_FIELD);
+  CHECK(out.back().verdict == ledger::v1::VERDICT_ACCEPTED);  // a cap may change
+  auto txn = lmdb::Txn::Begin(ledger->env(), true);
+  auto v = txn->Get(ledger->tables().entries, EntryKey(0, out.size() - 2));
+  const std::string detail = DecodeEntry(**v)->body.detail();
+  CHECK_THAT(detail, Catch::Contains("changes how programme G60-10a is judged") &&
+                         Catch::Contains("overlap group OG-10a (exclusive)") &&
+                         Catch::Contains("overlap group OG-10a-2 (exclusive)"));
+}
+
 TEST_CASE("a new catalogue changes decisions from its entry on, never before", "[catalog][rules]") {
   TempDir dir;
   auto ledger = OpenTestLedger(dir.path());

@@ -131,6 +131,7 @@ TEST_CASE("policy scenarios from tests/data/policy_scenarios.json", "[rules][pol
                         "DATED_BEFORE_APPLICATION",
                         "DATED_BEFORE_APPROVAL",
                         "DATED_BEFORE_PAYMENT",
+                        "DATED_BEFORE_SUPERSEDED",
                         "AMOUNT_OVERFLOW"}) {
     INFO("reason " << r);
     CHECK(reasons.contains(r));

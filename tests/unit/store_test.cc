@@ -2,6 +2,7 @@
 // of ledger/rules.cc, redeliveries, the writer lock, anchors, and a full map.
 #include <catch2/catch.hpp>
 
+#include "ledger/bundle.h"
 #include "ledger/entry.h"
 #include "ledger/lmdb.h"
 #include "support.h"
@@ -177,6 +178,35 @@ TEST_CASE("a copy with a wrong Kafka key does not use up the genuine event's id"
   CHECK(R(c.Add(app, "91310117OTHER00000")) == Reason::REASON_KAFKA_KEY_MISMATCH);
   CHECK(c.Add(app, kApplicant).verdict == VERDICT_ACCEPTED);
   CHECK(R(c.Add(app, kApplicant)) == Reason::REASON_DUPLICATE_EVENT);
+}
+
+TEST_CASE("an event with no applicant, or an id that is not printable, claims no id",
+          "[rules][store][identity]") {
+  // A portal key signs a malformed application with no applicant under the id the admin's
+  // revocation of that key will use; its Kafka key "" is in partition 0. Were its id
+  // claimed, the genuine revocation would be a duplicate there and the key stay valid.
+  Chain c;
+  const auto& k = Keys();
+  auto squat = ApplicationEvent("revoke-portal", "", 1000, 50);
+  CHECK(R(c.Add(squat, k.portal)) == Reason::REASON_INVALID_FIELD);
+  CHECK_THAT(c.LastDetail(), Catch::Contains("claims no id"));
+  // An id with a NUL would read as another applicant's use of "app-1".
+  auto nul = ApplicationEvent(std::string("app-1\0x", 7), kApplicant, 1000, 50);
+  CHECK(R(c.Add(nul, k.portal)) == Reason::REASON_INVALID_FIELD);
+  {
+    auto txn = lmdb::Txn::Begin(c.ledger().env(), true);
+    auto found = FindEvent(*txn, c.ledger().tables(), "app-1");
+    REQUIRE(found.has_value());
+    CHECK(found->empty());
+  }
+  v1::Event revoke;
+  revoke.set_event_id("revoke-portal");
+  revoke.set_occurred_at_ms(1767225600000);
+  revoke.mutable_key_revoke()->set_key_id(k.portal.key_id);
+  revoke.mutable_key_revoke()->set_reason("compromised");
+  CHECK(c.Add(revoke, k.admin).verdict == VERDICT_ACCEPTED);
+  CHECK(R(c.Add(ApplicationEvent("app-after", kApplicant, 1000, 50), k.portal)) ==
+        Reason::REASON_KEY_REVOKED);
 }
 
 TEST_CASE("business rules name what conflicts", "[rules][store]") {
