@@ -497,9 +497,9 @@ class Rules {
     int64_t t = e_.occurred_at_ms();
     if (t >= catalog_->valid_from_ms && t < catalog_->valid_until_ms) return std::nullopt;
     return Reject(Reason::REASON_OUTSIDE_VALIDITY,
-                  fmt::format("the event occurred at {} ms, outside the policy's validity from {} "
+                  fmt::format("the event occurred at {}, outside the policy's validity from {} "
                               "for {} year(s) (catalogue {})",
-                              t, catalog_->catalog.effective_from(),
+                              FormatCstTime(t), catalog_->catalog.effective_from(),
                               catalog_->catalog.validity_years(), catalog_->catalog.version()));
   }
 
@@ -802,11 +802,12 @@ Result<std::optional<Decision>> CheckSigner(StateView& state, const Record& reco
   if (record.timestamp_ms < key.valid_from_ms() ||
       (key.valid_until_ms() != 0 && record.timestamp_ms >= key.valid_until_ms())) {
     return Reject(Reason::REASON_KEY_NOT_VALID,
-                  fmt::format("key {} is valid from {} until {} (ms); the record's timestamp is {}",
-                              key_id, key.valid_from_ms(),
+                  fmt::format("key {} is valid from {} until {}; the record's Kafka timestamp "
+                              "is {}",
+                              key_id, FormatCstTime(key.valid_from_ms()),
                               key.valid_until_ms() == 0 ? std::string("no end")
-                                                        : std::to_string(key.valid_until_ms()),
-                              record.timestamp_ms));
+                                                        : FormatCstTime(key.valid_until_ms()),
+                              FormatCstTime(record.timestamp_ms)));
   }
   v1::Level level =
       d.type == EventType::EVENT_TYPE_APPROVAL ? d.event.approval().level() : v1::LEVEL_UNSPECIFIED;

@@ -175,7 +175,11 @@ const LABELS = { approval_event_id: "approval", winning_approval: "winner",
                  carried_over_fen: "carried over", approved_fen: "approved", amount_fen: "amount",
                  applicant_id: "applicant", event_id: "event", reason_text: "reason given",
                  occurred_at: "occurred (CST)" };
-const label = (c) => LABELS[c] || c.replace(/_/g, " ");
+// Amounts are shown in CNY and ratios in percent, so their columns say so, not "fen"/"bp".
+const label = (c) => LABELS[c] ||
+  (c.endsWith("_fen") ? `${c.slice(0, -4).replace(/_/g, " ")} (CNY)`
+   : c.endsWith("_bp") ? `${c.slice(0, -3).replace(/_/g, " ")} (%)`
+   : c.replace(/_/g, " "));
 
 // Event ids are unique per applicant (docs/formats.md, "Event identity"): a link to a
 // trace names the applicant too, as #/trace/ID/APPLICANT with each part percent-encoded.
@@ -230,7 +234,9 @@ async function renderReport(box, path, columns, after = "") {
     if (r.summary && r.summary.length) {
       box.append(el("p", { class: "summary",
         text: r.summary.map((s) => Object.entries(s).map(([k, v]) =>
-          k.endsWith("_fen") ? `${label(k)} ${fen(v)}` : `${label(k)} ${v}`).join(", ")).join(" · ") }));
+          k.endsWith("_fen") ? `${label(k)} ${fen(v)}`
+          : k.endsWith("_bp") && typeof v === "number" ? `${label(k)} ${(v / 100).toFixed(2)}`
+          : `${label(k)} ${v}`).join(", ")).join(" · ") }));
     }
     table = el("table", { class: "rows" },
       el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { text: label(c) })))), el("tbody"));
