@@ -207,29 +207,39 @@ Result<QueryResult> Queries::Totals(std::string_view applicant_id) const {
   std::map<int, Year> years;
   bool any = false;
   std::string begin = IndexBegin(IndexKind::kApplicant, IndexTerm(applicant_id));
-  G60_TRY(WalkEntries(
-      txn, t, begin, PrefixEnd(begin), [&](std::string_view, const Read& r) -> Result<bool> {
-        any = true;
-        const auto& b = r.entry.body;
-        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) return false;
-        Year& y = years[CstYear(r.msg.event.occurred_at_ms())];
-        if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
-          auto st = ApprovalAt(txn, t, r.entry.header.partition, r.msg.event.applicant_id(),
-                               r.msg.event.event_id());
-          if (!st) return Fail(st.error());
-          ++y.approvals;
-          y.approved += b.amount_fen();
-          // A superseded approval is entitled to what it paid (carried into its winner); a
-          // live one to its approved amount less what it took over from those it superseded.
-          y.entitlement += st->superseded_by().empty() ? st->approved_fen() - st->carried_over_fen()
-                                                       : st->paid_fen() - st->clawed_back_fen();
-        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
-          y.paid += b.amount_fen();
-        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
-          y.clawed_back += b.amount_fen();
-        }
-        return true;
-      }));
+  G60_TRY(WalkEntries(txn, t, begin, PrefixEnd(begin),
+                      [&](std::string_view, const Read& r) -> Result<bool> {
+                        any = true;
+                        const auto& b = r.entry.body;
+                        if (b.verdict() != ledger::v1::VERDICT_ACCEPTED) return false;
+                        Year& y = years[CstYear(r.msg.event.occurred_at_ms())];
+                        if (b.event_type() == EventType::EVENT_TYPE_APPROVAL) {
+                          auto st = ApprovalAt(txn, t, r.entry.header.partition,
+                                               r.msg.event.applicant_id(), r.msg.event.event_id());
+                          if (!st) return Fail(st.error());
+                          ++y.approvals;
+                          y.approved += b.amount_fen();
+                          // A live approval adds its approved amount less what it took over from
+                          // those it superseded; a superseded one what its successor took over from
+                          // it (the successor's carried_over_fen less its own), fixed when it was
+                          // superseded, so that a later clawback (recorded along the whole chain)
+                          // never counts twice. Along A -> B -> C the contributions add up to C's
+                          // approved amount.
+                          if (st->superseded_by().empty()) {
+                            y.entitlement += st->approved_fen() - st->carried_over_fen();
+                          } else {
+                            auto next = ApprovalAt(txn, t, r.entry.header.partition,
+                                                   r.msg.event.applicant_id(), st->superseded_by());
+                            if (!next) return Fail(next.error());
+                            y.entitlement += next->carried_over_fen() - st->carried_over_fen();
+                          }
+                        } else if (b.event_type() == EventType::EVENT_TYPE_STAGE_PAYMENT) {
+                          y.paid += b.amount_fen();
+                        } else if (b.event_type() == EventType::EVENT_TYPE_CLAWBACK) {
+                          y.clawed_back += b.amount_fen();
+                        }
+                        return true;
+                      }));
   if (!any) {
     return Fail(
         Error::NotFound(fmt::format("applicant {} has no entry in the ledger", applicant_id)));
@@ -508,7 +518,8 @@ Result<QueryResult> Queries::Catalogues() const {
       "published_at", "event_id", "partitions_published", "partitions_in_force"};
   struct Seen {
     json row;
-    uint64_t published = 0, in_force = 0;
+    std::set<uint32_t> published;  // partitions it was published in (once or more)
+    uint64_t in_force = 0;
   };
   std::vector<std::string> order;
   std::map<std::string, Seen> by_hash;
@@ -520,7 +531,7 @@ Result<QueryResult> Queries::Catalogues() const {
         const std::string& bytes = r.msg.event.catalog_published().catalog();
         std::string hash(AsBytes(Sha256(bytes)));
         auto [it, added] = by_hash.try_emplace(hash);
-        ++it->second.published;
+        it->second.published.insert(r.entry.header.partition);
         if (!added) return true;
         order.push_back(hash);
         auto index = IndexCatalog(bytes);
@@ -543,7 +554,7 @@ Result<QueryResult> Queries::Catalogues() const {
   }));
   for (const auto& h : order) {
     Seen& s = by_hash[h];
-    s.row["partitions_published"] = s.published;
+    s.row["partitions_published"] = s.published.size();
     s.row["partitions_in_force"] = s.in_force;
     out.rows.push_back(std::move(s.row));
   }
@@ -557,6 +568,8 @@ struct Funded {
   std::string approval, programme, project, application;
   int64_t approved_fen = 0, applied_ms = 0;
   uint64_t approval_seq = 0, application_seq = 0;
+  std::string superseded_by;  // the approval that superseded it (就高), if any
+  bool once = false;          // a once-per-applicant reward: judged per enterprise
 };
 
 // Applications at most this far apart are "close in dates": 90 days, a quarter. The events
@@ -567,7 +580,11 @@ constexpr int64_t kSimilarBp = 500;
 
 std::optional<json> DoubleFundingRow(std::string_view applicant, std::string_view group,
                                      uint32_t partition, const Funded& a, const Funded& b) {
-  if (a.project == b.project) return std::nullopt;  // the rules decide the same project
+  // What the rules decide is not a question for review: the same project, a supersession,
+  // and once-only rewards, which 不重复 judges per enterprise whatever the project ids.
+  if (a.project == b.project) return std::nullopt;
+  if (a.superseded_by == b.approval || b.superseded_by == a.approval) return std::nullopt;
+  if (a.once || b.once) return std::nullopt;
   int64_t apart_ms =
       a.applied_ms > b.applied_ms ? a.applied_ms - b.applied_ms : b.applied_ms - a.applied_ms;
   int64_t larger = std::max(a.approved_fen, b.approved_fen);
@@ -634,9 +651,11 @@ Result<QueryResult> Queries::DoubleFunding(const Page& page) const {
         std::string key = PartitionKey(p, st.applicant_id());
         key.push_back('\0');
         key += g->id();
+        const v1::Programme* prog = (*catalog)->Find(st.programme());
         groups[key].push_back(Funded{std::string(EventKeyId(k.substr(4))), st.programme(),
                                      st.project_id(), st.application_event_id(), st.approved_fen(),
-                                     app->occurred_at_ms(), st.seq(), app->seq()});
+                                     app->occurred_at_ms(), st.seq(), app->seq(),
+                                     st.superseded_by(), prog && prog->once_per_applicant()});
         return true;
       }));
   uint64_t flags = 0;

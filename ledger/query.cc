@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -142,14 +144,18 @@ Result<int64_t> ParseCstTime(std::string_view text, std::string_view what) {
     if (!d) return Fail(Error::InvalidArgument(fmt::format("{}: {}", what, d.error().message())));
     return *d;
   }
-  unsigned hh = 0, mm = 0, ss = 0;
-  char tail = 0;
-  std::string s(text);
-  if (s.size() == 19 && s[10] == 'T' &&
-      std::sscanf(s.c_str() + 11, "%2u:%2u:%2u%c", &hh, &mm, &ss, &tail) == 3 && hh < 24 &&
-      mm < 60 && ss < 60) {
-    auto d = CstDateToMs(text.substr(0, 10));
-    if (d) return *d + ((hh * 60 + mm) * 60 + ss) * int64_t{1000};
+  // HH:MM:SS exactly: two digits each (scanf's %2u would also take "+1" or " 2").
+  auto two = [&](size_t at) -> int {
+    unsigned char a = static_cast<unsigned char>(text[at]);
+    unsigned char b = static_cast<unsigned char>(text[at + 1]);
+    return std::isdigit(a) && std::isdigit(b) ? (a - '0') * 10 + (b - '0') : -1;
+  };
+  if (text.size() == 19 && text[10] == 'T' && text[13] == ':' && text[16] == ':') {
+    int hh = two(11), mm = two(14), ss = two(17);
+    if (hh >= 0 && hh < 24 && mm >= 0 && mm < 60 && ss >= 0 && ss < 60) {
+      auto d = CstDateToMs(text.substr(0, 10));
+      if (d) return *d + ((hh * 60 + mm) * 60 + ss) * int64_t{1000};
+    }
   }
   return Fail(Error::InvalidArgument(fmt::format(
       "{} '{}' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (China Standard Time)", what, text)));
@@ -188,7 +194,7 @@ Result<QueryResult> Queries::Applicant(std::string_view applicant_id, const Page
         std::string level = LevelOf(*catalog, b.programme());
         std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
         if (!Matches(f, {b.applicant_id(), b.programme(), level, source, EventAmount(e),
-                         e.occurred_at_ms()})) {
+                         IndexedTime(r)})) {
           return false;
         }
         Totals& tot = by_programme[b.programme()];
@@ -392,7 +398,7 @@ Result<QueryResult> Queries::Rejections(const Filter& filter, std::string_view r
     const auto& e = r.msg.event;
     std::string source = e.has_stage_payment() ? SourceName(e.stage_payment().source()) : "";
     if (!Matches(f, {b.applicant_id(), b.programme(), LevelOf(*catalog, b.programme()), source,
-                     EventAmount(e), e.occurred_at_ms()})) {
+                     EventAmount(e), IndexedTime(r)})) {
       return false;
     }
     ++counts[{ReasonName(b.reason()), b.programme()}];

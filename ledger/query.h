@@ -86,8 +86,8 @@ class Queries {
   // Approvals (accepted and rejected) signed by one key.
   Result<QueryResult> Decisions(std::string_view key_id, const Filter& filter,
                                 const Page& page) const;
-  // Every catalogue ever published: version, hash, validity, the entries it was
-  // published at, and how many decisions were made under it.
+  // Every catalogue ever published: version, hash, validity, the first entry it was
+  // published at, how many partitions it was published in and is in force in.
   Result<QueryResult> Catalogues() const;
   // Possible double funding the rules cannot prove (docs/queries.md): pairs of accepted
   // approvals of one applicant in one overlap group under different project ids whose

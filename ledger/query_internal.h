@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "ledger/bytes.h"
@@ -45,6 +46,14 @@ struct Read {
   DecodedEntry entry;
   DecodedMessage msg;
 };
+
+// The time an entry is filed under in the time index (ledger/index.cc): the event's
+// occurred_at_ms, or the record's Kafka timestamp when the event could not be read, so
+// that a period filter keeps undecodable rejections as the index does.
+inline int64_t IndexedTime(const Read& r) {
+  int64_t t = r.msg.event.occurred_at_ms();
+  return t > 0 ? t : r.entry.body.source().timestamp_ms();
+}
 
 inline Result<Read> ReadAt(const lmdb::Txn& txn, const Tables& t, IndexPosition at) {
   auto v = txn.Get(t.entries, EntryKey(at.partition, at.sequence));

@@ -89,7 +89,8 @@ QueryVerbs::QueryVerbs(CLI::App& app, Common& common) : common_(common) {
       "programme",
       "utilisation per year against the caps: applications, approved, paid, clawed back");
   programme_->add_option("id", id_, "programme id (default: every programme)");
-  programme_->add_option("--year", year_, "one calendar year");
+  programme_->add_option("--year", year_, "one calendar year (CST), 1970..9999")
+      ->check(CLI::Range(1970, 9999));
   shared(programme_);
   payments_ = query_->add_subcommand("payments", "stage payments in a period, by source and level");
   filters(payments_, true, true);
@@ -206,25 +207,41 @@ int QueryVerbs::Query() {
   auto opened = OpenForReading(common_);
   if (!opened) return Report(opened.error());
   Queries q(*opened->ledger);
-  Page page{limit_, after_};
   QueryResult all;
-  for (bool first = true;; first = false) {
-    auto r = RunOne(q, page);
-    if (!r) return Report(r.error());
-    if (!all_) {
-      all = std::move(*r);
-      break;
+  // --all reads page after page, each in its own snapshot; the answer is one snapshot's
+  // only if every page was read at the same position (nothing committed in between).
+  // Otherwise it starts again, a few times, and then says so rather than mix positions.
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    Page page{limit_, after_};
+    bool mixed = false;
+    for (bool first = true;; first = false) {
+      auto r = RunOne(q, page);
+      if (!r) return Report(r.error());
+      if (!all_) {
+        all = std::move(*r);
+        break;
+      }
+      if (first) {
+        all = *r;
+      } else if (r->position != all.position) {
+        mixed = true;
+        break;
+      } else {
+        for (auto& row : r->rows)
+          all.rows.push_back(std::move(row));
+      }
+      all.next.clear();
+      if (r->next.empty()) break;
+      page.after = r->next;
     }
-    if (first) {
-      all = *r;
-    } else {
-      for (auto& row : r->rows)
-        all.rows.push_back(std::move(row));
+    if (!mixed) break;
+    if (attempt == kAttempts) {
+      return Report(Error::Unavailable(fmt::format(
+          "the ledger grew while --all read its pages, {} times in a row: read the pages one "
+          "by one with --after (each states its position), or try again",
+          kAttempts)));
     }
-    all.next.clear();
-    all.position = r->position;  // of the last page read
-    if (r->next.empty()) break;
-    page.after = r->next;
   }
   std::string text = json_ ? all.ToJson().dump(2) + "\n" : csv_ ? FormatCsv(all) : FormatTable(all);
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -1021,7 +1021,13 @@ std::vector<Route> ApiRoutes(const std::shared_ptr<Api>& api) {
       {"/api/applicants/{applicant_id}",
        {},
        aud,
-       FilterParams(true, {"limit", "after"}),
+       // The applicant is the path's: an ?applicant= beside it would be ignored, so it is
+       // refused as unknown, like every parameter an endpoint does not take.
+       [] {
+         auto params = FilterParams(true, {"limit", "after"});
+         params.erase("applicant");
+         return params;
+       }(),
        [api, paged, filtered](const Args& a, const Params& p) {
          return filtered(p, [&](const Filter& f) {
            return paged(p,

@@ -641,6 +641,75 @@ TEST_CASE("an applicant's totals per year: entitlement counts a superseded appro
   CHECK_THAT(q.Totals("has space").error().message(), Catch::Contains("applicant id"));
 }
 
+// Figures by hand: a chain of supersessions A -> B -> C over three years (OG-07b), and a
+// clawback of A's payment after C won. The rules record that clawback against A, B and C
+// (the money was carried into both); the entitlement must not subtract it even once.
+TEST_CASE("totals: a chain of supersessions over three years, clawed back after the last",
+          "[query][integration]") {
+  TempDir dir;
+  auto ledger = OpenTestLedger(dir.path());
+  const auto& k = Keys();
+  const std::string a = "91310117MA1CHAIN01";
+  std::vector<Record> r = GrantRecords(0);
+  int64_t off = static_cast<int64_t>(r.size());
+  auto at = [](const char* date) { return *CstDateToMs(date); };
+  auto add = [&](v1::Event e, const char* date, const KeyFile& key) {
+    e.set_occurred_at_ms(at(date));
+    r.push_back(MakeRecord(0, off++, a, SignEvent(e, key)));
+  };
+  const int64_t base = 10'000'000'000;  // 100,000,000 CNY of investment
+  auto project = [](v1::Event e) {
+    e.set_project_id("6g-chain");
+    return e;
+  };
+  add(project(ApplicationEvent("app-a", a, base, 100'000'000, "SH-M-07b")), "2026-03-01", k.portal);
+  add(ApprovalEvent("apr-a", a, "app-a", {40'000'000, 60'000'000}, v1::LEVEL_MUNICIPAL),
+      "2026-03-02", k.municipal);
+  add(PaymentEvent("pay-a1", a, "apr-a", 1, 40'000'000), "2026-03-10", k.treasury);
+  add(project(ApplicationEvent("app-b", a, base, 200'000'000, "G60-07b")), "2027-01-10", k.portal);
+  auto apr_b = ApprovalEvent("apr-b", a, "app-b", {160'000'000});
+  apr_b.mutable_approval()->set_approved_fen(200'000'000);
+  apr_b.mutable_approval()->set_carried_over_fen(40'000'000);
+  add(apr_b, "2027-01-11", k.district);
+  add(PaymentEvent("pay-b1", a, "apr-b", 1, 160'000'000), "2027-02-01", k.treasury);
+  add(project(ApplicationEvent("app-c", a, base, 300'000'000, "SH-M-07b")), "2028-01-10", k.portal);
+  auto apr_c = ApprovalEvent("apr-c", a, "app-c", {100'000'000}, v1::LEVEL_MUNICIPAL);
+  apr_c.mutable_approval()->set_approved_fen(300'000'000);
+  apr_c.mutable_approval()->set_carried_over_fen(200'000'000);  // B: 160,000,000 + 40,000,000
+  add(apr_c, "2028-01-11", k.municipal);
+  add(ClawbackEvent("claw-a", a, {"pay-a1"}, 10'000'000), "2028-02-01", k.treasury);
+  for (const auto& o : AppendAll(*ledger, r))
+    REQUIRE(o.verdict == ledger::v1::VERDICT_ACCEPTED);
+
+  auto t = Queries(*ledger).Totals(a);
+  REQUIRE(t.has_value());
+  struct Row {
+    int year;
+    int64_t approved, entitlement, paid, clawed;
+  };
+  // Entitlement: A what B took over from it (40,000,000), B what C took over less what B
+  // itself took over (200,000,000 - 40,000,000), C its amount less what it took over.
+  const std::vector<Row> want = {{2026, 100'000'000, 40'000'000, 40'000'000, 0},
+                                 {2027, 200'000'000, 160'000'000, 160'000'000, 0},
+                                 {2028, 300'000'000, 100'000'000, 0, 10'000'000}};
+  REQUIRE(t->rows.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("year " << want[i].year);
+    const json& row = t->rows[i];
+    CHECK(row["year"] == want[i].year);
+    CHECK(row["approvals"] == 1);
+    CHECK(row["approved_fen"] == want[i].approved);
+    CHECK(row["entitlement_fen"] == want[i].entitlement);
+    CHECK(row["paid_fen"] == want[i].paid);
+    CHECK(row["clawed_back_fen"] == want[i].clawed);
+    CHECK(row["net_paid_fen"] == want[i].paid - want[i].clawed);
+  }
+  const json& total = t->summary[0];
+  CHECK(total["entitlement_fen"] == 300'000'000);  // C's approved amount, the project's
+  CHECK(total["approved_fen"] == 600'000'000);
+  CHECK(total["net_paid_fen"] == 190'000'000);
+}
+
 TEST_CASE("headroom and near-caps are the running sums of the accepted approvals",
           "[query][integration]") {
   Demo& d = IngestedDemo();
@@ -949,7 +1018,7 @@ TEST_CASE("utilisation lists idle programmes as zero rows, with a totals row",
   REQUIRE(all.has_value());
   std::set<std::string> programmes;
   for (const auto& row : all->rows) {
-    // (Rejected payments and clawbacks carry no programme yet: issue 14, rule 4.)
+    // (A rejected event that names nothing on the record has no programme: its row is "".)
     if (row["programme"] != "") programmes.insert(row["programme"].get<std::string>());
     CHECK(row["over_ratio_approvals"] == 0);
   }
