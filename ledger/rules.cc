@@ -447,30 +447,33 @@ class Rules {
     // catalogue that moved a programme to another group, changed its group's mode or its
     // once-only flag would judge later approvals against an empty record: a reward paid at
     // the district level under the old catalogue could be paid again at the municipal level
-    // under the new. Such a change needs a new programme id.
-    auto current = state_.Catalog();
-    if (!current) return Fail(current.error());
-    if (*current) {
-      auto scope = [](const CatalogIndex& c, const v1::Programme& p) {
-        const v1::OverlapGroup* g = c.GroupOf(p.id());
-        return fmt::format("{} ({}), {}", g ? "overlap group " + g->id() : "no overlap group",
-                           !g                                              ? "-"
-                           : g->mode() == v1::OverlapGroup::MODE_CO_FUNDED ? "co-funded"
-                                                                           : "exclusive",
-                           p.once_per_applicant() ? "once per applicant" : "not once-only");
-      };
-      for (const auto& p : (*idx)->catalog.programmes()) {
-        const v1::Programme* old = (*current)->Find(p.id());
-        if (!old) continue;
-        std::string was = scope(**current, *old), now = scope(**idx, p);
-        if (was != now) {
-          return Reject(Reason::REASON_INVALID_FIELD,
-                        fmt::format("catalogue {} changes how programme {} is judged against "
-                                    "earlier approvals: {} in catalogue {}, {} now; publish the "
-                                    "change under a new programme id",
-                                    (*idx)->catalog.version(), p.id(), was,
-                                    (*current)->catalog.version(), now));
-        }
+    // under the new. The scope of every programme ever published is kept (policy key
+    // "scope", programme), so that leaving a programme out of one catalogue and adding it
+    // back changed does not get round this either. Such a change needs a new programme id.
+    std::vector<Effect> scopes;
+    for (const auto& p : (*idx)->catalog.programmes()) {
+      const v1::OverlapGroup* g = (*idx)->GroupOf(p.id());
+      std::string now =
+          fmt::format("{} ({}), {}", g ? "overlap group " + g->id() : "no overlap group",
+                      !g                                              ? "-"
+                      : g->mode() == v1::OverlapGroup::MODE_CO_FUNDED ? "co-funded"
+                                                                      : "exclusive",
+                      p.once_per_applicant() ? "once per applicant" : "not once-only");
+      std::string key = PolicyKey({"scope", p.id()});
+      auto rec = Policy(key);
+      if (!rec) return Fail(rec.error());
+      // PolicyRecord.approval_event_id holds the scope text here.
+      if (!rec->approval_event_id().empty() && rec->approval_event_id() != now) {
+        return Reject(
+            Reason::REASON_INVALID_FIELD,
+            fmt::format("catalogue {} changes how programme {} is judged against "
+                        "earlier approvals: {} when first published, {} now; publish "
+                        "the change under a new programme id",
+                        (*idx)->catalog.version(), p.id(), rec->approval_event_id(), now));
+      }
+      if (rec->approval_event_id().empty()) {
+        rec->set_approval_event_id(now);
+        scopes.push_back(Put(Effect::Kind::kPutPolicy, key, *rec));
       }
     }
     Decision d =
@@ -482,6 +485,8 @@ class Rules {
                            (*idx)->catalog.validity_years()));
     d.effects.push_back(
         Effect{Effect::Kind::kPublishCatalog, std::string(AsBytes((*idx)->hash)), bytes});
+    for (auto& e : scopes)
+      d.effects.push_back(std::move(e));
     d.catalog_hash = std::string(AsBytes((*idx)->hash));
     return d;
   }

@@ -124,6 +124,28 @@ TEST_CASE("a new catalogue may not change how a programme is judged against earl
   CHECK_THAT(detail, Catch::Contains("changes how programme G60-10a is judged") &&
                          Catch::Contains("overlap group OG-10a (exclusive)") &&
                          Catch::Contains("overlap group OG-10a-2 (exclusive)"));
+  txn->Abort();
+  // Leaving G60-10a out of one catalogue and adding it back changed does not get round it.
+  v1::Catalog without = TestCatalog();
+  without.set_version("g60-2026-draft-4");
+  // G60-10a, SH-M-10a and their group left out altogether (a valid catalogue).
+  auto* progs = without.mutable_programmes();
+  for (int i = progs->size() - 1; i >= 0; --i) {
+    if (progs->Get(i).id() == "G60-10a" || progs->Get(i).id() == "SH-M-10a")
+      progs->DeleteSubrange(i, 1);
+  }
+  auto* groups = without.mutable_overlap_groups();
+  for (int i = groups->size() - 1; i >= 0; --i) {
+    if (groups->Get(i).id() == "OG-10a") groups->DeleteSubrange(i, 1);
+  }
+  auto back = moved;
+  back.set_version("g60-2026-draft-5");
+  std::vector<Record> more = {
+      MakeRecord(0, off++, "", SignEvent(CatalogEvent("catalog-4", without), Keys().admin)),
+      MakeRecord(0, off++, "", SignEvent(CatalogEvent("catalog-5", back), Keys().admin))};
+  auto later = AppendAll(*ledger, more);
+  CHECK(later.front().verdict == ledger::v1::VERDICT_ACCEPTED);
+  CHECK(later.back().reason == ledger::v1::REASON_INVALID_FIELD);
 }
 
 TEST_CASE("a new catalogue changes decisions from its entry on, never before", "[catalog][rules]") {
