@@ -1209,7 +1209,9 @@ TEST_CASE(
                       "--all", "--json"},
                      dir + "/p.out");
   REQUIRE(pending.status == 0);
-  for (const auto& row : json::parse(pending.output)["rows"])
+  // (The parsed answer is kept: a range-for over a member of a temporary reads freed memory.)
+  const json pending_json = json::parse(pending.output);
+  for (const auto& row : pending_json["rows"])
     CHECK(row["level"] == "MUNICIPAL");
   for (auto [args, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"near-caps", "--within", "101"}, "within"},

@@ -91,8 +91,14 @@ class Sequence {
 
   bool Send(v1::Event& e, const KeyFile& k) {
     e.set_event_id(fmt::format("e{}", ++serial_));
-    if (e.occurred_at_ms() == 0)
-      e.set_occurred_at_ms(1772294400000 + rng_.Range(0, 86400000LL * 250));
+    // Events mostly follow one another in time (up to two days apart), as the rules of
+    // order require; one in ten is dated back, to exercise those rules too.
+    if (e.occurred_at_ms() == 0) {
+      constexpr int64_t kDay = 86400000;
+      if (clock_ == 0) clock_ = 1772294400000 + rng_.Range(0, kDay * 150);
+      clock_ += rng_.Range(0, 2 * kDay);
+      e.set_occurred_at_ms(rng_.Chance(10) ? clock_ - rng_.Range(1, 20 * kDay) : clock_);
+    }
     return Append(SignEvent(e, k), e.applicant_id()).verdict == ledger::v1::VERDICT_ACCEPTED;
   }
 
@@ -333,6 +339,7 @@ class Sequence {
   std::shared_ptr<const CatalogIndex> catalog_;
   Batch* batch_ = nullptr;
   int64_t offset_ = 0;
+  int64_t clock_ = 0;  // the sequence's time, CST ms
   int serial_ = 0;
   std::vector<Approval> applications_, approvals_, payments_;
   std::map<std::string, int64_t> requested_;
@@ -363,9 +370,11 @@ TEST_CASE("random event sequences keep every policy invariant, and replay gives 
     }
   }
   txn->Abort();
-  for (const char* r : {"NONE", "EXCEEDS_CAP", "DUPLICATE_SUPPORT", "CARRY_MISMATCH", "SUPERSEDED",
-                        "CO_FUNDING_CAP", "ALREADY_REWARDED", "YEARLY_CAP", "WINDOW_CAP",
-                        "EXCEEDS_PAID", "STAGE_ALREADY_PAID", "LEVEL_NOT_PROGRAMME"}) {
+  for (const char* r :
+       {"NONE", "EXCEEDS_CAP", "DUPLICATE_SUPPORT", "CARRY_MISMATCH", "SUPERSEDED",
+        "CO_FUNDING_CAP", "ALREADY_REWARDED", "YEARLY_CAP", "WINDOW_CAP", "EXCEEDS_PAID",
+        "STAGE_ALREADY_PAID", "LEVEL_NOT_PROGRAMME", "DATED_BEFORE_APPLICATION",
+        "DATED_BEFORE_APPROVAL", "DATED_BEFORE_PAYMENT", "DATED_BEFORE_SUPERSEDED"}) {
     INFO("reason " << r);
     CHECK(verdicts[r] > 0);
   }
