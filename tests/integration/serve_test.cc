@@ -1290,10 +1290,12 @@ TEST_CASE("the auditor's page with tokens: asks for one, shows the public role i
   auto [applicant, payment] = ClawedBackPayment(s.steps);
   auto t = StartTokenServer();
   std::string url = fmt::format("http://127.0.0.1:{}", t->server->port());
-  auto r = Run(
-      {"/usr/bin/python3", std::string(G60_SOURCE_DIR) + "/tests/browser/web_test.py", url,
-       applicant, payment, "--public-token", t->public_token, "--auditor-token", t->auditor_token},
-      t->dir / "web_test.out");
+  auto r = Run({"/usr/bin/python3", std::string(G60_SOURCE_DIR) + "/tests/browser/web_test.py", url,
+                // NAME=VALUE: a token may start with '-', which argparse would take for an option
+                // (each random token starts with it one time in 64).
+                applicant, payment, "--public-token=" + t->public_token,
+                "--auditor-token=" + t->auditor_token},
+               t->dir / "web_test.out");
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK_THAT(r.output,
