@@ -50,12 +50,13 @@ std::vector<std::string> SeedBundles() {
   std::vector<std::string> out;
   auto txn = lmdb::Txn::Begin(ledger->env(), true);
   for (const std::string id : {"app-1", "apr-1", "pay-1", "clb-1"}) {
-    auto refs = FindEvent(*txn, ledger->tables(), id);
+    auto refs = ResolveEvent(*txn, ledger->tables(), id, std::nullopt);
+    G60_FUZZ_CHECK(refs.has_value(), "a seed event is on the record");
     auto bundle = BuildBundle(*ledger, *refs, "event", id);
     G60_FUZZ_CHECK(bundle.has_value(), "a seed bundle is built");
     out.push_back(bundle->dump(2));
   }
-  auto trace = TraceEntries(*txn, ledger->tables(), "pay-1");
+  auto trace = TraceEntries(*txn, ledger->tables(), "pay-1", std::nullopt);
   if (trace) {
     auto bundle = BuildBundle(*ledger, *trace, "trace", "pay-1");
     if (bundle) out.push_back(bundle->dump());
