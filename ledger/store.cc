@@ -321,6 +321,18 @@ Status Ledger::Init(const LedgerOptions& options) {
     }
     anchor_blob += a;
   }
+  if (!write) {
+    // A reader of another format would misread every key (format 3 keys events by id and
+    // applicant), and an audit would report the difference as tampering: refuse it.
+    auto format = txn->Get(tables_.meta, "format");
+    if (!format) return Fail(format.error());
+    if (*format && **format != kFormat) {
+      return Fail(Error::FailedPrecondition(fmt::format(
+          "{} holds ledger format {}, this build reads {}: read it with the build that wrote "
+          "it, or ingest its topic again into a new ledger directory (docs/formats.md)",
+          options.dir, std::string(**format), kFormat)));
+    }
+  }
   if (write) {
     auto format = txn->Get(tables_.meta, "format");
     if (!format) return Fail(format.error());

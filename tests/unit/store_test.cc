@@ -401,3 +401,29 @@ TEST_CASE("a ledger of an older format is named as such, not as 'not a ledger'",
   CHECK(l.error().code() == ErrorCode::kFailedPrecondition);
   CHECK_THAT(l.error().message(), Catch::Contains("holds ledger format g60ledger/1"));
 }
+
+TEST_CASE("a ledger of format 2 (same tables, other keys) is refused by readers as well",
+          "[store]") {
+  // Format 3 keys events by id and applicant; a reader of format 2's keys would misread
+  // them, and an audit would call the difference tampering.
+  TempDir dir;
+  {
+    auto ledger = OpenTestLedger(dir.path());
+    AppendAll(*ledger, GrantRecords(0));
+    auto batch = ledger->BeginBatch();
+    REQUIRE(batch.has_value());
+    REQUIRE(batch->txn().Put(ledger->tables().meta, "format", "g60ledger/2").has_value());
+    REQUIRE(batch->Commit().has_value());
+  }
+  LedgerOptions o;
+  o.dir = dir.path();
+  o.trust_anchors = {Keys().admin.public_key};
+  for (bool writer : {false, true}) {
+    INFO("writer " << writer);
+    o.writer = writer;
+    auto l = Ledger::Open(o);
+    REQUIRE_FALSE(l.has_value());
+    CHECK(l.error().code() == ErrorCode::kFailedPrecondition);
+    CHECK_THAT(l.error().message(), Catch::Contains("holds ledger format g60ledger/2"));
+  }
+}
